@@ -1,0 +1,129 @@
+// Package config reads a service's configuration from environment variables,
+// once, at start-up, with errors that name the offending variable.
+//
+// Every service declares one struct with `env` tags and embeds Common, the
+// variables every service shares (ARCHITECTURE.md, "Configuration").
+package config
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"reflect"
+
+	"github.com/caarlos0/env/v11"
+)
+
+// Common holds the settings that carry the same name and meaning in every service.
+type Common struct {
+	HTTPAddr    string `env:"HTTP_ADDR"`
+	MetricsAddr string `env:"METRICS_ADDR"`
+	AMQPURL     string `env:"AMQP_URL" envDefault:"amqp://guest:guest@localhost:5672/"`
+	DatabaseURL string `env:"DATABASE_URL"`
+
+	// AMQPQueueType and BookingQueueMax shape the broker topology, which every
+	// service declares identically, so they must be the same everywhere.
+	AMQPQueueType      string        `env:"AMQP_QUEUE_TYPE" envDefault:"classic"`
+	BookingQueueMax    int           `env:"BOOKING_QUEUE_MAX" envDefault:"100000"`
+	QuorumDeliveryMax  int           `env:"AMQP_DELIVERY_LIMIT" envDefault:"20"`
+	PublishTimeout     time.Duration `env:"PUBLISH_TIMEOUT" envDefault:"5s"`
+	ShutdownTimeout    time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"20s"`
+	AMQPConnectTimeout time.Duration `env:"AMQP_CONNECT_TIMEOUT" envDefault:"60s"`
+
+	LogLevel  string `env:"LOG_LEVEL" envDefault:"info"`
+	LogFormat string `env:"LOG_FORMAT" envDefault:"json"`
+}
+
+// Defaults fills what depends on the service: its port and its database.
+func (c *Common) Defaults(service, httpAddr string) {
+	if c.HTTPAddr == "" {
+		c.HTTPAddr = httpAddr
+	}
+	if c.DatabaseURL == "" {
+		c.DatabaseURL = fmt.Sprintf("postgres://postgres@localhost:5432/staybook_%s?sslmode=disable", service)
+	}
+}
+
+// Validate checks the values that a typo would turn into a confusing failure later.
+func (c *Common) Validate() error {
+	var errs []error
+	switch c.AMQPQueueType {
+	case "classic", "quorum":
+	default:
+		errs = append(errs, fmt.Errorf(`AMQP_QUEUE_TYPE: %q is not "classic" or "quorum"`, c.AMQPQueueType))
+	}
+	if c.BookingQueueMax < 1 {
+		errs = append(errs, fmt.Errorf("BOOKING_QUEUE_MAX: %d must be at least 1", c.BookingQueueMax))
+	}
+	if c.PublishTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("PUBLISH_TIMEOUT: %s must be positive", c.PublishTimeout))
+	}
+	switch strings.ToLower(c.LogFormat) {
+	case "json", "text":
+	default:
+		errs = append(errs, fmt.Errorf(`LOG_FORMAT: %q is not "json" or "text"`, c.LogFormat))
+	}
+	return errors.Join(errs...)
+}
+
+// Validator is implemented by service configs that check their own fields.
+type Validator interface{ Validate() error }
+
+// Load parses the environment into cfg (a pointer to a struct with env tags).
+// Fields already set in cfg act as defaults. The error names every bad variable.
+func Load(cfg any) error {
+	if err := env.Parse(cfg); err != nil {
+		return fmt.Errorf("configuration: %w", nameVariables(cfg, err))
+	}
+	if v, ok := cfg.(Validator); ok {
+		if err := v.Validate(); err != nil {
+			return fmt.Errorf("configuration: %w", err)
+		}
+	}
+	return nil
+}
+
+// nameVariables rewrites env's parse errors, which name the Go field, so that
+// they name the environment variable a user has to fix.
+func nameVariables(cfg any, err error) error {
+	var agg env.AggregateError
+	if !errors.As(err, &agg) {
+		return err
+	}
+	out := make([]error, 0, len(agg.Errors))
+	for _, e := range agg.Errors {
+		var pe env.ParseError
+		if errors.As(e, &pe) {
+			if key := envKey(reflect.TypeOf(cfg), pe.Name); key != "" {
+				e = fmt.Errorf("%s: %w", key, pe.Err)
+			}
+		}
+		out = append(out, e)
+	}
+	return errors.Join(out...)
+}
+
+func envKey(t reflect.Type, field string) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return ""
+	}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if f.Name == field {
+			if key, _, _ := strings.Cut(f.Tag.Get("env"), ","); key != "" {
+				return key
+			}
+		}
+		if f.Anonymous || f.Type.Kind() == reflect.Struct {
+			if key := envKey(f.Type, field); key != "" {
+				return key
+			}
+		}
+	}
+	return ""
+}

@@ -1,0 +1,299 @@
+package messaging
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+	"github.com/cenkalti/backoff/v5"
+
+	"github.com/staybook/staybook/shared/contracts"
+	"github.com/staybook/staybook/shared/logging"
+)
+
+// RouterConfig configures a Router.
+type RouterConfig struct {
+	Logger *slog.Logger
+	// DeadLetters receives messages that failed for good (topic DeadLetterQueue).
+	DeadLetters message.Publisher
+	// CloseTimeout is how long in-flight handlers may run after Close.
+	CloseTimeout time.Duration
+	// Outer middleware runs outside the standard chain (tracing goes here).
+	Outer []message.HandlerMiddleware
+	// Inner middleware runs inside panic recovery, around the handler
+	// itself (fault injection goes here).
+	Inner []message.HandlerMiddleware
+	// Hooks observe retries, dead letters and discards (metrics go here).
+	Hooks Hooks
+}
+
+// Hooks are called as messages fail; any may be nil.
+type Hooks struct {
+	Attempt     func(handler string, attempt int, err error)
+	DeadLetter  func(handler string)
+	Discarded   func(handler string)
+	Redelivered func(handler string) // a failed message left for redelivery at shutdown
+}
+
+// Handler is one consumer of one queue.
+type Handler struct {
+	// Name identifies the handler in logs, metrics, dead letters (dl_handler)
+	// and environment variables (<NAME>_MAX_ATTEMPTS ...).
+	Name string
+	// Topic is the Watermill topic the subscriber is asked for.
+	Topic string
+	// Queue is the queue the subscriber consumes from; a replayed dead letter goes back there.
+	Queue      string
+	Subscriber message.Subscriber
+	Policy     RetryPolicy
+	// Instances is how many copies consume the queue concurrently (default 1).
+	Instances int
+	// Handle does the work. It publishes its own events (through a Publisher,
+	// so they pass the publishing middleware) rather than returning them.
+	Handle func(msg *message.Message) error
+}
+
+// Router is a Watermill router whose every handler runs the standard chain,
+// outermost first: the configured outer middleware (tracing), correlation
+// ID, dead letter, retry, timeout, panic recovery, inner middleware.
+type Router struct {
+	router  *message.Router
+	cfg     RouterConfig
+	closing atomic.Bool
+}
+
+// NewRouter builds a Router.
+func NewRouter(cfg RouterConfig) (*Router, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.DeadLetters == nil {
+		panic("messaging: RouterConfig.DeadLetters is nil")
+	}
+	if cfg.CloseTimeout == 0 {
+		cfg.CloseTimeout = 20 * time.Second
+	}
+	wlog := watermill.NewSlogLoggerWithLevelMapping(cfg.Logger, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
+	r, err := message.NewRouter(message.RouterConfig{CloseTimeout: cfg.CloseTimeout}, wlog)
+	if err != nil {
+		return nil, fmt.Errorf("create router: %w", err)
+	}
+	return &Router{router: r, cfg: cfg}, nil
+}
+
+// AddHandler registers h (Instances times, as competing consumers).
+func (r *Router) AddHandler(h Handler) {
+	if h.Handle == nil || h.Subscriber == nil {
+		panic("messaging: handler " + h.Name + " has no Handle or Subscriber")
+	}
+	if err := h.Policy.Validate(h.Name); err != nil {
+		panic("messaging: " + err.Error())
+	}
+	if h.Instances < 1 {
+		h.Instances = 1
+	}
+	if h.Queue == "" {
+		h.Queue = h.Topic
+	}
+	for i := 1; i <= h.Instances; i++ {
+		name := h.Name
+		if h.Instances > 1 {
+			name = fmt.Sprintf("%s#%d", h.Name, i)
+		}
+		wh := r.router.AddConsumerHandler(name, h.Topic, h.Subscriber, func(msg *message.Message) error {
+			return h.Handle(msg)
+		})
+		chain := append([]message.HandlerMiddleware{}, r.cfg.Outer...)
+		chain = append(chain,
+			middleware.CorrelationID,
+			r.logContext,
+			r.deadLetter(h),
+			middleware.Retry{
+				MaxRetries:          h.Policy.MaxAttempts - 1,
+				InitialInterval:     h.Policy.InitialInterval,
+				MaxInterval:         h.Policy.MaxInterval,
+				Multiplier:          h.Policy.Multiplier,
+				RandomizationFactor: h.Policy.RandomizationFactor,
+				MaxElapsedTime:      h.Policy.MaxElapsed,
+				ResetContextOnRetry: true,
+			}.Middleware,
+			middleware.Timeout(h.Policy.Timeout),
+			middleware.Recoverer,
+		)
+		chain = append(chain, r.cfg.Inner...)
+		chain = append(chain, r.attempt(h))
+		for _, m := range chain {
+			wh.AddMiddleware(m)
+		}
+	}
+}
+
+// Run runs the handlers until ctx ends, then closes the router. The router
+// itself runs on a context of its own: were it given ctx, Watermill would
+// cancel the handlers before ShuttingDown turns true, and a message failing
+// because of the shutdown would look like any failure.
+func (r *Router) Run(ctx context.Context) error {
+	stopped := make(chan struct{})
+	defer close(stopped)
+	go func() {
+		select {
+		case <-ctx.Done():
+			r.Close()
+		case <-stopped:
+		}
+	}()
+	return r.router.Run(context.WithoutCancel(ctx))
+}
+
+// Running is closed once every handler is subscribed.
+func (r *Router) Running() chan struct{} { return r.router.Running() }
+
+// Close stops consuming. Handlers in flight get CloseTimeout to finish; a
+// message whose handler fails because of the shutdown is nacked (requeued),
+// neither retried nor dead-lettered.
+func (r *Router) Close() error {
+	r.closing.Store(true)
+	return r.router.Close()
+}
+
+// ShuttingDown reports whether Close has been called. (Watermill's own
+// IsClosed blocks until the close is complete, so it cannot tell handlers.)
+func (r *Router) ShuttingDown() bool { return r.closing.Load() }
+
+func (r *Router) logContext(h message.HandlerFunc) message.HandlerFunc {
+	return func(msg *message.Message) ([]*message.Message, error) {
+		ctx := logging.WithAttrs(msg.Context(),
+			slog.String("message_uuid", msg.UUID),
+			slog.String("booking_id", middleware.MessageCorrelationID(msg)),
+			slog.String("handler", message.HandlerNameFromCtx(msg.Context())),
+		)
+		msg.SetContext(ctx)
+		return h(msg)
+	}
+}
+
+type attemptsKey struct{}
+
+// attempt counts calls and makes permanent errors stop the retries: an error
+// wrapped in backoff.Permanent ends Watermill's Retry at once (its own
+// ShouldRetry hook would also work but advances the backoff one extra step
+// per retry, so the waits would not be the ones configured).
+func (r *Router) attempt(h Handler) message.HandlerMiddleware {
+	return func(next message.HandlerFunc) message.HandlerFunc {
+		return func(msg *message.Message) ([]*message.Message, error) {
+			n := 0
+			if c, ok := msg.Context().Value(attemptsKey{}).(*atomic.Int64); ok {
+				n = int(c.Add(1))
+			}
+			out, err := next(msg)
+			if err == nil {
+				return out, nil
+			}
+			if r.ShuttingDown() {
+				return out, backoff.Permanent(err)
+			}
+			r.cfg.Logger.WarnContext(msg.Context(), "handler attempt failed",
+				"attempt", n, "max_attempts", h.Policy.MaxAttempts, "permanent", IsPermanent(err), "err", err)
+			if r.cfg.Hooks.Attempt != nil {
+				r.cfg.Hooks.Attempt(h.Name, n, err)
+			}
+			if IsPermanent(err) {
+				return out, backoff.Permanent(err)
+			}
+			return out, err
+		}
+	}
+}
+
+// Metadata a dead letter carries besides the original message's.
+const (
+	DLQueueKey          = "dl_queue"
+	DLHandlerKey        = "dl_handler"
+	DLReasonKey         = "dl_reason"
+	DLAttemptsKey       = "dl_attempts"
+	DLFirstFailedAtKey  = "dl_first_failed_at"
+	DLLastFailedAtKey   = "dl_last_failed_at"
+	DLPermanentKey      = "dl_permanent"
+	maxReasonLength     = 2000
+	deadLetterRetryWait = time.Second
+)
+
+// deadLetter publishes a message that failed all its attempts (or failed
+// permanently) to dead_letters and acks it, or discards it where the policy
+// says so. During shutdown it lets the error through, so the message is
+// nacked and redelivered later rather than dead-lettered.
+func (r *Router) deadLetter(h Handler) message.HandlerMiddleware {
+	return func(next message.HandlerFunc) message.HandlerFunc {
+		return func(msg *message.Message) ([]*message.Message, error) {
+			attempts := new(atomic.Int64)
+			msg.SetContext(context.WithValue(msg.Context(), attemptsKey{}, attempts))
+			out, err := next(msg)
+			if err == nil {
+				return out, nil
+			}
+			ctx := msg.Context()
+			if r.ShuttingDown() {
+				r.cfg.Logger.InfoContext(ctx, "shutting down: message left for redelivery", "err", err)
+				if r.cfg.Hooks.Redelivered != nil {
+					r.cfg.Hooks.Redelivered(h.Name)
+				}
+				return nil, err
+			}
+			if h.Policy.OnExhausted == ExhaustedDiscard && !IsPermanent(err) {
+				r.cfg.Logger.WarnContext(ctx, "message discarded after its attempts", "attempts", attempts.Load(), "err", err)
+				if r.cfg.Hooks.Discarded != nil {
+					r.cfg.Hooks.Discarded(h.Name)
+				}
+				return nil, nil
+			}
+			dl := r.deadLetterMessage(msg, h, err, int(attempts.Load()))
+			if perr := r.cfg.DeadLetters.Publish(DeadLetterQueue, dl); perr != nil {
+				// Not stored anywhere: nack it so the broker keeps it, after
+				// a pause so that a broker in trouble is not hammered.
+				r.cfg.Logger.ErrorContext(ctx, "dead letter not published; message will be redelivered", "err", perr)
+				select {
+				case <-time.After(deadLetterRetryWait):
+				case <-ctx.Done():
+				}
+				return nil, fmt.Errorf("dead-letter %s: %w", msg.UUID, perr)
+			}
+			r.cfg.Logger.ErrorContext(ctx, "message dead-lettered", "attempts", attempts.Load(), "permanent", IsPermanent(err), "err", err)
+			if r.cfg.Hooks.DeadLetter != nil {
+				r.cfg.Hooks.DeadLetter(h.Name)
+			}
+			return nil, nil
+		}
+	}
+}
+
+func (r *Router) deadLetterMessage(msg *message.Message, h Handler, cause error, attempts int) *message.Message {
+	dl := msg.Copy()
+	now := time.Now().UTC().Format(time.RFC3339Nano)
+	prev := 0
+	fmt.Sscan(msg.Metadata.Get(DLAttemptsKey), &prev)
+	reason := cause.Error()
+	if len(reason) > maxReasonLength {
+		reason = reason[:maxReasonLength]
+	}
+	if dl.Metadata.Get(DLFirstFailedAtKey) == "" {
+		dl.Metadata.Set(DLFirstFailedAtKey, now)
+	}
+	dl.Metadata.Set(DLLastFailedAtKey, now)
+	dl.Metadata.Set(DLQueueKey, h.Queue)
+	dl.Metadata.Set(DLHandlerKey, h.Name)
+	dl.Metadata.Set(DLReasonKey, reason)
+	dl.Metadata.Set(DLAttemptsKey, fmt.Sprint(prev+attempts))
+	dl.Metadata.Set(DLPermanentKey, fmt.Sprint(IsPermanent(cause)))
+	if dl.Metadata.Get(contracts.SchemaNameKey) == "" {
+		dl.Metadata.Set(contracts.SchemaNameKey, "unknown")
+	}
+	// Publish on a context that outlives the handler's (cancelled at shutdown
+	// or by the timeout) but keeps its values (the trace).
+	dl.SetContext(context.WithoutCancel(msg.Context()))
+	return dl
+}
