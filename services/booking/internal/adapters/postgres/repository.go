@@ -1,0 +1,375 @@
+// Package postgres stores hotels, inventory and bookings in the booking
+// service's PostgreSQL database, and writes the booking's events to the
+// transactional outbox in the same transaction as the change they announce.
+package postgres
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/staybook/staybook/services/booking/internal/domain"
+	"github.com/staybook/staybook/shared/contracts"
+	"github.com/staybook/staybook/shared/messaging"
+	"github.com/staybook/staybook/shared/outbox"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Migrations are the schema and seed catalogue, for postgres.Open.
+func Migrations() fs.FS {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		panic(err)
+	}
+	return sub
+}
+
+// ErrNotFound: no booking with that ID (or key) is stored.
+var ErrNotFound = errors.New("not found")
+
+// Repository is the booking service's storage.
+type Repository struct {
+	pool *pgxpool.Pool
+	// AfterCommit, if set, runs after a booking transaction commits (a
+	// failpoint for tests: the process may die there, before forwarding).
+	AfterCommit func()
+}
+
+// NewRepository returns a Repository on pool.
+func NewRepository(pool *pgxpool.Pool) *Repository { return &Repository{pool: pool} }
+
+// Catalogue returns every hotel with its room types.
+func (r *Repository) Catalogue(ctx context.Context) ([]domain.Hotel, error) {
+	rows, err := r.pool.Query(ctx, `
+		SELECT h.id, h.name, h.city, h.address, h.stars,
+		       rt.id, rt.name, rt.capacity, rt.price_per_night, rt.currency, rt.total_rooms
+		FROM hotels h JOIN room_types rt ON rt.hotel_id = h.id
+		ORDER BY h.city, h.name, rt.price_per_night, rt.id`)
+	if err != nil {
+		return nil, fmt.Errorf("query catalogue: %w", err)
+	}
+	defer rows.Close()
+	var hotels []domain.Hotel
+	index := map[string]int{}
+	for rows.Next() {
+		var h domain.Hotel
+		var rt domain.RoomType
+		if err := rows.Scan(&h.ID, &h.Name, &h.City, &h.Address, &h.Stars,
+			&rt.ID, &rt.Name, &rt.Capacity, &rt.PricePerNight, &rt.Currency, &rt.TotalRooms); err != nil {
+			return nil, fmt.Errorf("scan catalogue: %w", err)
+		}
+		i, ok := index[h.ID]
+		if !ok {
+			i = len(hotels)
+			index[h.ID] = i
+			hotels = append(hotels, h)
+		}
+		hotels[i].RoomTypes = append(hotels[i].RoomTypes, rt)
+	}
+	return hotels, rows.Err()
+}
+
+// Availability returns, per room type of the hotel, the rooms free on every night of stay.
+func (r *Repository) Availability(ctx context.Context, hotelID string, stay domain.Stay) (map[string]int, error) {
+	rows, err := r.pool.Query(ctx, `
+		SELECT rt.id, rt.total_rooms - coalesce(max(i.booked), 0)
+		FROM room_types rt
+		LEFT JOIN inventory i ON i.hotel_id = rt.hotel_id AND i.room_type_id = rt.id
+		     AND i.night >= $2 AND i.night < $3
+		WHERE rt.hotel_id = $1
+		GROUP BY rt.id, rt.total_rooms`, hotelID, stay.CheckIn, stay.CheckOut)
+	if err != nil {
+		return nil, fmt.Errorf("query availability: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var id string
+		var free int
+		if err := rows.Scan(&id, &free); err != nil {
+			return nil, err
+		}
+		out[id] = max(free, 0)
+	}
+	return out, rows.Err()
+}
+
+const bookingColumns = `id::text, hotel_id, room_type, check_in, check_out, guests, guest_name, guest_email,
+	status, reason, total_amount, currency, version, task_voucher, task_email, task_notification,
+	coalesce(requested_at, created_at), created_at, updated_at`
+
+func scanBooking(row pgx.Row) (domain.Booking, error) {
+	var b domain.Booking
+	err := row.Scan(&b.ID, &b.HotelID, &b.RoomType, &b.CheckIn, &b.CheckOut, &b.Guests, &b.GuestName, &b.GuestEmail,
+		&b.Status, &b.Reason, &b.TotalPrice.Amount, &b.TotalPrice.Currency, &b.Version,
+		&b.Tasks.Voucher, &b.Tasks.Email, &b.Tasks.Notification, &b.RequestedAt, &b.CreatedAt, &b.UpdatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return b, ErrNotFound
+	}
+	return b, err
+}
+
+// Get returns the booking with id.
+func (r *Repository) Get(ctx context.Context, id string) (domain.Booking, error) {
+	b, err := scanBooking(r.pool.QueryRow(ctx, `SELECT `+bookingColumns+` FROM bookings WHERE id = $1`, id))
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return b, fmt.Errorf("get booking %s: %w", id, err)
+	}
+	return b, err
+}
+
+// BookingIDByIdempotencyKey returns the ID of the booking made with the key's hash.
+func (r *Repository) BookingIDByIdempotencyKey(ctx context.Context, keyHash string) (string, error) {
+	var id string
+	err := r.pool.QueryRow(ctx, `SELECT id::text FROM bookings WHERE idempotency_key_hash = $1`, keyHash).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", ErrNotFound
+	}
+	return id, err
+}
+
+// Events says which events a booking transaction writes to the outbox.
+type Events struct {
+	// Fanout: BookingConfirmed or BookingRejected, which start the
+	// background tasks. Direct mode leaves them out: it calls the tasks itself.
+	Fanout bool
+}
+
+// CreateBooking stores the booking of cmd as decided, in one transaction:
+// the booking row (nothing at all if a booking with that ID exists: then the
+// stored booking is returned with created false), a room on every night of
+// the stay (all or none; none free on some night turns the decision into a
+// sold_out rejection), and the events in the outbox.
+func (r *Repository) CreateBooking(ctx context.Context, cmd contracts.BookRoom, d domain.Decision, ev Events) (domain.Booking, bool, error) {
+	var b domain.Booking
+	created := false
+	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+		keyHash := &cmd.IdempotencyKeyHash
+		if cmd.IdempotencyKeyHash == "" {
+			keyHash = nil
+		} else {
+			var other string
+			err := tx.QueryRow(ctx, `SELECT id::text FROM bookings WHERE idempotency_key_hash = $1`, cmd.IdempotencyKeyHash).Scan(&other)
+			switch {
+			case err == nil && other != cmd.BookingID:
+				d.Reject, keyHash = contracts.ReasonIdempotencyKeyReused, nil
+			case err != nil && !errors.Is(err, pgx.ErrNoRows):
+				return fmt.Errorf("look up idempotency key: %w", err)
+			}
+		}
+		status := contracts.StatusConfirmed
+		if d.Reject != "" {
+			status = contracts.StatusRejected
+		}
+		tasks := domain.InitialTasks(status)
+		tag, err := tx.Exec(ctx, `
+			INSERT INTO bookings (id, hotel_id, room_type, check_in, check_out, guests, guest_name, guest_email,
+				status, reason, total_amount, currency, idempotency_key_hash, task_voucher, task_email, task_notification, requested_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+			ON CONFLICT (id) DO NOTHING`,
+			cmd.BookingID, cmd.HotelID, cmd.RoomType, cmd.CheckIn, cmd.CheckOut, cmd.Guests, cmd.GuestName, cmd.GuestEmail,
+			status, d.Reject, d.Total.Amount, d.Total.Currency, keyHash, tasks.Voucher, tasks.Email, tasks.Notification, nullTime(cmd.RequestedAt))
+		if err != nil {
+			return fmt.Errorf("insert booking: %w", err)
+		}
+		if tag.RowsAffected() == 0 {
+			return nil // a duplicate command: write nothing
+		}
+		created = true
+		if status == contracts.StatusConfirmed {
+			ok, err := takeRooms(ctx, tx, cmd.HotelID, cmd.RoomType, d.Stay, d.RoomType.TotalRooms)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				status, tasks = contracts.StatusRejected, domain.InitialTasks(contracts.StatusRejected)
+				if _, err := tx.Exec(ctx, `
+					UPDATE bookings SET status = $2, reason = $3, total_amount = 0, currency = '',
+						task_voucher = $4, task_email = $5, task_notification = $6
+					WHERE id = $1`, cmd.BookingID, status, contracts.ReasonSoldOut, tasks.Voucher, tasks.Email, tasks.Notification); err != nil {
+					return fmt.Errorf("reject sold out booking: %w", err)
+				}
+			}
+		}
+		b, err = scanBooking(tx.QueryRow(ctx, `SELECT `+bookingColumns+` FROM bookings WHERE id = $1`, cmd.BookingID))
+		if err != nil {
+			return fmt.Errorf("read booking back: %w", err)
+		}
+		return writeCreatedEvents(ctx, tx, b, d, ev)
+	})
+	if err != nil {
+		return b, false, err
+	}
+	if !created {
+		b, err = r.Get(ctx, cmd.BookingID)
+		return b, false, err
+	}
+	if r.AfterCommit != nil {
+		r.AfterCommit()
+	}
+	return b, true, nil
+}
+
+// takeRooms takes one room of the type on every night of stay, or none.
+// Rows are locked in night order, so two overlapping stays cannot deadlock
+// on each other (PostgreSQL may still report one; callers retry).
+func takeRooms(ctx context.Context, tx pgx.Tx, hotelID, roomType string, stay domain.Stay, total int) (bool, error) {
+	sp, err := tx.Begin(ctx) // a savepoint: a sold-out night undoes the others
+	if err != nil {
+		return false, fmt.Errorf("savepoint: %w", err)
+	}
+	defer sp.Rollback(ctx)
+	if _, err := sp.Exec(ctx, `
+		INSERT INTO inventory (hotel_id, room_type_id, night, total)
+		SELECT $1, $2, night::date, $5
+		FROM generate_series($3::date, $4::date - 1, interval '1 day') AS night
+		ON CONFLICT DO NOTHING`, hotelID, roomType, stay.CheckIn, stay.CheckOut, total); err != nil {
+		return false, fmt.Errorf("create inventory rows: %w", err)
+	}
+	tag, err := sp.Exec(ctx, `
+		UPDATE inventory SET booked = booked + 1
+		WHERE (hotel_id, room_type_id, night) IN (
+			SELECT hotel_id, room_type_id, night FROM inventory
+			WHERE hotel_id = $1 AND room_type_id = $2 AND night >= $3 AND night < $4
+			ORDER BY night FOR UPDATE)
+		AND booked < total`, hotelID, roomType, stay.CheckIn, stay.CheckOut)
+	if err != nil {
+		return false, fmt.Errorf("take rooms: %w", err)
+	}
+	if int(tag.RowsAffected()) != stay.Nights() {
+		return false, nil // deferred Rollback undoes the nights taken
+	}
+	if err := sp.Commit(ctx); err != nil {
+		return false, fmt.Errorf("release savepoint: %w", err)
+	}
+	return true, nil
+}
+
+func writeCreatedEvents(ctx context.Context, tx pgx.Tx, b domain.Booking, d domain.Decision, ev Events) error {
+	pub := outbox.Publisher(tx)
+	now := time.Now().UTC()
+	if ev.Fanout {
+		var (
+			topic   string
+			payload contracts.Contract
+		)
+		if b.Status == contracts.StatusConfirmed {
+			topic = messaging.EventTopic(messaging.EventBookingConfirmed)
+			payload = Confirmed(b, d)
+		} else {
+			topic = messaging.EventTopic(messaging.EventBookingRejected)
+			payload = contracts.BookingRejected{
+				BookingID: b.ID, HotelID: b.HotelID, RoomType: b.RoomType, CheckIn: b.CheckIn, CheckOut: b.CheckOut,
+				GuestName: b.GuestName, GuestEmail: b.GuestEmail, Reason: b.Reason, RejectedAt: now,
+			}
+		}
+		if err := publish(ctx, pub, topic, payload, b.ID); err != nil {
+			return err
+		}
+	}
+	return publish(ctx, pub, messaging.NotificationsExchange, b.StatusChanged(now), b.ID)
+}
+
+// Confirmed is the BookingConfirmed event of b.
+func Confirmed(b domain.Booking, d domain.Decision) contracts.BookingConfirmed {
+	return contracts.BookingConfirmed{
+		BookingID: b.ID, HotelID: b.HotelID, HotelName: d.Hotel.Name, HotelAddress: d.Hotel.Address, HotelCity: d.Hotel.City,
+		RoomType: b.RoomType, RoomTypeName: d.RoomType.Name, CheckIn: b.CheckIn, CheckOut: b.CheckOut,
+		Nights: d.Stay.Nights(), Guests: b.Guests, GuestName: b.GuestName, GuestEmail: b.GuestEmail,
+		TotalPrice: b.TotalPrice, ConfirmedAt: b.CreatedAt.UTC(),
+	}
+}
+
+func publish(ctx context.Context, pub message.Publisher, topic string, payload contracts.Contract, bookingID string) error {
+	msg, err := contracts.NewMessage(ctx, payload, bookingID)
+	if err != nil {
+		return err
+	}
+	if err := pub.Publish(topic, msg); err != nil {
+		return fmt.Errorf("write %s to the outbox: %w", payload.SchemaName(), err)
+	}
+	return nil
+}
+
+// SetTask moves one task of the booking to state as the domain allows, and
+// if anything changed, bumps the version and writes BookingStatusChanged to
+// the outbox, in one transaction.
+func (r *Repository) SetTask(ctx context.Context, bookingID, task, state string) (domain.Booking, bool, error) {
+	var b domain.Booking
+	changed := false
+	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+		var err error
+		b, err = scanBooking(tx.QueryRow(ctx, `SELECT `+bookingColumns+` FROM bookings WHERE id = $1 FOR UPDATE`, bookingID))
+		if err != nil {
+			return err
+		}
+		changed, err = b.SetTask(task, state)
+		if err != nil || !changed {
+			return err
+		}
+		b.Version++
+		if err := tx.QueryRow(ctx, `
+			UPDATE bookings SET task_voucher = $2, task_email = $3, task_notification = $4, version = $5, updated_at = now()
+			WHERE id = $1 RETURNING updated_at`,
+			b.ID, b.Tasks.Voucher, b.Tasks.Email, b.Tasks.Notification, b.Version).Scan(&b.UpdatedAt); err != nil {
+			return fmt.Errorf("update tasks: %w", err)
+		}
+		return publish(ctx, outbox.Publisher(tx), messaging.NotificationsExchange, b.StatusChanged(time.Now().UTC()), b.ID)
+	})
+	if errors.Is(err, ErrNotFound) {
+		return b, false, ErrNotFound
+	}
+	if err != nil {
+		return b, false, fmt.Errorf("set task %s of %s: %w", task, bookingID, err)
+	}
+	return b, changed, nil
+}
+
+// Reset deletes every booking, the inventory taken and the outbox: the seed
+// catalogue is back with every room free (make reset).
+func (r *Repository) Reset(ctx context.Context) error {
+	if _, err := r.pool.Exec(ctx, `TRUNCATE bookings, inventory`); err != nil {
+		return fmt.Errorf("reset: %w", err)
+	}
+	var exists bool
+	if err := r.pool.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, outbox.Table).Scan(&exists); err != nil || !exists {
+		return err
+	}
+	_, err := r.pool.Exec(ctx, `DELETE FROM `+outbox.Table)
+	return err
+}
+
+// Counts returns how many bookings are stored, by status (load test checks).
+func (r *Repository) Counts(ctx context.Context) (map[string]int, error) {
+	rows, err := r.pool.Query(ctx, `SELECT status, count(*) FROM bookings GROUP BY status`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var s string
+		var n int
+		if err := rows.Scan(&s, &n); err != nil {
+			return nil, err
+		}
+		out[s] = n
+	}
+	return out, rows.Err()
+}
+
+func nullTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}

@@ -1,0 +1,72 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/staybook/staybook/services/booking/internal/adapters/postgres"
+	"github.com/staybook/staybook/services/booking/internal/domain"
+	"github.com/staybook/staybook/shared/contracts"
+)
+
+// Downstream is the synchronous way to the other services, used by direct
+// mode only (adapters/downstream calls their HTTP endpoints).
+type Downstream interface {
+	CreateVoucher(ctx context.Context, ev contracts.BookingConfirmed) (contracts.VoucherCreated, error)
+	SendEmail(ctx context.Context, ev contracts.VoucherCreated) (contracts.ConfirmationEmailSent, error)
+	Notify(ctx context.Context, event string, payload any) (contracts.CustomerNotified, error)
+}
+
+// BookRoomDirect is the "without a message queue" design of the story: book,
+// then create the voucher, send the email and notify, all in the caller's
+// request, and answer only when everything is done. It exists so the load
+// test can compare it with the queue; nothing else uses it.
+func (s *Bookings) BookRoomDirect(ctx context.Context, cmd contracts.BookRoom, down Downstream) (domain.Booking, bool, error) {
+	b, created, err := s.BookRoom(ctx, cmd, false)
+	if err != nil {
+		return b, false, err
+	}
+	now := time.Now().UTC()
+	if b.Status == contracts.StatusRejected {
+		if b.Tasks.Notification != contracts.TaskDone {
+			if _, err := down.Notify(ctx, "BookingRejected", contracts.BookingRejected{
+				BookingID: b.ID, HotelID: b.HotelID, RoomType: b.RoomType, CheckIn: b.CheckIn, CheckOut: b.CheckOut,
+				GuestName: b.GuestName, GuestEmail: b.GuestEmail, Reason: b.Reason, RejectedAt: now,
+			}); err != nil {
+				return b, created, fmt.Errorf("notify: %w", err)
+			}
+			if b, _, err = s.RecordTask(ctx, b.ID, contracts.TaskNotification, contracts.TaskDone); err != nil {
+				return b, created, err
+			}
+		}
+		return b, created, nil
+	}
+	_, hotels, err := s.Catalogue(ctx)
+	if err != nil {
+		return b, created, err
+	}
+	hotel := hotels[b.HotelID]
+	rt, _ := hotel.RoomType(b.RoomType)
+	stay, _ := domain.ParseStay(b.CheckIn, b.CheckOut)
+	confirmed := postgres.Confirmed(b, domain.Decision{Hotel: hotel, RoomType: rt, Stay: stay})
+
+	voucher, err := down.CreateVoucher(ctx, confirmed)
+	if err != nil {
+		return b, created, fmt.Errorf("create voucher: %w", err)
+	}
+	if _, _, err := s.RecordTask(ctx, b.ID, contracts.TaskVoucher, contracts.TaskDone); err != nil {
+		return b, created, err
+	}
+	if _, err := down.SendEmail(ctx, voucher); err != nil {
+		return b, created, fmt.Errorf("send email: %w", err)
+	}
+	if _, _, err := s.RecordTask(ctx, b.ID, contracts.TaskEmail, contracts.TaskDone); err != nil {
+		return b, created, err
+	}
+	if _, err := down.Notify(ctx, "BookingConfirmed", confirmed); err != nil {
+		return b, created, fmt.Errorf("notify: %w", err)
+	}
+	b, _, err = s.RecordTask(ctx, b.ID, contracts.TaskNotification, contracts.TaskDone)
+	return b, created, err
+}
