@@ -1,0 +1,41 @@
+# Staybook: the commands people type. `make help` lists them.
+SHELL := /bin/bash
+GO    ?= go
+BIN   := $(CURDIR)/bin
+SERVICES := $(notdir $(wildcard services/*))
+# Every module of the workspace (go.work); tools/ is outside it on purpose.
+MODULES  := shared $(addprefix services/,$(SERVICES)) system
+
+.PHONY: help build tools test test-short lint fmt dev reset clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+build: ## build every service into bin/
+	$(GO) build -o $(BIN)/ $(addprefix ./services/,$(SERVICES))
+
+tools: ## build Jaeger and Mailpit from the tools module into bin/ (minutes the first time)
+	cd tools && GOWORK=off $(GO) build -o $(BIN)/ tool
+
+test: tools ## run every test of every module, with the race detector (needs RabbitMQ and PostgreSQL)
+	$(GO) test -race -count=1 -timeout 20m work
+
+test-short: ## the tests without the race detector, quicker while working
+	$(GO) test -count=1 -timeout 20m work
+
+lint: ## gofmt and go vet on every module; go.mod files tidy
+	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet work
+	@for m in $(MODULES) tools; do (cd $$m && GOWORK=off GOFLAGS=-mod=mod $(GO) mod tidy -diff >/dev/null) || { echo "go.mod not tidy in $$m"; exit 1; }; done
+
+fmt: ## format the code
+	gofmt -w $(MODULES)
+
+dev: ## run the whole system as local processes (Ctrl-C stops it)
+	$(GO) run ./system/cmd/dev
+
+reset: ## restore the seed inventory: no bookings, every room free
+	$(GO) run ./services/booking reset
+
+clean: ## remove built binaries
+	rm -rf $(BIN)
