@@ -11,6 +11,8 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"github.com/cenkalti/backoff/v5"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/staybook/staybook/shared/contracts"
 	"github.com/staybook/staybook/shared/logging"
@@ -199,6 +201,9 @@ func (r *Router) attempt(h Handler) message.HandlerMiddleware {
 			}
 			r.cfg.Logger.WarnContext(msg.Context(), "handler attempt failed",
 				"attempt", n, "max_attempts", h.Policy.MaxAttempts, "permanent", IsPermanent(err), "err", err)
+			trace.SpanFromContext(msg.Context()).AddEvent("handler attempt failed", trace.WithAttributes(
+				attribute.Int("attempt", n), attribute.Int("max_attempts", h.Policy.MaxAttempts),
+				attribute.Bool("permanent", IsPermanent(err)), attribute.String("error", err.Error())))
 			if r.cfg.Hooks.Attempt != nil {
 				r.cfg.Hooks.Attempt(h.Name, n, err)
 			}
