@@ -30,7 +30,7 @@ func (i *Injector) AddControlHandler(r *messaging.Router, conn *amqp.ConnectionW
 	policy.MaxAttempts = 1
 	policy.OnExhausted = messaging.ExhaustedDiscard
 	r.AddHandler(messaging.Handler{
-		Name: "apply_fault", Topic: messaging.ControlExchange, Subscriber: sub, Policy: policy, Handle: i.Handle,
+		Name: ControlHandler, Topic: messaging.ControlExchange, Subscriber: sub, Policy: policy, Handle: i.Handle,
 	})
 	return nil
 }

@@ -24,6 +24,9 @@ import (
 // ErrInjected is the error an injected failure returns.
 var ErrInjected = errors.New("injected failure")
 
+// ControlHandler is the name of the handler that applies FaultChanged messages.
+const ControlHandler = "apply_fault"
+
 // Injector holds one service's faults.
 type Injector struct {
 	service string
@@ -111,6 +114,9 @@ func (i *Injector) fault(handler string) (contracts.FaultChanged, bool) {
 func (i *Injector) Middleware(h message.HandlerFunc) message.HandlerFunc {
 	return func(msg *message.Message) ([]*message.Message, error) {
 		handler := baseName(i.handlerName(msg.Context()))
+		if handler == ControlHandler {
+			return h(msg) // faults must never stop their own clearing
+		}
 		if f, ok := i.fault(handler); ok && f.FailRate > 0 && i.rand() < f.FailRate {
 			switch f.Mode {
 			case contracts.FaultPanic:

@@ -50,6 +50,9 @@ func TestInjector_ModesAndScope(t *testing.T) {
 	if _, panicked := call(t, i, "create_voucher"); !panicked {
 		t.Fatal("no panic")
 	}
+	if err, panicked := call(t, i, ControlHandler); err != nil || panicked {
+		t.Fatalf("the control handler itself failed: %v %v", err, panicked)
+	}
 	i.Apply(contracts.FaultChanged{Service: "voucher", Clear: true})
 	if err, _ := call(t, i, "create_voucher"); err != nil || len(i.Active()) != 0 {
 		t.Fatalf("cleared: %v %v", err, i.Active())
