@@ -14,6 +14,7 @@ import (
 	"github.com/staybook/staybook/shared/config"
 	"github.com/staybook/staybook/shared/lifecycle"
 	"github.com/staybook/staybook/shared/logging"
+	"github.com/staybook/staybook/shared/telemetry"
 )
 
 func main() {
@@ -39,6 +40,11 @@ func run() error {
 	}
 	ctx, stop := lifecycle.SignalContext()
 	defer stop()
+	shutdownTracing, err := telemetry.Setup(ctx, "booking")
+	if err != nil {
+		return err
+	}
+	defer shutdownTracing(context.Background())
 	svc, err := service.New(ctx, cfg, log)
 	if err != nil {
 		return err

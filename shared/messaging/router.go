@@ -8,9 +8,11 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/components/metrics"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"github.com/cenkalti/backoff/v5"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
@@ -32,6 +34,9 @@ type RouterConfig struct {
 	Inner []message.HandlerMiddleware
 	// Hooks observe retries, dead letters and discards (metrics go here).
 	Hooks Hooks
+	// Metrics, if set, gets Watermill's handler metrics and Staybook's
+	// counters of failed attempts, dead letters, discards and redeliveries.
+	Metrics prometheus.Registerer
 }
 
 // Hooks are called as messages fail; any may be nil.
@@ -85,7 +90,43 @@ func NewRouter(cfg RouterConfig) (*Router, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create router: %w", err)
 	}
+	if cfg.Metrics != nil {
+		metrics.NewPrometheusMetricsBuilder(cfg.Metrics, MetricsNamespace, "").AddPrometheusRouterMetrics(r)
+		cfg.Hooks = withCounters(cfg.Metrics, cfg.Hooks)
+	}
 	return &Router{router: r, cfg: cfg}, nil
+}
+
+// withCounters adds Prometheus counters to hooks.
+func withCounters(reg prometheus.Registerer, hooks Hooks) Hooks {
+	counter := func(name, help string) *prometheus.CounterVec {
+		c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, []string{"handler"})
+		reg.MustRegister(c)
+		return c
+	}
+	retried := counter("staybook_handler_failures_total", "Failed handler attempts (each may be retried).")
+	dead := counter("staybook_messages_dead_lettered_total", "Messages sent to dead_letters after their attempts.")
+	discarded := counter("staybook_messages_discarded_total", "Non-critical messages dropped after their attempts.")
+	redelivered := counter("staybook_messages_left_for_redelivery_total", "Messages nacked at shutdown, to be redelivered.")
+	chain := func(c *prometheus.CounterVec, next func(string)) func(string) {
+		return func(h string) {
+			c.WithLabelValues(h).Inc()
+			if next != nil {
+				next(h)
+			}
+		}
+	}
+	next := hooks.Attempt
+	hooks.Attempt = func(h string, n int, err error) {
+		retried.WithLabelValues(h).Inc()
+		if next != nil {
+			next(h, n, err)
+		}
+	}
+	hooks.DeadLetter = chain(dead, hooks.DeadLetter)
+	hooks.Discarded = chain(discarded, hooks.Discarded)
+	hooks.Redelivered = chain(redelivered, hooks.Redelivered)
+	return hooks
 }
 
 // AddHandler registers h (Instances times, as competing consumers).

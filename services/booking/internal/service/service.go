@@ -22,11 +22,13 @@ import (
 	"github.com/staybook/staybook/services/booking/internal/adapters/postgres"
 	"github.com/staybook/staybook/services/booking/internal/app"
 	"github.com/staybook/staybook/services/booking/internal/ports"
+	"github.com/staybook/staybook/shared/faults"
 	"github.com/staybook/staybook/shared/httpx"
 	"github.com/staybook/staybook/shared/lifecycle"
 	"github.com/staybook/staybook/shared/messaging"
 	"github.com/staybook/staybook/shared/outbox"
 	sharedpg "github.com/staybook/staybook/shared/postgres"
+	"github.com/staybook/staybook/shared/telemetry"
 )
 
 // Service is a running booking service.
@@ -87,10 +89,21 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Service, err err
 	if s.publisher, err = messaging.NewPublisher(s.pubConn, messaging.PublisherConfig{Topology: topology, Timeout: cfg.PublishTimeout, Logger: log}); err != nil {
 		return nil, err
 	}
+	// Every message leaves through one publisher: traced, then measured.
+	out, err := messaging.PublisherWithMetrics(s.Registry, telemetry.Publisher(s.publisher, "rabbitmq"))
+	if err != nil {
+		return nil, err
+	}
 
-	metrics := newMetrics(s.Registry)
+	injector, err := faults.FromEnv("booking", log)
+	if err != nil {
+		return nil, err
+	}
+	metrics := newMetrics(s.Registry, s.pool)
 	if s.router, err = messaging.NewRouter(messaging.RouterConfig{
-		Logger: log, DeadLetters: s.publisher, CloseTimeout: cfg.ShutdownTimeout, Hooks: metrics.hooks(),
+		Logger: log, DeadLetters: out, CloseTimeout: cfg.ShutdownTimeout, Metrics: s.Registry,
+		Outer: []message.HandlerMiddleware{telemetry.ConsumerMiddleware},
+		Inner: []message.HandlerMiddleware{injector.Middleware},
 	}); err != nil {
 		return nil, err
 	}
@@ -98,13 +111,20 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Service, err err
 	if err = s.addHandlers(topology, handlers); err != nil {
 		return nil, err
 	}
+	if err = injector.AddControlHandler(s.router, s.subConn, topology, log); err != nil {
+		return nil, err
+	}
+	messaging.QueueBacklog(s.Registry, s.pubConn, messaging.BookRoomQueue,
+		messaging.SubscriptionQueue(messaging.EventVoucherCreated, "booking"),
+		messaging.SubscriptionQueue(messaging.EventConfirmationEmailSent, "booking"),
+		messaging.SubscriptionQueue(messaging.EventCustomerNotified, "booking"),
+		messaging.SubscriptionQueue(messaging.EventTaskFailed, "booking"))
 
 	if s.forwarder, err = outbox.NewForwarder(ctx, outbox.Config{
-		Pool: s.pool, Out: s.publisher, PollInterval: cfg.OutboxPoll, Logger: log,
+		Pool: s.pool, Out: out, PollInterval: cfg.OutboxPoll, Logger: log,
 	}); err != nil {
 		return nil, err
 	}
-	metrics.watchOutbox(s.pool)
 
 	mux := http.NewServeMux()
 	httpx.HandleHealth(mux,
@@ -115,10 +135,14 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Service, err err
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{}))
 	(&ports.HTTP{
 		App: s.Bookings, Log: log, DirectTimeout: cfg.DirectTimeout,
-		Downstream: downstream.New(downstream.Config{VoucherURL: cfg.VoucherURL, EmailURL: cfg.EmailURL, NotificationURL: cfg.NotificationURL}),
+		Downstream: downstream.New(downstream.Config{
+			VoucherURL: cfg.VoucherURL, EmailURL: cfg.EmailURL, NotificationURL: cfg.NotificationURL,
+			Client: telemetry.HTTPClient(cfg.DirectTimeout),
+		}),
 	}).Register(mux)
+	handler := httpx.Chain(mux, httpx.NewMetrics(s.Registry).Middleware, httpx.Recover(log))
 	if s.server, err = httpx.NewServer(httpx.ServerConfig{
-		Addr: cfg.HTTPAddr, Handler: httpx.Chain(mux, httpx.Recover(log)), Logger: log, ShutdownTimeout: cfg.ShutdownTimeout,
+		Addr: cfg.HTTPAddr, Handler: telemetry.HTTPHandler(handler, "booking"), Logger: log, ShutdownTimeout: cfg.ShutdownTimeout,
 	}); err != nil {
 		return nil, err
 	}

@@ -362,3 +362,27 @@ func TestBookRoom_UnknownRoomTypeIsRejectedNotDeadLettered(t *testing.T) {
 		t.Fatalf("%d dead letters, want 0", n)
 	}
 }
+
+func TestMetrics_ExposeBookingsBacklogOutboxAndHandlers(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	in := s.start(t, 2)
+	cmd := command("lisbon-tagus-grand", "double")
+	s.send(t, cmd)
+	testkit.Eventually(t, 20*time.Second, "booking confirmed", func() bool {
+		b, _ := s.getBooking(t, in, cmd.BookingID)
+		return b["status"] == "confirmed"
+	})
+	families := testkit.Scrape(t, "http://"+in.svc.Addr()+"/metrics")
+	for _, name := range []string{
+		"staybook_bookings_total", "staybook_outbox_lag_seconds", "staybook_queue_backlog_messages",
+		"staybook_handler_execution_time_seconds", "staybook_http_requests_total", "staybook_publish_time_seconds",
+	} {
+		if _, ok := families[name]; !ok {
+			t.Errorf("metric %s missing", name)
+		}
+	}
+	if f := families["staybook_bookings_total"]; f != nil && f.GetMetric()[0].GetCounter().GetValue() != 1 {
+		t.Errorf("bookings_total %v", f.GetMetric()[0])
+	}
+}

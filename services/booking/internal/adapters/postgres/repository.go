@@ -19,6 +19,7 @@ import (
 	"github.com/staybook/staybook/shared/contracts"
 	"github.com/staybook/staybook/shared/messaging"
 	"github.com/staybook/staybook/shared/outbox"
+	"github.com/staybook/staybook/shared/telemetry"
 )
 
 //go:embed migrations/*.sql
@@ -255,7 +256,7 @@ func takeRooms(ctx context.Context, tx pgx.Tx, hotelID, roomType string, stay do
 }
 
 func writeCreatedEvents(ctx context.Context, tx pgx.Tx, b domain.Booking, d domain.Decision, ev Events) error {
-	pub := outbox.Publisher(tx)
+	pub := outboxPublisher(tx)
 	now := time.Now().UTC()
 	if ev.Fanout {
 		var (
@@ -287,6 +288,12 @@ func Confirmed(b domain.Booking, d domain.Decision) contracts.BookingConfirmed {
 		Nights: d.Stay.Nights(), Guests: b.Guests, GuestName: b.GuestName, GuestEmail: b.GuestEmail,
 		TotalPrice: b.TotalPrice, ConfirmedAt: b.CreatedAt.UTC(),
 	}
+}
+
+// outboxPublisher writes to the outbox in tx, with a span whose context
+// travels inside the stored message, so the forwarder continues the trace.
+func outboxPublisher(tx pgx.Tx) message.Publisher {
+	return telemetry.Publisher(outbox.Publisher(tx), "postgresql")
 }
 
 func publish(ctx context.Context, pub message.Publisher, topic string, payload contracts.Contract, bookingID string) error {
@@ -323,7 +330,7 @@ func (r *Repository) SetTask(ctx context.Context, bookingID, task, state string)
 			b.ID, b.Tasks.Voucher, b.Tasks.Email, b.Tasks.Notification, b.Version).Scan(&b.UpdatedAt); err != nil {
 			return fmt.Errorf("update tasks: %w", err)
 		}
-		return publish(ctx, outbox.Publisher(tx), messaging.NotificationsExchange, b.StatusChanged(time.Now().UTC()), b.ID)
+		return publish(ctx, outboxPublisher(tx), messaging.NotificationsExchange, b.StatusChanged(time.Now().UTC()), b.ID)
 	})
 	if errors.Is(err, ErrNotFound) {
 		return b, false, ErrNotFound
