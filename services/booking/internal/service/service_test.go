@@ -14,6 +14,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/staybook/staybook/services/booking/internal/service"
 	"github.com/staybook/staybook/shared/contracts"
@@ -373,7 +374,12 @@ func TestMetrics_ExposeBookingsBacklogOutboxAndHandlers(t *testing.T) {
 		b, _ := s.getBooking(t, in, cmd.BookingID)
 		return b["status"] == "confirmed"
 	})
-	families := testkit.Scrape(t, "http://"+in.svc.Addr()+"/metrics")
+	// The event leaves through the outbox a moment after the booking commits.
+	var families map[string]*dto.MetricFamily
+	testkit.Eventually(t, 10*time.Second, "event published", func() bool {
+		families = testkit.Scrape(t, "http://"+in.svc.Addr()+"/metrics")
+		return families["staybook_publish_time_seconds"] != nil
+	})
 	for _, name := range []string{
 		"staybook_bookings_total", "staybook_outbox_lag_seconds", "staybook_queue_backlog_messages",
 		"staybook_handler_execution_time_seconds", "staybook_http_requests_total", "staybook_publish_time_seconds",
