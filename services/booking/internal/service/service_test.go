@@ -28,7 +28,7 @@ type stack struct {
 	pub            *messaging.Publisher
 }
 
-func newStack(t *testing.T) *stack {
+func newStack(t testing.TB) *stack {
 	t.Helper()
 	s := &stack{amqpURL: testkit.Vhost(t), dbURL: testkit.Database(t)}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -57,7 +57,7 @@ type instance struct {
 	stop func()
 }
 
-func (s *stack) start(t *testing.T, workers int) *instance {
+func (s *stack) start(t testing.TB, workers int) *instance {
 	t.Helper()
 	cfg := service.DefaultConfig()
 	cfg.AMQPURL, cfg.DatabaseURL, cfg.HTTPAddr = s.amqpURL, s.dbURL, "127.0.0.1:0"
@@ -91,7 +91,7 @@ func (s *stack) start(t *testing.T, workers int) *instance {
 	return in
 }
 
-func (s *stack) exec(t *testing.T, sql string, args ...any) {
+func (s *stack) exec(t testing.TB, sql string, args ...any) {
 	t.Helper()
 	conn, err := pgx.Connect(context.Background(), s.dbURL)
 	testkit.Must(t, err)
@@ -100,7 +100,7 @@ func (s *stack) exec(t *testing.T, sql string, args ...any) {
 	testkit.Must(t, err)
 }
 
-func (s *stack) count(t *testing.T, sql string, args ...any) int {
+func (s *stack) count(t testing.TB, sql string, args ...any) int {
 	t.Helper()
 	conn, err := pgx.Connect(context.Background(), s.dbURL)
 	testkit.Must(t, err)
@@ -118,7 +118,7 @@ func command(hotel, room string) contracts.BookRoom {
 	}
 }
 
-func (s *stack) send(t *testing.T, cmds ...contracts.BookRoom) {
+func (s *stack) send(t testing.TB, cmds ...contracts.BookRoom) {
 	t.Helper()
 	for _, c := range cmds {
 		msg, err := contracts.NewMessage(context.Background(), c, c.BookingID)
@@ -127,7 +127,7 @@ func (s *stack) send(t *testing.T, cmds ...contracts.BookRoom) {
 	}
 }
 
-func (s *stack) getBooking(t *testing.T, in *instance, id string) (map[string]any, int) {
+func (s *stack) getBooking(t testing.TB, in *instance, id string) (map[string]any, int) {
 	t.Helper()
 	resp, err := http.Get("http://" + in.svc.Addr() + "/internal/bookings/" + id)
 	testkit.Must(t, err)
@@ -137,7 +137,7 @@ func (s *stack) getBooking(t *testing.T, in *instance, id string) (map[string]an
 	return b, resp.StatusCode
 }
 
-func subscribe(t *testing.T, s *stack, event, service string) <-chan *message.Message {
+func subscribe(t testing.TB, s *stack, event, service string) <-chan *message.Message {
 	t.Helper()
 	conn, err := messaging.Connect(context.Background(), s.amqpURL, "test-sub", quiet())
 	testkit.Must(t, err)
