@@ -2,6 +2,20 @@ module github.com/staybook/staybook/system
 
 go 1.26.8
 
-require github.com/staybook/staybook/shared v0.0.0
+require (
+	github.com/jackc/pgx/v5 v5.12.0
+	github.com/staybook/staybook/shared v0.0.0
+)
+
+require (
+	github.com/jackc/pgpassfile v1.0.0 // indirect
+	github.com/jackc/pgservicefile v0.0.0-20240606120523-5a60cdf6a761 // indirect
+	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
+	github.com/prometheus/client_model v0.6.2 // indirect
+	github.com/prometheus/common v0.65.0 // indirect
+	github.com/rabbitmq/amqp091-go v1.16.0 // indirect
+	golang.org/x/text v0.43.0 // indirect
+	google.golang.org/protobuf v1.36.12 // indirect
+)
 
 replace github.com/staybook/staybook/shared => ../shared

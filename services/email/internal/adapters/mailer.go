@@ -1,0 +1,214 @@
+package adapters
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	netmail "net/mail"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/wneessen/go-mail"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/staybook/staybook/shared/logging"
+	"github.com/staybook/staybook/shared/telemetry"
+
+	"github.com/staybook/staybook/services/email/internal/domain"
+)
+
+// SMTP_TLS values.
+const (
+	TLSNone     = "none"     // plain SMTP (Mailpit, a local relay)
+	TLSStartTLS = "starttls" // STARTTLS required, usually port 587
+	TLSImplicit = "tls"      // TLS from the first byte, usually port 465
+)
+
+// Results of a send, as counted by MailerConfig.Observe.
+const (
+	SendAccepted  = "accepted"
+	SendTransient = "transient"
+	SendPermanent = "permanent"
+)
+
+// MailerConfig configures a Mailer.
+type MailerConfig struct {
+	// Addr is the SMTP server, host:port (SMTP_ADDR).
+	Addr string
+	// From is the sender, "Name <address>" or an address (EMAIL_FROM).
+	From string
+	// Username and Password turn SMTP AUTH on when Username is set.
+	Username string
+	Password string
+	// TLS is TLSNone, TLSStartTLS or TLSImplicit.
+	TLS string
+	// Timeout bounds the connection and each SMTP command of one send.
+	Timeout time.Duration
+	// Observe, if set, is told the result of every send (metrics).
+	Observe func(result string)
+	Logger  *slog.Logger
+}
+
+// Mailer sends confirmation emails through an SMTP server with go-mail.
+type Mailer struct {
+	client  *mail.Client
+	from    *netmail.Address
+	host    string
+	port    int
+	timeout time.Duration
+	observe func(string)
+	log     *slog.Logger
+}
+
+// NewMailer checks cfg and builds a Mailer. It does not connect: the SMTP
+// server may be down at start-up, and messages wait for it.
+func NewMailer(cfg MailerConfig) (*Mailer, error) {
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	if cfg.TLS == "" {
+		cfg.TLS = TLSNone
+	}
+	if cfg.Observe == nil {
+		cfg.Observe = func(string) {}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	from, err := netmail.ParseAddress(cfg.From)
+	if err != nil {
+		return nil, fmt.Errorf("sender %q: %w", cfg.From, err)
+	}
+	host, portText, err := net.SplitHostPort(cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("smtp address %q: %w", cfg.Addr, err)
+	}
+	port, err := strconv.Atoi(portText)
+	if err != nil || port < 1 || port > 65535 {
+		return nil, fmt.Errorf("smtp address %q: bad port", cfg.Addr)
+	}
+	opts := []mail.Option{
+		mail.WithPort(port),
+		mail.WithTimeout(cfg.Timeout),
+		mail.WithTLSConfig(&tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}),
+	}
+	switch cfg.TLS {
+	case TLSNone:
+		opts = append(opts, mail.WithTLSPolicy(mail.NoTLS))
+	case TLSStartTLS:
+		opts = append(opts, mail.WithTLSPolicy(mail.TLSMandatory))
+	case TLSImplicit:
+		opts = append(opts, mail.WithSSL())
+	default:
+		return nil, fmt.Errorf("smtp tls %q is not %q, %q or %q", cfg.TLS, TLSNone, TLSStartTLS, TLSImplicit)
+	}
+	if cfg.Username != "" {
+		opts = append(opts, mail.WithSMTPAuth(mail.SMTPAuthAutoDiscover),
+			mail.WithUsername(cfg.Username), mail.WithPassword(cfg.Password))
+	}
+	client, err := mail.NewClient(host, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("smtp client: %w", err)
+	}
+	return &Mailer{client: client, from: from, host: host, port: port, timeout: cfg.Timeout, observe: cfg.Observe, log: cfg.Logger}, nil
+}
+
+// Send builds the MIME message (multipart/mixed: a text/plain and text/html
+// alternative, then the PDF) and hands it to the SMTP server on a connection
+// of its own. A recipient the server refuses for good (5xx) is an error
+// wrapping domain.ErrRecipientRejected; everything else (refused or lost
+// connection, 4xx) may pass on retry.
+func (m *Mailer) Send(ctx context.Context, e domain.OutgoingEmail) error {
+	msg, err := m.message(e)
+	if err != nil {
+		m.observe(SendPermanent)
+		return err
+	}
+	ctx, span := telemetry.Tracer().Start(ctx, "smtp send", trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(
+			attribute.String("server.address", m.host), attribute.Int("server.port", m.port),
+			attribute.String("email.message_id", e.MessageID),
+		))
+	defer span.End()
+	err = m.send(ctx, msg, e)
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+	}
+	return err
+}
+
+func (m *Mailer) send(ctx context.Context, msg *mail.Msg, e domain.OutgoingEmail) error {
+	ctx, cancel := context.WithTimeout(ctx, m.timeout)
+	defer cancel()
+	err := m.client.DialAndSendWithContext(ctx, msg)
+	if err != nil && msg.IsDelivered() {
+		// The server accepted the message; only the goodbye (RSET, QUIT)
+		// failed. Calling that a failure would send the email again.
+		m.log.WarnContext(ctx, "smtp session ended with an error after the email was accepted",
+			"err", scrub(err.Error(), e.ToAddress))
+		err = nil
+	}
+	if err == nil {
+		m.observe(SendAccepted)
+		return nil
+	}
+	var se *mail.SendError
+	if errors.As(err, &se) && se.Reason == mail.ErrSMTPRcptTo && se.ErrorCode()/100 == 5 {
+		m.observe(SendPermanent)
+		return &sendError{text: "smtp: " + scrub(err.Error(), e.ToAddress), cause: err, kind: domain.ErrRecipientRejected}
+	}
+	m.observe(SendTransient)
+	return &sendError{text: "smtp: " + scrub(err.Error(), e.ToAddress), cause: err}
+}
+
+func (m *Mailer) message(e domain.OutgoingEmail) (*mail.Msg, error) {
+	msg := mail.NewMsg()
+	msg.FromMailAddress(m.from)
+	if err := msg.AddToFormat(e.ToName, e.ToAddress); err != nil {
+		return nil, fmt.Errorf("%w: %s", domain.ErrInvalidRecipient, scrub(err.Error(), e.ToAddress))
+	}
+	msg.Subject(e.Subject)
+	msg.SetMessageIDWithValue(strings.TrimSuffix(strings.TrimPrefix(e.MessageID, "<"), ">"))
+	msg.SetDate()
+	msg.SetBodyString(mail.TypeTextPlain, e.Text)
+	msg.AddAlternativeString(mail.TypeTextHTML, e.HTML)
+	msg.AttachReadSeeker(e.AttachmentName, bytes.NewReader(e.Attachment),
+		mail.WithFileContentType(mail.ContentType("application/pdf")))
+	return msg, nil
+}
+
+// sendError carries an SMTP failure with the guest's address masked in its
+// text: errors end up in logs and dead letters, and go-mail and SMTP
+// servers quote the recipient.
+type sendError struct {
+	text  string
+	cause error
+	kind  error // a domain error, or nil
+}
+
+func (e *sendError) Error() string { return e.text }
+
+func (e *sendError) Unwrap() []error {
+	if e.kind != nil {
+		return []error{e.kind, e.cause}
+	}
+	return []error{e.cause}
+}
+
+// scrub masks every occurrence of address in text.
+func scrub(text, address string) string {
+	if address == "" {
+		return text
+	}
+	re := regexp.MustCompile(`(?i)` + regexp.QuoteMeta(address))
+	return re.ReplaceAllLiteralString(text, logging.MaskEmail(address))
+}

@@ -1,0 +1,181 @@
+package app_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/staybook/staybook/shared/contracts"
+
+	"github.com/staybook/staybook/services/notification/internal/adapters"
+	"github.com/staybook/staybook/services/notification/internal/app"
+	"github.com/staybook/staybook/services/notification/internal/domain"
+)
+
+type pushed struct {
+	topic string
+	push  domain.Push
+}
+
+type fakePusher struct {
+	mu   sync.Mutex
+	sent []pushed
+	err  error
+}
+
+func (f *fakePusher) Push(_ context.Context, topic string, p domain.Push) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return f.err
+	}
+	f.sent = append(f.sent, pushed{topic, p})
+	return nil
+}
+
+type fakeWebhooks struct {
+	mu    sync.Mutex
+	calls map[string]int
+	fail  map[string]error
+}
+
+func (f *fakeWebhooks) Send(_ context.Context, url string, _ domain.WebhookEvent) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls[url]++
+	return f.fail[url]
+}
+
+type fakeEvents struct {
+	mu       sync.Mutex
+	notified []contracts.CustomerNotified
+	failed   []contracts.TaskFailed
+}
+
+func (f *fakeEvents) CustomerNotified(_ context.Context, e contracts.CustomerNotified) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.notified = append(f.notified, e)
+	return nil
+}
+
+func (f *fakeEvents) TaskFailed(_ context.Context, e contracts.TaskFailed) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.failed = append(f.failed, e)
+	return nil
+}
+
+var topics = domain.TopicScheme{Prefix: "staybook-", Secret: []byte("unit-test-secret-0123")}
+
+func confirmed() domain.Notification {
+	return domain.BookingConfirmed(contracts.BookingConfirmed{
+		BookingID: "b1", HotelName: "Hotel Adlon", CheckIn: "2026-03-02", CheckOut: "2026-03-05", Nights: 3,
+		GuestEmail: "ann@example.org", ConfirmedAt: time.Now(),
+	})
+}
+
+func TestNotify_BothChannelsOffStillAnnouncesWithNoChannels(t *testing.T) {
+	t.Parallel()
+	events := &fakeEvents{}
+	n, err := app.New(app.Config{Events: events, Sent: adapters.NewRecentDeliveries(10)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done, err := n.NotifyAndAnnounce(context.Background(), confirmed())
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := json.Marshal(done)
+	var decoded map[string]any
+	json.Unmarshal(body, &decoded)
+	if ch, ok := decoded["channels"].([]any); !ok || len(ch) != 0 {
+		t.Fatalf("channels = %v, want []", decoded["channels"])
+	}
+	if len(events.notified) != 1 || events.notified[0].BookingID != "b1" || events.notified[0].Event != "BookingConfirmed" {
+		t.Fatalf("announced %+v", events.notified)
+	}
+}
+
+func TestNotify_PushesToTheGuestTopicWithAClickLink(t *testing.T) {
+	t.Parallel()
+	p := &fakePusher{}
+	n, err := app.New(app.Config{Pusher: p, Topics: topics, ClickBaseURL: "http://localhost:8080/", Events: &fakeEvents{}, Sent: adapters.NewRecentDeliveries(10)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done, err := n.Notify(context.Background(), confirmed())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.sent) != 1 || p.sent[0].topic != topics.Topic("ann@example.org") || p.sent[0].push.Click != "http://localhost:8080/bookings/b1" {
+		t.Fatalf("pushed %+v", p.sent)
+	}
+	if len(done.Channels) != 1 || done.Channels[0] != domain.ChannelPush {
+		t.Fatalf("channels %v", done.Channels)
+	}
+}
+
+func TestNotify_RetryRepeatsOnlyTheDeliveriesThatFailed(t *testing.T) {
+	t.Parallel()
+	p := &fakePusher{}
+	hooks := &fakeWebhooks{calls: map[string]int{}, fail: map[string]error{"http://b": errors.New("b is down")}}
+	n, err := app.New(app.Config{
+		Pusher: p, Topics: topics, Webhooks: hooks, WebhookURLs: []string{"http://a", "http://b"},
+		Events: &fakeEvents{}, Sent: adapters.NewRecentDeliveries(10),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.Notify(context.Background(), confirmed()); err == nil {
+		t.Fatal("a failing webhook is a success")
+	}
+	hooks.mu.Lock()
+	delete(hooks.fail, "http://b")
+	hooks.mu.Unlock()
+	done, err := n.Notify(context.Background(), confirmed())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.sent) != 1 || hooks.calls["http://a"] != 1 || hooks.calls["http://b"] != 2 {
+		t.Fatalf("pushes %d, webhook calls %v", len(p.sent), hooks.calls)
+	}
+	if len(done.Channels) != 2 {
+		t.Fatalf("channels %v", done.Channels)
+	}
+}
+
+func TestNotify_ExtraLatencyEndsWithTheContext(t *testing.T) {
+	t.Parallel()
+	n, err := app.New(app.Config{ExtraLatency: time.Hour, Events: &fakeEvents{}, Sent: adapters.NewRecentDeliveries(10)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := n.Notify(ctx, confirmed()); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err %v", err)
+	}
+}
+
+func TestReportGivenUp_PublishesTaskFailedOnlyForTheNotificationTask(t *testing.T) {
+	t.Parallel()
+	events := &fakeEvents{}
+	n, err := app.New(app.Config{Events: events, Sent: adapters.NewRecentDeliveries(10)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.ReportGivenUp(context.Background(), confirmed(), errors.New("ntfy answered 500")); err != nil {
+		t.Fatal(err)
+	}
+	emailSent := domain.ConfirmationEmailSent(contracts.ConfirmationEmailSent{BookingID: "b1"})
+	if err := n.ReportGivenUp(context.Background(), emailSent, errors.New("x")); err != nil {
+		t.Fatal(err)
+	}
+	if len(events.failed) != 1 || events.failed[0].Task != contracts.TaskNotification || events.failed[0].BookingID != "b1" {
+		t.Fatalf("task failures %+v", events.failed)
+	}
+}

@@ -1,0 +1,179 @@
+// Package ports is how the outside reaches the notification use case: the
+// message handlers on the broker, and the HTTP API (direct mode, topics,
+// health, metrics).
+package ports
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/staybook/staybook/shared/contracts"
+	"github.com/staybook/staybook/shared/messaging"
+
+	"github.com/staybook/staybook/services/notification/internal/domain"
+)
+
+// ServiceName is the suffix of this service's subscription queues
+// (events.BookingConfirmed_notification, ...).
+const ServiceName = "notification"
+
+// Handler names: in logs, metrics, dead letters (dl_handler) and the
+// variables that tune them (NOTIFY_BOOKING_CONFIRMED_MAX_ATTEMPTS, ...).
+const (
+	HandlerBookingConfirmed = "notify_booking_confirmed"
+	HandlerBookingRejected  = "notify_booking_rejected"
+	HandlerEmailSent        = "notify_email_sent"
+)
+
+// HandlerNames lists every handler of this service.
+var HandlerNames = []string{HandlerBookingConfirmed, HandlerBookingRejected, HandlerEmailSent}
+
+// Notifier is the use case the handlers call.
+type Notifier interface {
+	NotifyAndAnnounce(ctx context.Context, n domain.Notification) (contracts.CustomerNotified, error)
+	ReportGivenUp(ctx context.Context, n domain.Notification, cause error) error
+}
+
+// MessageHandlersConfig configures MessageHandlers.
+type MessageHandlersConfig struct {
+	App Notifier
+	// Subscriber reads this service's queues (messaging.NewEventSubscriber(conn, "notification", ...)).
+	Subscriber message.Subscriber
+	// Policies by handler name; each must be set.
+	Policies map[string]messaging.RetryPolicy
+	// Instances is how many copies of each handler consume its queue.
+	Instances int
+}
+
+// MessageHandlers returns the router handlers of the three events. Each
+// decodes its event, notifies and announces, and records its outcome for
+// ReportDiscards.
+func MessageHandlers(cfg MessageHandlersConfig) []messaging.Handler {
+	if cfg.App == nil || cfg.Subscriber == nil {
+		panic("ports: MessageHandlers needs App and Subscriber")
+	}
+	type spec struct {
+		name, event string
+		decode      func(*message.Message) (domain.Notification, error)
+	}
+	specs := []spec{
+		{HandlerBookingConfirmed, messaging.EventBookingConfirmed, decodeWith(domain.BookingConfirmed)},
+		{HandlerBookingRejected, messaging.EventBookingRejected, decodeWith(domain.BookingRejected)},
+		{HandlerEmailSent, messaging.EventConfirmationEmailSent, decodeWith(domain.ConfirmationEmailSent)},
+	}
+	handlers := make([]messaging.Handler, 0, len(specs))
+	for _, s := range specs {
+		policy, ok := cfg.Policies[s.name]
+		if !ok {
+			panic("ports: no retry policy for " + s.name)
+		}
+		handlers = append(handlers, messaging.Handler{
+			Name:       s.name,
+			Topic:      messaging.EventTopic(s.event),
+			Queue:      messaging.SubscriptionQueue(s.event, ServiceName),
+			Subscriber: cfg.Subscriber,
+			Policy:     policy,
+			Instances:  cfg.Instances,
+			Handle:     handle(cfg.App, policy, s.decode),
+		})
+	}
+	return handlers
+}
+
+func decodeWith[T contracts.Contract](build func(T) domain.Notification) func(*message.Message) (domain.Notification, error) {
+	return func(msg *message.Message) (domain.Notification, error) {
+		e, err := contracts.Decode[T](msg)
+		if err != nil {
+			return domain.Notification{}, err // wraps contracts.ErrMalformed: dead-lettered at once
+		}
+		return build(e), nil
+	}
+}
+
+func handle(app Notifier, policy messaging.RetryPolicy, decode func(*message.Message) (domain.Notification, error)) func(*message.Message) error {
+	return func(msg *message.Message) (err error) {
+		var report func(context.Context, error) error
+		if o, ok := msg.Context().Value(outcomeKey{}).(*outcome); ok {
+			defer func() {
+				if v := recover(); v != nil {
+					o.record(fmt.Errorf("panic: %v", v), report)
+					panic(v) // the router's recoverer turns it into an error
+				}
+				o.record(err, report)
+			}()
+		}
+		n, err := decode(msg)
+		if err != nil {
+			return err
+		}
+		if policy.OnExhausted == messaging.ExhaustedDiscard {
+			report = func(ctx context.Context, cause error) error { return app.ReportGivenUp(ctx, n, cause) }
+		}
+		_, err = app.NotifyAndAnnounce(msg.Context(), n)
+		return err
+	}
+}
+
+// outcome is one delivery's last attempt, shared between a handler (inside
+// the router's retries) and ReportDiscards (outside them).
+type outcome struct {
+	mu     sync.Mutex
+	err    error
+	report func(context.Context, error) error
+}
+
+type outcomeKey struct{}
+
+func (o *outcome) record(err error, report func(context.Context, error) error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.err, o.report = err, report
+}
+
+func (o *outcome) last() (error, func(context.Context, error) error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.err, o.report
+}
+
+// ReportDiscards is router middleware for RouterConfig.Outer (outside the
+// dead-letter and retry middleware) that reports a discarded notification.
+//
+// The router's Discarded hook is told only the handler's name, not the
+// message, so it cannot say which booking's notification task failed. This
+// middleware puts a record in the message's context that survives the
+// router's retries (they reset the context to the one they were given); the
+// handler writes each attempt's outcome there. When the router's chain
+// returns without error although the last attempt failed with a transient
+// error under a discard policy, the router has discarded the message (a
+// permanent error would have been dead-lettered, and at shutdown the error is
+// returned so the message is redelivered): then the handler's report runs,
+// which publishes TaskFailed. If that publish fails, the message is nacked
+// and redelivered rather than lost with its report.
+func ReportDiscards(log *slog.Logger) message.HandlerMiddleware {
+	return func(next message.HandlerFunc) message.HandlerFunc {
+		return func(msg *message.Message) ([]*message.Message, error) {
+			o := &outcome{}
+			msg.SetContext(context.WithValue(msg.Context(), outcomeKey{}, o))
+			out, err := next(msg)
+			if err != nil {
+				return out, err
+			}
+			cause, report := o.last()
+			if cause == nil || report == nil || messaging.IsPermanent(cause) {
+				return out, nil
+			}
+			// The handler's context ended with its last attempt; keep its values (log attributes, trace).
+			ctx := context.WithoutCancel(msg.Context())
+			if rerr := report(ctx, cause); rerr != nil {
+				log.ErrorContext(ctx, "discarded notification could not be reported; message left for redelivery", "err", rerr)
+				return out, rerr
+			}
+			return out, nil
+		}
+	}
+}

@@ -1,0 +1,36 @@
+// Command notification tells guests (ntfy push) and other services (webhooks)
+// about their bookings, from the booking events on the broker.
+package main
+
+import (
+	"log/slog"
+	"os"
+
+	"github.com/staybook/staybook/shared/lifecycle"
+	"github.com/staybook/staybook/shared/logging"
+
+	"github.com/staybook/staybook/services/notification/internal/service"
+)
+
+func main() {
+	if err := run(); err != nil {
+		slog.Error("notification stopped", "err", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	cfg, err := service.LoadConfig()
+	if err != nil {
+		return err
+	}
+	log := logging.New(service.Name, cfg.LogLevel, cfg.LogFormat)
+	ctx, stop := lifecycle.SignalContext()
+	defer stop()
+	svc, err := service.New(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer svc.Close()
+	return svc.Run(ctx)
+}

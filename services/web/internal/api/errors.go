@@ -1,0 +1,29 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/staybook/staybook/shared/httpx"
+)
+
+// Error codes of the public API besides httpx's (invalid_field, malformed_json,
+// body_too_large, unsupported_media_type).
+const (
+	CodeNotFound              = "not_found"
+	CodeUnknownHotel          = "unknown_hotel"
+	CodeUnknownRoomType       = "unknown_room_type"
+	CodeInvalidIdempotencyKey = "invalid_idempotency_key"
+	CodeIdempotencyKeyReused  = "idempotency_key_reused"
+	CodeUnavailable           = "unavailable"
+	CodeCatalogueUnavailable  = "catalogue_unavailable"
+	CodeBookingUnavailable    = "booking_unavailable"
+	CodeVoucherUnavailable    = "voucher_unavailable"
+)
+
+func writeError(w http.ResponseWriter, status int, code, message string) {
+	httpx.WriteError(w, status, code, message)
+}
+
+func notFound(w http.ResponseWriter, what string) {
+	writeError(w, http.StatusNotFound, CodeNotFound, what+" not found")
+}

@@ -1,0 +1,216 @@
+package api
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/mail"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/staybook/staybook/shared/httpx"
+
+	"github.com/staybook/staybook/services/web/internal/catalogue"
+)
+
+// Limits of a booking request.
+const (
+	MaxNights         = 30
+	MaxYearsAhead     = 2
+	MaxGuests         = 20 // whatever the catalogue says: no hotel room sleeps more
+	MaxGuestNameRunes = 100
+	MaxEmailBytes     = 254 // RFC 5321's limit on a forward path
+	MaxIDBytes        = 100 // hotel and room type IDs
+	MaxIdempotencyKey = 255
+	dateLayout        = time.DateOnly
+	idempotencyHeader = "Idempotency-Key"
+)
+
+// bookingRequest is the body of POST /api/bookings as sent.
+type bookingRequest struct {
+	HotelID    string `json:"hotel_id"`
+	RoomType   string `json:"room_type"`
+	CheckIn    string `json:"check_in"`
+	CheckOut   string `json:"check_out"`
+	Guests     int    `json:"guests"`
+	GuestName  string `json:"guest_name"`
+	GuestEmail string `json:"guest_email"`
+}
+
+// validBooking is a booking request that passed validation, its fields
+// normalised (trimmed, dates re-formatted). Its JSON is the canonical body
+// from which an Idempotency-Key's booking ID is derived: a fixed field order
+// and normalised values, so that whitespace, field order or unknown fields in
+// what the client sent do not change the ID.
+type validBooking struct {
+	HotelID    string `json:"hotel_id"`
+	RoomType   string `json:"room_type"`
+	CheckIn    string `json:"check_in"`
+	CheckOut   string `json:"check_out"`
+	Guests     int    `json:"guests"`
+	GuestName  string `json:"guest_name"`
+	GuestEmail string `json:"guest_email"`
+}
+
+func (v validBooking) canonical() []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("encode canonical booking: %v", err)) // strings and ints always encode
+	}
+	return b
+}
+
+// validate checks every field that needs no catalogue and returns the
+// normalised request, or a 422 naming the first bad field.
+func (r bookingRequest) validate(now time.Time) (validBooking, error) {
+	v := validBooking{HotelID: r.HotelID, RoomType: r.RoomType, Guests: r.Guests}
+	if err := validateID("hotel_id", r.HotelID); err != nil {
+		return v, err
+	}
+	if err := validateID("room_type", r.RoomType); err != nil {
+		return v, err
+	}
+	in, out, err := validateStay(r.CheckIn, r.CheckOut, now)
+	if err != nil {
+		return v, err
+	}
+	v.CheckIn, v.CheckOut = in.Format(dateLayout), out.Format(dateLayout)
+	if r.Guests < 1 || r.Guests > MaxGuests {
+		return v, httpx.FieldError("guests", fmt.Sprintf("guests must be between 1 and %d", MaxGuests))
+	}
+	if v.GuestName, err = validateGuestName(r.GuestName); err != nil {
+		return v, err
+	}
+	if v.GuestEmail, err = validateEmail(r.GuestEmail); err != nil {
+		return v, err
+	}
+	return v, nil
+}
+
+// checkCatalogue checks the hotel, the room type and the guests against the catalogue.
+func (v validBooking) checkCatalogue(cat *catalogue.Catalogue) error {
+	hotel, ok := cat.Hotel(v.HotelID)
+	if !ok {
+		return &httpx.RequestError{Status: http.StatusUnprocessableEntity, Code: CodeUnknownHotel, Field: "hotel_id",
+			Message: fmt.Sprintf("hotel_id %q is not a hotel we offer", v.HotelID)}
+	}
+	rt, ok := hotel.RoomType(v.RoomType)
+	if !ok {
+		return &httpx.RequestError{Status: http.StatusUnprocessableEntity, Code: CodeUnknownRoomType, Field: "room_type",
+			Message: fmt.Sprintf("room_type %q is not a room type of hotel %q", v.RoomType, v.HotelID)}
+	}
+	if v.Guests > rt.Capacity {
+		return httpx.FieldError("guests", fmt.Sprintf("a %s room sleeps at most %d guests", rt.ID, rt.Capacity))
+	}
+	return nil
+}
+
+func validateID(field, id string) error {
+	switch {
+	case id == "":
+		return httpx.FieldError(field, field+" is required")
+	case len(id) > MaxIDBytes:
+		return httpx.FieldError(field, fmt.Sprintf("%s must be at most %d bytes", field, MaxIDBytes))
+	}
+	return nil
+}
+
+// validateStay checks check_in and check_out: dates YYYY-MM-DD, check-in
+// today (UTC) or later and at most MaxYearsAhead years ahead, check-out after
+// check-in, at most MaxNights nights.
+func validateStay(checkIn, checkOut string, now time.Time) (in, out time.Time, err error) {
+	in, err = parseDate("check_in", checkIn)
+	if err != nil {
+		return in, out, err
+	}
+	out, err = parseDate("check_out", checkOut)
+	if err != nil {
+		return in, out, err
+	}
+	y, m, d := now.UTC().Date()
+	today := time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+	switch {
+	case in.Before(today):
+		return in, out, httpx.FieldError("check_in", "check_in must be today or later (UTC)")
+	case in.After(today.AddDate(MaxYearsAhead, 0, 0)):
+		return in, out, httpx.FieldError("check_in", fmt.Sprintf("check_in must be at most %d years ahead", MaxYearsAhead))
+	case !out.After(in):
+		return in, out, httpx.FieldError("check_out", "check_out must be after check_in")
+	case out.After(in.AddDate(0, 0, MaxNights)):
+		return in, out, httpx.FieldError("check_out", fmt.Sprintf("a stay must be at most %d nights", MaxNights))
+	}
+	return in, out, nil
+}
+
+func parseDate(field, s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, httpx.FieldError(field, field+" is required (YYYY-MM-DD)")
+	}
+	t, err := time.ParseInLocation(dateLayout, s, time.UTC)
+	if err != nil {
+		return time.Time{}, httpx.FieldError(field, field+" must be a date YYYY-MM-DD")
+	}
+	return t, nil
+}
+
+func validateGuestName(name string) (string, error) {
+	name = strings.TrimSpace(name)
+	n := utf8.RuneCountInString(name)
+	switch {
+	case n == 0:
+		return "", httpx.FieldError("guest_name", "guest_name is required")
+	case n > MaxGuestNameRunes:
+		return "", httpx.FieldError("guest_name", fmt.Sprintf("guest_name must be at most %d characters", MaxGuestNameRunes))
+	// encoding/json turns invalid UTF-8 (and lone surrogate escapes) into
+	// U+FFFD, so the replacement character is what is left of them.
+	case !utf8.ValidString(name) || strings.ContainsRune(name, utf8.RuneError):
+		return "", httpx.FieldError("guest_name", "guest_name must be valid UTF-8")
+	case strings.ContainsFunc(name, unicode.IsControl):
+		return "", httpx.FieldError("guest_name", "guest_name must not contain control characters")
+	}
+	return name, nil
+}
+
+// validateEmail accepts a bare address (guest@example.com), not a display
+// name with an address ("Guest <guest@example.com>").
+func validateEmail(email string) (string, error) {
+	email = strings.TrimSpace(email)
+	switch {
+	case email == "":
+		return "", httpx.FieldError("guest_email", "guest_email is required")
+	case len(email) > MaxEmailBytes:
+		return "", httpx.FieldError("guest_email", fmt.Sprintf("guest_email must be at most %d bytes", MaxEmailBytes))
+	}
+	addr, err := mail.ParseAddress(email)
+	if err != nil || addr.Name != "" || addr.Address != email {
+		return "", httpx.FieldError("guest_email", "guest_email must be an email address such as guest@example.com")
+	}
+	return email, nil
+}
+
+// idempotencyKey returns the request's Idempotency-Key ("" if none), or a 400
+// if it is not 1 to 255 printable ASCII characters.
+func idempotencyKey(r *http.Request) (string, error) {
+	values := r.Header.Values(idempotencyHeader)
+	if len(values) == 0 {
+		return "", nil
+	}
+	bad := func(msg string) error {
+		return &httpx.RequestError{Status: http.StatusBadRequest, Code: CodeInvalidIdempotencyKey, Field: idempotencyHeader, Message: msg}
+	}
+	if len(values) > 1 {
+		return "", bad("send one Idempotency-Key header")
+	}
+	key := values[0]
+	if key == "" || len(key) > MaxIdempotencyKey {
+		return "", bad(fmt.Sprintf("Idempotency-Key must be 1 to %d characters", MaxIdempotencyKey))
+	}
+	for i := 0; i < len(key); i++ {
+		if key[i] < 0x20 || key[i] > 0x7e {
+			return "", bad("Idempotency-Key must be printable ASCII")
+		}
+	}
+	return key, nil
+}

@@ -1,0 +1,51 @@
+package api
+
+import (
+	"github.com/staybook/staybook/shared/contracts"
+
+	"github.com/staybook/staybook/services/web/internal/booking"
+)
+
+// BookingView is a booking as the public API shows it (GET /api/bookings/{id}
+// and each event of its stream).
+type BookingView struct {
+	ID         string          `json:"id"`
+	Version    int64           `json:"version"`
+	Status     string          `json:"status"`
+	Reason     string          `json:"reason"`
+	Tasks      contracts.Tasks `json:"tasks"`
+	VoucherURL string          `json:"voucher_url"`
+}
+
+// Accepted is the answer to a queued booking.
+type Accepted struct {
+	ID        string `json:"id"`
+	Status    string `json:"status"`
+	StatusURL string `json:"status_url"`
+}
+
+func statusURL(id string) string  { return "/api/bookings/" + id }
+func voucherURL(id string) string { return "/api/bookings/" + id + "/voucher.pdf" }
+
+func newView(id string, version int64, status, reason string, tasks contracts.Tasks) BookingView {
+	v := BookingView{ID: id, Version: version, Status: status, Reason: reason, Tasks: tasks}
+	if tasks.Voucher == contracts.TaskDone {
+		v.VoucherURL = voucherURL(id)
+	}
+	return v
+}
+
+func viewOfBooking(b *booking.Booking) BookingView {
+	return newView(b.ID, b.Version, b.Status, b.Reason, b.Tasks)
+}
+
+func viewOfEvent(ev contracts.BookingStatusChanged) BookingView {
+	return newView(ev.BookingID, ev.Version, ev.Status, ev.Reason, ev.Tasks)
+}
+
+// pendingView is an issued booking the booking service has not stored yet:
+// its command waits in the queue.
+func pendingView(id string) BookingView {
+	p := contracts.TaskPending
+	return newView(id, 0, contracts.StatusPending, "", contracts.Tasks{Voucher: p, Email: p, Notification: p})
+}

@@ -1,0 +1,105 @@
+package service
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+	"github.com/google/uuid"
+
+	"github.com/staybook/staybook/shared/config"
+
+	"github.com/staybook/staybook/services/web/internal/api"
+	"github.com/staybook/staybook/services/web/internal/bookingid"
+)
+
+// Development defaults of the booking ID settings. Every replica must share
+// them; production sets its own secret.
+const (
+	DefaultBookingIDNamespace = "8d3f5a52-6c1e-4b8e-a2f7-3c9e1d0b7a64"
+	DevBookingIDSecret        = "staybook-development-booking-id-secret"
+)
+
+// Config is the web tier's configuration (environment variables).
+type Config struct {
+	config.Common
+	BookingURL       string `env:"BOOKING_URL" envDefault:"http://localhost:8081"`
+	VoucherURL       string `env:"VOUCHER_URL" envDefault:"http://localhost:8082"`
+	BookingTransport string `env:"BOOKING_TRANSPORT" envDefault:"queue"`
+	// BookingIDNamespace and BookingIDSecret must be the same on every
+	// replica: an Idempotency-Key gives the same ID everywhere and any
+	// replica recognises the IDs the others issued.
+	BookingIDNamespace string        `env:"BOOKING_ID_NAMESPACE" envDefault:"8d3f5a52-6c1e-4b8e-a2f7-3c9e1d0b7a64"`
+	BookingIDSecret    string        `env:"BOOKING_ID_SECRET" envDefault:"staybook-development-booking-id-secret"`
+	CatalogueTTL       time.Duration `env:"CATALOGUE_TTL" envDefault:"30s"`
+	// BookingRetryAfter is the Retry-After (seconds) of a 202 and of a 503.
+	BookingRetryAfter int   `env:"BOOKING_RETRY_AFTER" envDefault:"1"`
+	MaxBodyBytes      int64 `env:"MAX_BODY_BYTES" envDefault:"16384"`
+	// BookingDirectTimeout bounds the direct-mode call to the booking service.
+	BookingDirectTimeout time.Duration `env:"BOOKING_DIRECT_TIMEOUT" envDefault:"30s"`
+	// HTTPWriteTimeout bounds writing an answer (event streams are exempt);
+	// it must exceed BOOKING_DIRECT_TIMEOUT and PUBLISH_TIMEOUT.
+	HTTPWriteTimeout time.Duration `env:"HTTP_WRITE_TIMEOUT" envDefault:"60s"`
+	// SSEHeartbeat is how often an idle event stream gets a comment line.
+	SSEHeartbeat time.Duration `env:"SSE_HEARTBEAT" envDefault:"15s"`
+}
+
+// DefaultConfig is the configuration with every default and no environment
+// read; config.Load(&cfg) then applies the environment.
+func DefaultConfig() Config {
+	var cfg Config
+	if err := env.ParseWithOptions(&cfg, env.Options{Environment: map[string]string{}}); err != nil {
+		panic(fmt.Sprintf("web: default configuration: %v", err)) // the tags above are wrong
+	}
+	cfg.Defaults("web", ":8080")
+	return cfg
+}
+
+// Validate reports every bad value, naming its variable.
+func (c *Config) Validate() error {
+	errs := []error{c.Common.Validate()}
+	for name, u := range map[string]string{"BOOKING_URL": c.BookingURL, "VOUCHER_URL": c.VoucherURL} {
+		if p, err := url.Parse(u); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			errs = append(errs, fmt.Errorf("%s: %q is not an http(s) URL", name, u))
+		}
+	}
+	switch c.BookingTransport {
+	case api.TransportQueue, api.TransportDirect:
+	default:
+		errs = append(errs, fmt.Errorf("BOOKING_TRANSPORT: %q is not %q or %q", c.BookingTransport, api.TransportQueue, api.TransportDirect))
+	}
+	if _, err := uuid.Parse(c.BookingIDNamespace); err != nil {
+		errs = append(errs, fmt.Errorf("BOOKING_ID_NAMESPACE: %q is not a UUID", c.BookingIDNamespace))
+	}
+	if len(c.BookingIDSecret) < bookingid.MinSecretBytes {
+		errs = append(errs, fmt.Errorf("BOOKING_ID_SECRET: must be at least %d bytes", bookingid.MinSecretBytes))
+	}
+	if c.CatalogueTTL <= 0 {
+		errs = append(errs, fmt.Errorf("CATALOGUE_TTL: %s must be positive", c.CatalogueTTL))
+	}
+	if c.BookingRetryAfter < 1 {
+		errs = append(errs, fmt.Errorf("BOOKING_RETRY_AFTER: %d must be at least 1 (seconds)", c.BookingRetryAfter))
+	}
+	if c.MaxBodyBytes < 256 {
+		errs = append(errs, fmt.Errorf("MAX_BODY_BYTES: %d must be at least 256", c.MaxBodyBytes))
+	}
+	if c.BookingDirectTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("BOOKING_DIRECT_TIMEOUT: %s must be positive", c.BookingDirectTimeout))
+	}
+	if c.HTTPWriteTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("HTTP_WRITE_TIMEOUT: %s must be positive", c.HTTPWriteTimeout))
+	}
+	if c.HTTPWriteTimeout <= c.PublishTimeout || (c.BookingTransport == api.TransportDirect && c.HTTPWriteTimeout <= c.BookingDirectTimeout) {
+		errs = append(errs, fmt.Errorf("HTTP_WRITE_TIMEOUT: %s must exceed PUBLISH_TIMEOUT and, in direct mode, BOOKING_DIRECT_TIMEOUT", c.HTTPWriteTimeout))
+	}
+	if c.SSEHeartbeat <= 0 {
+		errs = append(errs, fmt.Errorf("SSE_HEARTBEAT: %s must be positive", c.SSEHeartbeat))
+	}
+	return errors.Join(errs...)
+}
+
+// UsesDevSecret reports whether the booking ID secret is the public
+// development default (anyone could forge IDs the service would accept).
+func (c *Config) UsesDevSecret() bool { return c.BookingIDSecret == DevBookingIDSecret }

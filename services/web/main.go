@@ -1,0 +1,38 @@
+// Command web is Staybook's web tier: the public JSON API. It validates
+// bookings and queues them for the booking service, serves their status and
+// a live stream of it, and the hotel catalogue.
+package main
+
+import (
+	"log/slog"
+	"os"
+
+	"github.com/staybook/staybook/shared/config"
+	"github.com/staybook/staybook/shared/lifecycle"
+	"github.com/staybook/staybook/shared/logging"
+
+	"github.com/staybook/staybook/services/web/internal/service"
+)
+
+func main() {
+	if err := run(); err != nil {
+		slog.Error("web stopped", "err", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	cfg := service.DefaultConfig()
+	if err := config.Load(&cfg); err != nil {
+		return err
+	}
+	log := logging.New("web", cfg.LogLevel, cfg.LogFormat)
+	ctx, stop := lifecycle.SignalContext()
+	defer stop()
+	svc, err := service.New(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer svc.Close()
+	return svc.Run(ctx)
+}
