@@ -36,8 +36,13 @@ type Common struct {
 	LogFormat string `env:"LOG_FORMAT" envDefault:"json"`
 }
 
-// Defaults fills what depends on the service: its port and its database.
+// Defaults fills the shared defaults (the envDefault tags, so that a config
+// built in code, as tests do, is complete without Load) and what depends on
+// the service: its port and its database.
 func (c *Common) Defaults(service, httpAddr string) {
+	if err := env.ParseWithOptions(c, env.Options{Environment: map[string]string{}}); err != nil {
+		panic(err) // only a broken envDefault tag
+	}
 	if c.HTTPAddr == "" {
 		c.HTTPAddr = httpAddr
 	}

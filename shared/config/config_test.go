@@ -47,3 +47,12 @@ func TestLoad_ErrorNamesTheBadVariable(t *testing.T) {
 		})
 	}
 }
+
+func TestDefaults_FillSharedDefaultsWithoutTheEnvironment(t *testing.T) {
+	t.Setenv("PUBLISH_TIMEOUT", "9s") // must not leak into Defaults
+	var c Common
+	c.Defaults("web", ":8080")
+	if c.PublishTimeout != 5*time.Second || c.AMQPQueueType != "classic" || c.BookingQueueMax != 100000 || c.HTTPAddr != ":8080" {
+		t.Fatalf("%+v", c)
+	}
+}

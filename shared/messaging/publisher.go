@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill-amqp/v3/pkg/amqp"
 	"github.com/ThreeDotsLabs/watermill/message"
 )
@@ -58,7 +57,7 @@ func NewPublisher(conn *amqp.ConnectionWrapper, cfg PublisherConfig) (*Publisher
 	if err := cfg.Topology.Validate(); err != nil {
 		return nil, err
 	}
-	wlog := watermill.NewSlogLogger(cfg.Logger)
+	wlog := wmLogger(cfg.Logger)
 
 	qcfg := amqp.NewDurableQueueConfig("")
 	qcfg.Connection = amqp.ConnectionConfig{AmqpURI: "unused"}

@@ -336,13 +336,8 @@ func TestCreateBooking_FullQueueIs503WithRetryAfter(t *testing.T) {
 	}
 }
 
-func TestCreateBooking_BrokerUnreachableIs503AndNotReady(t *testing.T) {
-	if raceDetector {
-		// watermill-amqp v3.0.2 replaces ConnectionWrapper.connected without a
-		// lock when the connection drops, while IsConnected reads it: the race
-		// detector flags the library whenever a broker connection is lost.
-		t.Skip("a dropped broker connection trips a data race inside watermill-amqp v3.0.2; run without -race")
-	}
+func TestCreateBooking_BrokerConnectionLost_Is503AndNotReady(t *testing.T) {
+	testkit.SkipIfConnectionLossUnderRace(t)
 	t.Parallel()
 	amqpURL := testkit.Vhost(t)
 	proxied, proxy := viaProxy(t, amqpURL)
