@@ -72,6 +72,9 @@ type Router struct {
 	router  *message.Router
 	cfg     RouterConfig
 	closing atomic.Bool
+	// initCounters starts a handler's failure counters at zero, so
+	// dashboards see the series before the first failure.
+	initCounters func(handler string)
 }
 
 // NewRouter builds a Router.
@@ -90,15 +93,16 @@ func NewRouter(cfg RouterConfig) (*Router, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create router: %w", err)
 	}
+	router := &Router{router: r, cfg: cfg, initCounters: func(string) {}}
 	if cfg.Metrics != nil {
 		metrics.NewPrometheusMetricsBuilder(cfg.Metrics, MetricsNamespace, "").AddPrometheusRouterMetrics(r)
-		cfg.Hooks = withCounters(cfg.Metrics, cfg.Hooks)
+		router.cfg.Hooks, router.initCounters = withCounters(cfg.Metrics, cfg.Hooks)
 	}
-	return &Router{router: r, cfg: cfg}, nil
+	return router, nil
 }
 
 // withCounters adds Prometheus counters to hooks.
-func withCounters(reg prometheus.Registerer, hooks Hooks) Hooks {
+func withCounters(reg prometheus.Registerer, hooks Hooks) (Hooks, func(string)) {
 	counter := func(name, help string) *prometheus.CounterVec {
 		c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, []string{"handler"})
 		reg.MustRegister(c)
@@ -126,7 +130,11 @@ func withCounters(reg prometheus.Registerer, hooks Hooks) Hooks {
 	hooks.DeadLetter = chain(dead, hooks.DeadLetter)
 	hooks.Discarded = chain(discarded, hooks.Discarded)
 	hooks.Redelivered = chain(redelivered, hooks.Redelivered)
-	return hooks
+	return hooks, func(h string) {
+		for _, c := range []*prometheus.CounterVec{retried, dead, discarded, redelivered} {
+			c.WithLabelValues(h)
+		}
+	}
 }
 
 // AddHandler registers h (Instances times, as competing consumers).
@@ -143,6 +151,7 @@ func (r *Router) AddHandler(h Handler) {
 	if h.Queue == "" {
 		h.Queue = h.Topic
 	}
+	r.initCounters(h.Name)
 	for i := 1; i <= h.Instances; i++ {
 		name := h.Name
 		if h.Instances > 1 {
