@@ -3,11 +3,13 @@
 package main
 
 import (
+	"context"
 	"log/slog"
 	"os"
 
 	"github.com/staybook/staybook/shared/lifecycle"
 	"github.com/staybook/staybook/shared/logging"
+	"github.com/staybook/staybook/shared/telemetry"
 
 	"github.com/staybook/staybook/services/notification/internal/service"
 )
@@ -27,6 +29,11 @@ func run() error {
 	log := logging.New(service.Name, cfg.LogLevel, cfg.LogFormat)
 	ctx, stop := lifecycle.SignalContext()
 	defer stop()
+	shutdownTracing, err := telemetry.Setup(ctx, service.Name)
+	if err != nil {
+		return err
+	}
+	defer shutdownTracing(context.Background())
 	svc, err := service.New(ctx, cfg, log)
 	if err != nil {
 		return err

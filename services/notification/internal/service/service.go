@@ -11,9 +11,11 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/staybook/staybook/shared/faults"
 	"github.com/staybook/staybook/shared/httpx"
 	"github.com/staybook/staybook/shared/lifecycle"
 	"github.com/staybook/staybook/shared/messaging"
+	"github.com/staybook/staybook/shared/telemetry"
 
 	"github.com/staybook/staybook/services/notification/internal/adapters"
 	"github.com/staybook/staybook/services/notification/internal/app"
@@ -61,26 +63,43 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (svc *Service, err e
 	if s.pub, err = messaging.NewPublisher(s.pubConn, messaging.PublisherConfig{Topology: topology, Timeout: cfg.PublishTimeout, Logger: log}); err != nil {
 		return nil, err
 	}
+	m := newMetrics()
+	// Every message leaves through one publisher: traced, then measured.
+	out, err := messaging.PublisherWithMetrics(m.registry, telemetry.Publisher(s.pub, "rabbitmq"))
+	if err != nil {
+		return nil, err
+	}
 	if s.sub, err = messaging.NewEventSubscriber(s.subConn, Name, messaging.SubscriberConfig{Topology: topology, Logger: log}); err != nil {
 		return nil, err
 	}
 
-	notifier, err := s.newNotifier()
+	notifier, err := s.newNotifier(out)
 	if err != nil {
 		return nil, err
 	}
 
-	m := newMetrics()
+	injector, err := faults.FromEnv(Name, log)
+	if err != nil {
+		return nil, err
+	}
 	s.router, err = messaging.NewRouter(messaging.RouterConfig{
 		Logger:       log,
-		DeadLetters:  s.pub,
+		DeadLetters:  out,
 		CloseTimeout: cfg.ShutdownTimeout,
-		Outer:        []message.HandlerMiddleware{ports.ReportDiscards(log)},
-		Hooks:        m.hooks(),
+		Outer:        []message.HandlerMiddleware{telemetry.ConsumerMiddleware, ports.ReportDiscards(log)},
+		Inner:        []message.HandlerMiddleware{injector.Middleware},
+		Metrics:      m.registry,
 	})
 	if err != nil {
 		return nil, err
 	}
+	if err = injector.AddControlHandler(s.router, s.subConn, topology, log); err != nil {
+		return nil, err
+	}
+	messaging.QueueBacklog(m.registry, s.pubConn,
+		messaging.SubscriptionQueue(messaging.EventBookingConfirmed, Name),
+		messaging.SubscriptionQueue(messaging.EventBookingRejected, Name),
+		messaging.SubscriptionQueue(messaging.EventConfirmationEmailSent, Name))
 	policies := make(map[string]messaging.RetryPolicy, len(ports.HandlerNames))
 	for _, name := range ports.HandlerNames {
 		policies[name] = cfg.policy(name)
@@ -111,7 +130,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (svc *Service, err e
 		}
 	}
 	if s.http, err = httpx.NewServer(httpx.ServerConfig{
-		Addr: cfg.HTTPAddr, Handler: ports.NewHTTPHandler(api), Logger: log, ShutdownTimeout: cfg.ShutdownTimeout,
+		Addr:            cfg.HTTPAddr,
+		Handler:         telemetry.HTTPHandler(httpx.NewMetrics(m.registry).Middleware(ports.NewHTTPHandler(api)), Name),
+		Logger:          log,
+		ShutdownTimeout: cfg.ShutdownTimeout,
 	}); err != nil {
 		return nil, fmt.Errorf("HTTP_ADDR: %w", err)
 	}
@@ -121,25 +143,25 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (svc *Service, err e
 	return s, nil
 }
 
-func (s *Service) newNotifier() (*app.Notifier, error) {
+func (s *Service) newNotifier(pub message.Publisher) (*app.Notifier, error) {
 	cfg := app.Config{
 		Topics:       s.cfg.topics(),
 		ClickBaseURL: s.cfg.NtfyClickBaseURL,
 		WebhookURLs:  s.cfg.webhookURLs(),
-		Events:       adapters.NewEventPublisher(s.pub),
+		Events:       adapters.NewEventPublisher(pub),
 		Sent:         adapters.NewRecentDeliveries(s.cfg.RecentCapacity),
 		ExtraLatency: s.cfg.ExtraLatency,
 		Logger:       s.log,
 	}
 	if s.cfg.NtfyURL != "" {
-		ntfy, err := adapters.NewNtfy(adapters.NtfyConfig{URL: s.cfg.NtfyURL, Token: s.cfg.NtfyToken, Timeout: s.cfg.NtfyTimeout})
+		ntfy, err := adapters.NewNtfy(adapters.NtfyConfig{URL: s.cfg.NtfyURL, Token: s.cfg.NtfyToken, Timeout: s.cfg.NtfyTimeout, Client: telemetry.HTTPClient(0)})
 		if err != nil {
 			return nil, err
 		}
 		cfg.Pusher = ntfy
 	}
 	if len(cfg.WebhookURLs) > 0 {
-		cfg.Webhooks = adapters.NewWebhooks(adapters.WebhookConfig{Timeout: s.cfg.WebhookTimeout})
+		cfg.Webhooks = adapters.NewWebhooks(adapters.WebhookConfig{Timeout: s.cfg.WebhookTimeout, Client: telemetry.HTTPClient(0)})
 	}
 	return app.New(cfg)
 }
