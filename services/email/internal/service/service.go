@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 
+	"github.com/staybook/staybook/shared/faults"
 	"github.com/staybook/staybook/shared/httpx"
 	"github.com/staybook/staybook/shared/lifecycle"
 	"github.com/staybook/staybook/shared/messaging"
@@ -83,8 +84,6 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Service, err err
 	}); err != nil {
 		return nil, err
 	}
-	// Every publish (events and dead letters) carries the trace on.
-	tracedPublisher := telemetry.Publisher(s.publisher, "rabbitmq")
 	if s.subscriber, err = messaging.NewEventSubscriber(s.subConn, Name, messaging.SubscriberConfig{
 		Topology: topology, Logger: log,
 	}); err != nil {
@@ -95,6 +94,15 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Service, err err
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := adapters.NewMetrics(registry)
 	httpMetrics := httpx.NewMetrics(registry)
+	// Every publish (events and dead letters) carries the trace on and is measured.
+	tracedPublisher, err := messaging.PublisherWithMetrics(registry, telemetry.Publisher(s.publisher, "rabbitmq"))
+	if err != nil {
+		return nil, err
+	}
+	injector, err := faults.FromEnv(Name, log)
+	if err != nil {
+		return nil, err
+	}
 
 	mailer, err := adapters.NewMailer(adapters.MailerConfig{
 		Addr: cfg.SMTPAddr, From: cfg.EmailFrom, Username: cfg.SMTPUsername, Password: cfg.SMTPPassword,
@@ -120,11 +128,16 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Service, err err
 	}
 
 	if s.router, err = messaging.NewRouter(messaging.RouterConfig{
-		Logger: log, DeadLetters: tracedPublisher, CloseTimeout: cfg.ShutdownTimeout, Hooks: metrics.RouterHooks(),
+		Logger: log, DeadLetters: tracedPublisher, CloseTimeout: cfg.ShutdownTimeout, Metrics: registry,
 		Outer: []message.HandlerMiddleware{telemetry.ConsumerMiddleware},
+		Inner: []message.HandlerMiddleware{injector.Middleware},
 	}); err != nil {
 		return nil, err
 	}
+	if err = injector.AddControlHandler(s.router, s.subConn, topology, log); err != nil {
+		return nil, err
+	}
+	messaging.QueueBacklog(registry, s.pubConn, messaging.SubscriptionQueue(messaging.EventVoucherCreated, Name))
 	s.router.AddHandler(messaging.Handler{
 		Name:       ports.HandlerName,
 		Topic:      messaging.EventTopic(messaging.EventVoucherCreated),

@@ -326,7 +326,7 @@ func TestVoucherCreated_SMTPDownIsRetriedThenDeadLetteredAndItsReplaySendsOnce(t
 	if got := h.metric(`staybook_email_smtp_sends_total{result="transient"}`); got != 3 {
 		t.Errorf("failed SMTP sends = %v, want 3 (one per attempt)", got)
 	}
-	if got := h.metric(`staybook_email_handler_failed_attempts_total{handler="send_confirmation_email"}`); got != 3 {
+	if got := h.metric(`staybook_handler_failures_total{handler="send_confirmation_email"}`); got != 3 {
 		t.Errorf("failed handler attempts = %v, want 3", got)
 	}
 	// An SMTP outage does not take the replica out of rotation.
