@@ -1,0 +1,74 @@
+// Package service builds the voucher service from its configuration: the
+// database, the broker connections, the publisher, the router with its
+// handler, the HTTP API and the metrics, and runs them until shutdown.
+package service
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/staybook/staybook/services/voucher/internal/ports"
+	"github.com/staybook/staybook/shared/config"
+	"github.com/staybook/staybook/shared/messaging"
+)
+
+// Config is the voucher service's configuration (README.md lists it).
+type Config struct {
+	config.Common
+	// Workers is how many create_voucher handlers consume the queue at once.
+	Workers int `env:"VOUCHER_WORKERS"`
+	// ExtraLatency is an artificial delay per render, for the demos.
+	ExtraLatency time.Duration `env:"VOUCHER_EXTRA_LATENCY"`
+	// Policy is create_voucher's retry policy (CREATE_VOUCHER_* variables).
+	Policy messaging.RetryPolicy `env:"-"`
+}
+
+// DefaultConfig is the configuration of a local run, before the environment.
+func DefaultConfig() Config {
+	c := Config{Workers: 2, Policy: messaging.DefaultRetryPolicy()}
+	c.Defaults("voucher", ":8082")
+	return c
+}
+
+// LoadConfig reads the environment over DefaultConfig. Errors name the variable.
+func LoadConfig() (Config, error) {
+	c := DefaultConfig()
+	if err := config.Load(&c); err != nil {
+		return Config{}, err
+	}
+	p, err := messaging.LoadRetryPolicy(ports.HandlerName, c.Policy)
+	if err != nil {
+		return Config{}, fmt.Errorf("configuration: %w", err)
+	}
+	c.Policy = p
+	if err := c.ValidatePolicy(); err != nil {
+		return Config{}, fmt.Errorf("configuration: %w", err)
+	}
+	return c, nil
+}
+
+// Validate checks the variables of the environment (config.Load calls it).
+func (c *Config) Validate() error {
+	errs := []error{c.Common.Validate()}
+	if c.Workers < 1 {
+		errs = append(errs, fmt.Errorf("VOUCHER_WORKERS: %d must be at least 1", c.Workers))
+	}
+	if c.ExtraLatency < 0 {
+		errs = append(errs, fmt.Errorf("VOUCHER_EXTRA_LATENCY: %s must not be negative", c.ExtraLatency))
+	}
+	return errors.Join(errs...)
+}
+
+// ValidatePolicy checks the retry policy against the rest: a render that
+// waits longer than an attempt may last would fail every time.
+func (c *Config) ValidatePolicy() error {
+	prefix := messaging.EnvPrefix(ports.HandlerName)
+	if err := c.Policy.Validate(ports.HandlerName); err != nil {
+		return err
+	}
+	if c.ExtraLatency >= c.Policy.Timeout {
+		return fmt.Errorf("VOUCHER_EXTRA_LATENCY: %s must be shorter than %sTIMEOUT (%s)", c.ExtraLatency, prefix, c.Policy.Timeout)
+	}
+	return nil
+}
