@@ -35,7 +35,9 @@ type VoucherCreated struct {
 	HotelName  string `json:"hotel_name"`
 	CheckIn    Date   `json:"check_in"`
 	CheckOut   Date   `json:"check_out"`
-	// VoucherURL is where the email service fetches the PDF (the voucher service's own API).
+	// VoucherURL is the public path of the PDF (/api/bookings/{id}/voucher.pdf,
+	// served by the web tier). Services fetch it from VOUCHER_URL +
+	// /internal/vouchers/{id}.pdf instead, never from a URL in a message.
 	VoucherURL string    `json:"voucher_url"`
 	SizeBytes  int       `json:"size_bytes"`
 	CreatedAt  time.Time `json:"created_at"`
