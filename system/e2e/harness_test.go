@@ -76,7 +76,11 @@ type system struct {
 	amqpURL string
 	dbURLs  map[string]string
 	logs    *syncBuffer
+	env     map[string]string // shared by every service; setEnv adds to it
 }
+
+// setEnv sets a variable for the services started after the call.
+func (s *system) setEnv(k, v string) { s.env[k] = v }
 
 type syncBuffer struct {
 	mu  sync.Mutex
@@ -115,6 +119,7 @@ func newSystem(t *testing.T, services []string, env map[string]string, serviceEn
 	for k, v := range env {
 		base[k] = v
 	}
+	s.env = base
 	s.Stack = stack.New(stack.Config{
 		Root: root, BinDir: binDir, Services: services, Ports: ports, AMQPURL: s.amqpURL,
 		DatabaseURL: func(svc string) string { return s.dbURLs[svc] },
@@ -227,4 +232,3 @@ func waitFinal(t *testing.T, web string, ids []string, timeout time.Duration) ma
 	}
 	return final
 }
-

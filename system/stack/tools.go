@@ -3,6 +3,7 @@ package stack
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"time"
 )
@@ -30,29 +31,38 @@ func (s *Stack) StartMailpit(ctx context.Context, cfg MailpitConfig) error {
 	return WaitHTTP(ctx, "http://"+cfg.HTTPAddr+"/api/v1/info", p, 60*time.Second)
 }
 
-// JaegerConfig places Jaeger's OTLP receivers and query API. Empty fields
-// keep Jaeger's defaults (4317, 4318, 16686).
+// JaegerConfig places Jaeger's OTLP receivers and query API. Empty
+// addresses keep the defaults of deployments/jaeger/local.yaml (4317, 4318,
+// 16686, 16685 on 127.0.0.1).
 type JaegerConfig struct {
 	// ConfigFile is a Jaeger v2 configuration (deployments/jaeger/local.yaml).
 	ConfigFile string
-	// QueryURL is where its query API answers, to wait for it.
-	QueryURL string
+	// QueryAddr, QueryGRPCAddr, OTLPGRPCAddr, OTLPHTTPAddr move its ports.
+	QueryAddr, QueryGRPCAddr, OTLPGRPCAddr, OTLPHTTPAddr string
 }
 
 // StartJaeger starts Jaeger v2 (all in one, in memory) and waits for its query API.
 func (s *Stack) StartJaeger(ctx context.Context, cfg JaegerConfig) error {
-	var args []string
-	if cfg.ConfigFile != "" {
-		args = append(args, "--config", "file:"+cfg.ConfigFile)
+	if cfg.ConfigFile == "" {
+		cfg.ConfigFile = filepath.Join(s.cfg.Root, "deployments", "jaeger", "local.yaml")
 	}
-	if cfg.QueryURL == "" {
-		cfg.QueryURL = "http://127.0.0.1:16686"
+	if cfg.QueryAddr == "" {
+		cfg.QueryAddr = "127.0.0.1:16686"
 	}
-	p, err := s.StartProgram("jaeger", filepath.Join(s.cfg.BinDir, "jaeger"), args, nil)
+	env := os.Environ()
+	for k, v := range map[string]string{
+		"JAEGER_QUERY_HTTP": cfg.QueryAddr, "JAEGER_QUERY_GRPC": cfg.QueryGRPCAddr,
+		"JAEGER_OTLP_GRPC": cfg.OTLPGRPCAddr, "JAEGER_OTLP_HTTP": cfg.OTLPHTTPAddr,
+	} {
+		if v != "" {
+			env = append(env, k+"="+v)
+		}
+	}
+	p, err := s.StartProgram("jaeger", filepath.Join(s.cfg.BinDir, "jaeger"), []string{"--config", "file:" + cfg.ConfigFile}, env)
 	if err != nil {
 		return err
 	}
-	if err := WaitHTTP(ctx, cfg.QueryURL+"/api/services", p, 90*time.Second); err != nil {
+	if err := WaitHTTP(ctx, "http://"+cfg.QueryAddr+"/api/services", p, 90*time.Second); err != nil {
 		return fmt.Errorf("jaeger: %w", err)
 	}
 	return nil

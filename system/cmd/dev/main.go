@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -78,7 +77,7 @@ func run() error {
 		if err := st.StartMailpit(ctx, stack.MailpitConfig{}); err != nil {
 			return err
 		}
-		if err := st.StartJaeger(ctx, stack.JaegerConfig{ConfigFile: filepath.Join(root, "deployments", "jaeger", "local.yaml")}); err != nil {
+		if err := st.StartJaeger(ctx, stack.JaegerConfig{}); err != nil {
 			return err
 		}
 	}
