@@ -286,12 +286,14 @@ func (r *Router) deadLetter(h Handler) message.HandlerMiddleware {
 	return func(next message.HandlerFunc) message.HandlerFunc {
 		return func(msg *message.Message) ([]*message.Message, error) {
 			attempts := new(atomic.Int64)
-			msg.SetContext(context.WithValue(msg.Context(), attemptsKey{}, attempts))
+			// The context as it is here, before the timeout middleware
+			// inside replaces (and, on return, cancels) the message's.
+			ctx := context.WithValue(msg.Context(), attemptsKey{}, attempts)
+			msg.SetContext(ctx)
 			out, err := next(msg)
 			if err == nil {
 				return out, nil
 			}
-			ctx := msg.Context()
 			if r.ShuttingDown() {
 				r.cfg.Logger.InfoContext(ctx, "shutting down: message left for redelivery", "err", err)
 				if r.cfg.Hooks.Redelivered != nil {
