@@ -12,7 +12,7 @@ help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 build: ## build every service into bin/
-	$(GO) build -o $(BIN)/ $(addprefix ./services/,$(SERVICES))
+	$(GO) build -o $(BIN)/ $(addprefix ./services/,$(SERVICES)) ./services/deadletters/cmd/dlq
 
 tools: ## build Jaeger and Mailpit from the tools module into bin/ (minutes the first time)
 	cd tools && GOWORK=off $(GO) build -o $(BIN)/ tool
