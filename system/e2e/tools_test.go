@@ -139,3 +139,12 @@ func (s *system) startReplica(t *testing.T, service, name string) string {
 	testkit.Must(t, stack.WaitHTTP(context.Background(), "http://"+addr+"/readyz", p, time.Minute))
 	return "http://" + addr
 }
+
+// restart starts Mailpit again on the same ports (after s.Stop("mailpit")).
+func (m mailpit) restart(t *testing.T, s *system) {
+	t.Helper()
+	p, err := s.StartProgram("mailpit", filepath.Join(toolBin(t), "mailpit"),
+		[]string{"--smtp", m.SMTP, "--listen", m.API, "--max", "0", "--disable-version-check", "--smtp-disable-rdns", "--quiet"}, nil)
+	testkit.Must(t, err)
+	testkit.Must(t, stack.WaitHTTP(context.Background(), "http://"+m.API+"/api/v1/info", p, time.Minute))
+}
