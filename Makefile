@@ -6,7 +6,7 @@ SERVICES := $(notdir $(wildcard services/*))
 # Every module of the workspace (go.work); tools/ is outside it on purpose.
 MODULES  := shared $(addprefix services/,$(SERVICES)) system
 
-.PHONY: help build tools test test-short lint fmt dev reset clean
+.PHONY: help build tools test test-short lint fmt dev reset clean fuzz
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -30,6 +30,15 @@ lint: ## gofmt and go vet on every module; go.mod files tidy
 	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet work
 	@for m in $(MODULES) tools; do (cd $$m && GOWORK=off GOFLAGS=-mod=mod $(GO) mod tidy -diff >/dev/null) || { echo "go.mod not tidy in $$m"; exit 1; }; done
+
+FUZZTIME ?= 30s
+fuzz: ## run every fuzz target for FUZZTIME each (make test runs their seed corpora only)
+	@grep -rl --include='*_test.go' -E '^func Fuzz' $(MODULES) | while read -r file; do \
+		for target in $$(grep -oE '^func Fuzz[A-Za-z0-9_]+' "$$file" | cut -d' ' -f2); do \
+			echo "fuzz $$target in $$(dirname $$file)"; \
+			$(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) ./$$(dirname $$file) || exit 1; \
+		done; \
+	done
 
 fmt: ## format the code
 	gofmt -w $(MODULES)
