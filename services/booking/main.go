@@ -12,12 +12,16 @@ import (
 
 	"github.com/staybook/staybook/services/booking/internal/service"
 	"github.com/staybook/staybook/shared/config"
+	"github.com/staybook/staybook/shared/httpx"
 	"github.com/staybook/staybook/shared/lifecycle"
 	"github.com/staybook/staybook/shared/logging"
 	"github.com/staybook/staybook/shared/telemetry"
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "healthcheck" { // the container's health check
+		os.Exit(httpx.Healthcheck(os.Getenv("HTTP_ADDR"), ":8081"))
+	}
 	if err := run(); err != nil {
 		slog.Error("booking stopped", "err", err)
 		os.Exit(1)

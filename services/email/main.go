@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/staybook/staybook/shared/httpx"
 	"github.com/staybook/staybook/shared/lifecycle"
 	"github.com/staybook/staybook/shared/logging"
 	"github.com/staybook/staybook/shared/telemetry"
@@ -17,6 +18,9 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "healthcheck" { // the container's health check
+		os.Exit(httpx.Healthcheck(os.Getenv("HTTP_ADDR"), ":8083"))
+	}
 	if err := run(); err != nil {
 		slog.Error("email stopped", "err", err)
 		os.Exit(1)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/staybook/staybook/shared/httpx"
 	"github.com/staybook/staybook/shared/lifecycle"
 	"github.com/staybook/staybook/shared/logging"
 	"github.com/staybook/staybook/shared/telemetry"
@@ -15,6 +16,9 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "healthcheck" { // the container's health check
+		os.Exit(httpx.Healthcheck(os.Getenv("HTTP_ADDR"), ":8084"))
+	}
 	if err := run(); err != nil {
 		slog.Error("notification stopped", "err", err)
 		os.Exit(1)

@@ -112,3 +112,25 @@ func TestServer_FinishesInFlightRequestOnShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestHealthcheck_ExitCodeFollowsReadiness(t *testing.T) {
+	ready := true
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/readyz" || !ready {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	defer srv.Close()
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	_, port, _ := strings.Cut(addr, ":")
+	if code := Healthcheck(":"+port, ""); code != 0 {
+		t.Fatalf("ready: exit %d", code)
+	}
+	ready = false
+	if code := Healthcheck("", addr); code != 1 {
+		t.Fatalf("not ready: exit %d", code)
+	}
+	if code := Healthcheck("no-port", ""); code != 2 {
+		t.Fatalf("bad address: exit %d", code)
+	}
+}
