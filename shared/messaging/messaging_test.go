@@ -341,3 +341,27 @@ func testLogger() *slog.Logger {
 	}
 	return slog.New(slog.DiscardHandler)
 }
+
+func TestRouter_AFailureBeforeTheHandlerIsCountedAsAnAttempt(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, classic())
+	failFirst := func(next message.HandlerFunc) message.HandlerFunc {
+		return func(msg *message.Message) ([]*message.Message, error) {
+			panic("injected before the handler")
+		}
+	}
+	r, err := messaging.NewRouter(messaging.RouterConfig{DeadLetters: e.pub, Logger: testLogger(), Inner: []message.HandlerMiddleware{failFirst}})
+	testkit.Must(t, err)
+	r.AddHandler(messaging.Handler{Name: "book_room", Topic: messaging.BookRoomQueue, Policy: policy(2), Subscriber: mustQueueSub(t, e),
+		Handle: func(*message.Message) error { return nil }})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	<-r.Running()
+	dls := deadLetters(t, e)
+	testkit.Must(t, e.pub.Publish(messaging.BookRoomQueue, bookRoom(t, "b-panic")))
+	if dl := receive(t, dls); dl.Metadata.Get(messaging.DLAttemptsKey) != "2" {
+		t.Fatalf("dl_attempts %q, want 2", dl.Metadata.Get(messaging.DLAttemptsKey))
+	}
+}

@@ -67,7 +67,8 @@ type Handler struct {
 
 // Router is a Watermill router whose every handler runs the standard chain,
 // outermost first: the configured outer middleware (tracing), correlation
-// ID, dead letter, retry, timeout, panic recovery, inner middleware.
+// ID, dead letter, retry, timeout, (attempt counting,) panic recovery,
+// inner middleware (fault injection).
 type Router struct {
 	router  *message.Router
 	cfg     RouterConfig
@@ -175,10 +176,12 @@ func (r *Router) AddHandler(h Handler) {
 				ResetContextOnRetry: true,
 			}.Middleware,
 			middleware.Timeout(h.Policy.Timeout),
+			// attempt counts every call, including one that an inner
+			// middleware (an injected fault) fails or that panics.
+			r.attempt(h),
 			middleware.Recoverer,
 		)
 		chain = append(chain, r.cfg.Inner...)
-		chain = append(chain, r.attempt(h))
 		for _, m := range chain {
 			wh.AddMiddleware(m)
 		}
