@@ -1,15 +1,18 @@
-// Command web is Staybook's web tier: the public JSON API. It validates
-// bookings and queues them for the booking service, serves their status and
-// a live stream of it, and the hotel catalogue.
+// Command web is Staybook's web tier: the site (hotel offers, booking form,
+// live booking page, admin console), the public JSON API and the admin API.
+// It validates bookings and queues them for the booking service, serves
+// their status and a live stream of it, and the hotel catalogue.
 package main
 
 import (
+	"context"
 	"log/slog"
 	"os"
 
 	"github.com/staybook/staybook/shared/config"
 	"github.com/staybook/staybook/shared/lifecycle"
 	"github.com/staybook/staybook/shared/logging"
+	"github.com/staybook/staybook/shared/telemetry"
 
 	"github.com/staybook/staybook/services/web/internal/service"
 )
@@ -27,8 +30,14 @@ func run() error {
 		return err
 	}
 	log := logging.New("web", cfg.LogLevel, cfg.LogFormat)
+	slog.SetDefault(log)
 	ctx, stop := lifecycle.SignalContext()
 	defer stop()
+	shutdownTracing, err := telemetry.Setup(ctx, "web")
+	if err != nil {
+		return err
+	}
+	defer shutdownTracing(context.Background())
 	svc, err := service.New(ctx, cfg, log)
 	if err != nil {
 		return err

@@ -3,15 +3,19 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/staybook/staybook/shared/contracts"
 	"github.com/staybook/staybook/shared/httpx"
 	"github.com/staybook/staybook/shared/logging"
 	"github.com/staybook/staybook/shared/messaging"
+	"github.com/staybook/staybook/shared/telemetry"
 
 	"github.com/staybook/staybook/services/web/internal/booking"
 	"github.com/staybook/staybook/services/web/internal/bookingid"
@@ -22,32 +26,91 @@ import (
 // createBooking is POST /api/bookings: validate, assign the ID, then queue
 // the BookRoom command (202) or, in direct mode, book over HTTP (201).
 func (a *API) createBooking(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
 	key, err := idempotencyKey(r)
 	if err != nil {
 		a.reject(w, err)
 		return
 	}
-	var req bookingRequest
+	var req BookingRequest
 	if err := httpx.DecodeJSON(w, r, &req, a.cfg.MaxBodyBytes); err != nil {
 		a.reject(w, err)
 		return
 	}
+	placed, err := a.Place(r.Context(), req, key)
+	var (
+		se *booking.StatusError
+		ue *UnavailableError
+	)
+	switch {
+	case errors.As(err, &se):
+		httpx.WriteJSON(w, se.Status, se.Body)
+		return
+	case errors.As(err, &ue):
+		a.unavailable(w, ue.Code, ue.Message)
+		return
+	case err != nil:
+		httpx.WriteRequestError(w, err) // a *RequestError keeps its 4xx; anything else is a 500
+		return
+	}
+	w.Header().Set("Location", statusURL(placed.ID))
+	if placed.Booking == nil {
+		w.Header().Set("Retry-After", a.retryAfter)
+		httpx.WriteJSON(w, http.StatusAccepted, Accepted{ID: placed.ID, Status: contracts.StatusPending, StatusURL: statusURL(placed.ID)})
+		return
+	}
+	status := http.StatusCreated
+	if !placed.Created {
+		status = http.StatusOK // a repeated Idempotency-Key: the booking made before
+	}
+	httpx.WriteJSON(w, status, viewOfBooking(placed.Booking))
+}
+
+// Placed is a booking request that was accepted.
+type Placed struct {
+	// ID is the booking's ID.
+	ID string
+	// Booking is the booking as made in direct mode; nil when the request
+	// was queued (its status is pending until the booking service takes it).
+	Booking *booking.Booking
+	// Created is false in direct mode when the booking existed already (a
+	// repeated idempotency key).
+	Created bool
+}
+
+// UnavailableError is a booking request that could not be taken now (503):
+// no catalogue, the broker or the booking service unreachable. Retrying with
+// the same idempotency key is safe.
+type UnavailableError struct {
+	Code    string
+	Message string
+}
+
+func (e *UnavailableError) Error() string { return e.Code + ": " + e.Message }
+
+// Place validates a booking request, assigns its ID (from key, the
+// idempotency key, when not empty) and queues the BookRoom command, or in
+// direct mode books over HTTP. It is the one way in for the JSON API and the
+// booking form. Errors: *httpx.RequestError for bad input,
+// *booking.StatusError for a direct booking the booking service refused,
+// *UnavailableError when it cannot be taken now; anything else is internal.
+func (a *API) Place(ctx context.Context, req BookingRequest, key string) (Placed, error) {
+	if key != "" {
+		if err := ValidateIdempotencyKey(key); err != nil {
+			return Placed{}, a.rejected(err)
+		}
+	}
 	valid, err := req.validate(a.cfg.Now())
 	if err != nil {
-		a.reject(w, err)
-		return
+		return Placed{}, a.rejected(err)
 	}
 	cat, err := a.cfg.Catalogue.Get(ctx)
 	if err != nil {
 		a.log.ErrorContext(ctx, "booking refused: no catalogue", "err", err)
 		a.cfg.Metrics.booking(resultUnavailable)
-		a.unavailable(w, CodeCatalogueUnavailable, "the hotel catalogue is not available yet; retry later")
-		return
+		return Placed{}, &UnavailableError{Code: CodeCatalogueUnavailable, Message: "the hotel catalogue is not available yet; retry later"}
 	}
 	if err := valid.checkCatalogue(cat); err != nil {
-		a.reject(w, err)
-		return
+		return Placed{}, a.rejected(err)
 	}
 
 	cmd := contracts.BookRoom{
@@ -60,21 +123,21 @@ func (a *API) createBooking(w http.ResponseWriter, r *http.Request) {
 		cmd.IdempotencyKeyHash = bookingid.KeyHash(key)
 	} else if cmd.BookingID, err = a.cfg.IDs.Random(); err != nil {
 		a.log.ErrorContext(ctx, "booking ID", "err", err)
-		httpx.WriteRequestError(w, err)
-		return
+		return Placed{}, fmt.Errorf("issue booking ID: %w", err)
 	}
 	ctx = logging.WithAttrs(ctx, slog.String("booking_id", cmd.BookingID))
+	// The request's span carries the booking ID, so that the admin trace
+	// page finds the whole booking from the browser's request on.
+	trace.SpanFromContext(ctx).SetAttributes(telemetry.BookingIDKey.String(cmd.BookingID))
 	if key != "" && a.keyUsedElsewhere(ctx, cmd) {
-		a.reject(w, &httpx.RequestError{Status: http.StatusUnprocessableEntity, Code: CodeIdempotencyKeyReused,
+		return Placed{}, a.rejected(&httpx.RequestError{Status: http.StatusUnprocessableEntity, Code: CodeIdempotencyKeyReused,
 			Field: idempotencyHeader, Message: "this Idempotency-Key was used for another booking request"})
-		return
 	}
 
 	if a.cfg.Transport == TransportDirect {
-		a.bookDirect(ctx, w, cmd)
-		return
+		return a.bookDirect(ctx, cmd)
 	}
-	a.enqueue(ctx, w, cmd)
+	return a.enqueue(ctx, cmd)
 }
 
 // keyUsedElsewhere asks the booking service whether the key already belongs
@@ -93,58 +156,57 @@ func (a *API) keyUsedElsewhere(ctx context.Context, cmd contracts.BookRoom) bool
 	return other != cmd.BookingID
 }
 
-// enqueue puts the command on commands.BookRoom and answers 202 once the
-// broker has confirmed it, or 503 if it did not within the deadline, refused
-// it (the queue is full) or cannot be reached.
-func (a *API) enqueue(ctx context.Context, w http.ResponseWriter, cmd contracts.BookRoom) {
+// enqueue puts the command on commands.BookRoom and returns once the broker
+// has confirmed it; an *UnavailableError if it did not within the deadline,
+// refused it (the queue is full) or cannot be reached.
+func (a *API) enqueue(ctx context.Context, cmd contracts.BookRoom) (Placed, error) {
 	// The publish goes on if the client hangs up: the outcome is the same
 	// either way and a half-made publish helps nobody.
 	msg, err := contracts.NewMessage(context.WithoutCancel(ctx), cmd, cmd.BookingID)
 	if err != nil {
 		a.log.ErrorContext(ctx, "build BookRoom message", "err", err)
-		httpx.WriteRequestError(w, err)
-		return
+		return Placed{}, fmt.Errorf("build BookRoom message: %w", err)
 	}
 	if err := a.cfg.Publisher.Publish(messaging.BookRoomQueue, msg); err != nil {
 		a.log.WarnContext(ctx, "booking not queued", "err", err)
 		a.cfg.Metrics.booking(resultUnavailable)
-		a.unavailable(w, CodeUnavailable,
-			"the booking could not be queued; retry with the same Idempotency-Key (a booking may have been made)")
-		return
+		return Placed{}, &UnavailableError{Code: CodeUnavailable,
+			Message: "the booking could not be queued; retry with the same Idempotency-Key (a booking may have been made)"}
 	}
 	a.log.InfoContext(ctx, "booking queued", "hotel_id", cmd.HotelID, "room_type", cmd.RoomType,
 		"guest_email", logging.MaskEmail(cmd.GuestEmail), "idempotent", cmd.IdempotencyKeyHash != "")
 	a.cfg.Metrics.booking(resultAccepted)
-	w.Header().Set("Location", statusURL(cmd.BookingID))
-	w.Header().Set("Retry-After", a.retryAfter)
-	httpx.WriteJSON(w, http.StatusAccepted, Accepted{ID: cmd.BookingID, Status: contracts.StatusPending, StatusURL: statusURL(cmd.BookingID)})
+	return Placed{ID: cmd.BookingID}, nil
 }
 
-// bookDirect books in the request (the design without a queue): 201 with the
-// final state, the booking service's 4xx passed on, 503 if it is down or failed.
-func (a *API) bookDirect(ctx context.Context, w http.ResponseWriter, cmd contracts.BookRoom) {
+// bookDirect books in the request (the design without a queue): the final
+// state, the booking service's 4xx as a *booking.StatusError, an
+// *UnavailableError if it is down or failed.
+func (a *API) bookDirect(ctx context.Context, cmd contracts.BookRoom) (Placed, error) {
 	b, created, err := a.cfg.Bookings.Book(ctx, cmd)
 	var se *booking.StatusError
 	switch {
 	case errors.As(err, &se):
 		a.log.InfoContext(ctx, "booking refused by the booking service", "status", se.Status, "code", se.Body.Error.Code)
 		a.cfg.Metrics.booking(resultInvalid)
-		httpx.WriteJSON(w, se.Status, se.Body)
-		return
+		return Placed{}, se
 	case err != nil:
 		a.log.WarnContext(ctx, "direct booking failed", "err", err)
 		a.cfg.Metrics.booking(resultUnavailable)
-		a.unavailable(w, CodeBookingUnavailable, "the booking service is not available; retry with the same Idempotency-Key")
-		return
-	}
-	status := http.StatusCreated
-	if !created {
-		status = http.StatusOK // a repeated Idempotency-Key: the booking made before
+		return Placed{}, &UnavailableError{Code: CodeBookingUnavailable, Message: "the booking service is not available; retry with the same Idempotency-Key"}
 	}
 	a.log.InfoContext(ctx, "booking made directly", "status", b.Status, "created", created)
 	a.cfg.Metrics.booking(resultCreated)
-	w.Header().Set("Location", statusURL(cmd.BookingID))
-	httpx.WriteJSON(w, status, viewOfBooking(b))
+	return Placed{ID: cmd.BookingID, Booking: b, Created: created}, nil
+}
+
+// rejected counts a refused request by its error code and returns err.
+func (a *API) rejected(err error) error {
+	var re *httpx.RequestError
+	if errors.As(err, &re) {
+		a.cfg.Metrics.booking(re.Code)
+	}
+	return err
 }
 
 func (a *API) reject(w http.ResponseWriter, err error) {

@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/mail"
@@ -28,8 +29,10 @@ const (
 	idempotencyHeader = "Idempotency-Key"
 )
 
-// bookingRequest is the body of POST /api/bookings as sent.
-type bookingRequest struct {
+// BookingRequest is a booking request as sent: the body of POST
+// /api/bookings, or the fields of the booking form (POST /bookings). Both go
+// through the same validation.
+type BookingRequest struct {
 	HotelID    string `json:"hotel_id"`
 	RoomType   string `json:"room_type"`
 	CheckIn    string `json:"check_in"`
@@ -64,29 +67,83 @@ func (v validBooking) canonical() []byte {
 
 // validate checks every field that needs no catalogue and returns the
 // normalised request, or a 422 naming the first bad field.
-func (r bookingRequest) validate(now time.Time) (validBooking, error) {
-	v := validBooking{HotelID: r.HotelID, RoomType: r.RoomType, Guests: r.Guests}
-	if err := validateID("hotel_id", r.HotelID); err != nil {
-		return v, err
-	}
-	if err := validateID("room_type", r.RoomType); err != nil {
-		return v, err
-	}
-	in, out, err := validateStay(r.CheckIn, r.CheckOut, now)
-	if err != nil {
-		return v, err
-	}
-	v.CheckIn, v.CheckOut = in.Format(dateLayout), out.Format(dateLayout)
-	if r.Guests < 1 || r.Guests > MaxGuests {
-		return v, httpx.FieldError("guests", fmt.Sprintf("guests must be between 1 and %d", MaxGuests))
-	}
-	if v.GuestName, err = validateGuestName(r.GuestName); err != nil {
-		return v, err
-	}
-	if v.GuestEmail, err = validateEmail(r.GuestEmail); err != nil {
-		return v, err
+func (r BookingRequest) validate(now time.Time) (validBooking, error) {
+	v, problems := r.check(now)
+	if len(problems) > 0 {
+		return v, problems[0]
 	}
 	return v, nil
+}
+
+// check checks every field that needs no catalogue and returns the
+// normalised request and a 422 for each bad field, in the order of the
+// fields (the JSON API reports the first; the form shows them all).
+func (r BookingRequest) check(now time.Time) (validBooking, []*httpx.RequestError) {
+	v := validBooking{HotelID: r.HotelID, RoomType: r.RoomType, Guests: r.Guests}
+	var problems []*httpx.RequestError
+	add := func(err error) {
+		var re *httpx.RequestError
+		if errors.As(err, &re) {
+			problems = append(problems, re)
+		}
+	}
+	add(validateID("hotel_id", r.HotelID))
+	add(validateID("room_type", r.RoomType))
+	if in, out, err := validateStay(r.CheckIn, r.CheckOut, now); err != nil {
+		add(err)
+	} else {
+		v.CheckIn, v.CheckOut = in.Format(dateLayout), out.Format(dateLayout)
+	}
+	add(validateGuests(r.Guests))
+	var err error
+	v.GuestName, err = validateGuestName(r.GuestName)
+	add(err)
+	v.GuestEmail, err = validateEmail(r.GuestEmail)
+	add(err)
+	return v, problems
+}
+
+// Problems returns what is wrong with the request, one 422 per bad field,
+// checked against the catalogue too when there is one: what POST
+// /api/bookings would refuse, for a form to show next to its fields.
+func (r BookingRequest) Problems(now time.Time, cat *catalogue.Catalogue) []*httpx.RequestError {
+	v, problems := r.check(now)
+	if cat == nil {
+		return problems
+	}
+	bad := func(field string) bool {
+		for _, p := range problems {
+			if p.Field == field {
+				return true
+			}
+		}
+		return false
+	}
+	if bad("hotel_id") || bad("room_type") || bad("guests") {
+		return problems
+	}
+	var re *httpx.RequestError
+	if err := v.checkCatalogue(cat); errors.As(err, &re) {
+		problems = append(problems, re)
+	}
+	return problems
+}
+
+// ValidateIdempotencyKey checks an idempotency key (the Idempotency-Key
+// header, or the booking form's hidden field): 1 to 255 printable ASCII characters.
+func ValidateIdempotencyKey(key string) error {
+	bad := func(msg string) error {
+		return &httpx.RequestError{Status: http.StatusBadRequest, Code: CodeInvalidIdempotencyKey, Field: idempotencyHeader, Message: msg}
+	}
+	if key == "" || len(key) > MaxIdempotencyKey {
+		return bad(fmt.Sprintf("Idempotency-Key must be 1 to %d characters", MaxIdempotencyKey))
+	}
+	for i := 0; i < len(key); i++ {
+		if key[i] < 0x20 || key[i] > 0x7e {
+			return bad("Idempotency-Key must be printable ASCII")
+		}
+	}
+	return nil
 }
 
 // checkCatalogue checks the hotel, the room type and the guests against the catalogue.
@@ -102,7 +159,18 @@ func (v validBooking) checkCatalogue(cat *catalogue.Catalogue) error {
 			Message: fmt.Sprintf("room_type %q is not a room type of hotel %q", v.RoomType, v.HotelID)}
 	}
 	if v.Guests > rt.Capacity {
-		return httpx.FieldError("guests", fmt.Sprintf("a %s room sleeps at most %d guests", rt.ID, rt.Capacity))
+		most := fmt.Sprintf("%d guests", rt.Capacity)
+		if rt.Capacity == 1 {
+			most = "1 guest"
+		}
+		return httpx.FieldError("guests", fmt.Sprintf("a %s room sleeps at most %s", rt.ID, most))
+	}
+	return nil
+}
+
+func validateGuests(guests int) error {
+	if guests < 1 || guests > MaxGuests {
+		return httpx.FieldError("guests", fmt.Sprintf("guests must be between 1 and %d", MaxGuests))
 	}
 	return nil
 }
@@ -115,6 +183,12 @@ func validateID(field, id string) error {
 		return httpx.FieldError(field, fmt.Sprintf("%s must be at most %d bytes", field, MaxIDBytes))
 	}
 	return nil
+}
+
+// ValidateStay checks the dates of a stay as a booking request does (a
+// search form uses it too, so that both accept the same dates).
+func ValidateStay(checkIn, checkOut string, now time.Time) (in, out time.Time, err error) {
+	return validateStay(checkIn, checkOut, now)
 }
 
 // validateStay checks check_in and check_out: dates YYYY-MM-DD, check-in
@@ -204,13 +278,8 @@ func idempotencyKey(r *http.Request) (string, error) {
 		return "", bad("send one Idempotency-Key header")
 	}
 	key := values[0]
-	if key == "" || len(key) > MaxIdempotencyKey {
-		return "", bad(fmt.Sprintf("Idempotency-Key must be 1 to %d characters", MaxIdempotencyKey))
-	}
-	for i := 0; i < len(key); i++ {
-		if key[i] < 0x20 || key[i] > 0x7e {
-			return "", bad("Idempotency-Key must be printable ASCII")
-		}
+	if err := ValidateIdempotencyKey(key); err != nil {
+		return "", err
 	}
 	return key, nil
 }

@@ -59,7 +59,7 @@ func TestValidateStay_Boundaries(t *testing.T) {
 
 func TestValidate_NormalisesSoTheCanonicalBodyIgnoresPresentation(t *testing.T) {
 	t.Parallel()
-	a := bookingRequest{HotelID: "h", RoomType: "double", CheckIn: "2030-03-12", CheckOut: "2030-03-14", Guests: 2,
+	a := BookingRequest{HotelID: "h", RoomType: "double", CheckIn: "2030-03-12", CheckOut: "2030-03-14", Guests: 2,
 		GuestName: "Ana Silva", GuestEmail: "ana@example.com"}
 	b := a
 	b.GuestName, b.GuestEmail = "  Ana Silva\t", " ana@example.com "

@@ -510,7 +510,9 @@ func TestMetrics_CountBookingRequests(t *testing.T) {
 	for _, want := range []string{
 		`staybook_web_booking_requests_total{result="accepted"} 1`,
 		`staybook_web_booking_requests_total{result="invalid_field"} 1`,
-		`staybook_http_request_duration_seconds_count{code="202",method="POST",route="POST /api/bookings"} 1`,
+		`staybook_http_requests_total{code="202",method="POST",route="POST /api/bookings"} 1`,
+		`staybook_http_request_duration_seconds_count{method="POST",route="POST /api/bookings"} 2`,
+		`staybook_publish_time_seconds_count`, // the publisher is measured
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %s", want)

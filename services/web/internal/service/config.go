@@ -3,6 +3,7 @@ package service
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"time"
 
@@ -44,6 +45,18 @@ type Config struct {
 	HTTPWriteTimeout time.Duration `env:"HTTP_WRITE_TIMEOUT" envDefault:"60s"`
 	// SSEHeartbeat is how often an idle event stream gets a comment line.
 	SSEHeartbeat time.Duration `env:"SSE_HEARTBEAT" envDefault:"15s"`
+	// AdminToken is the admin API's bearer token; empty turns it off.
+	AdminToken string `env:"ADMIN_TOKEN"`
+	// DeadlettersURL is the deadletters service, behind the admin API.
+	DeadlettersURL string `env:"DEADLETTERS_URL" envDefault:"http://localhost:8085"`
+	// JaegerQueryURL is Jaeger's query API, read by the booking trace page.
+	JaegerQueryURL string `env:"JAEGER_QUERY_URL" envDefault:"http://localhost:16686"`
+	// JaegerUIURL, if set, is where the trace page links to Jaeger's own UI.
+	JaegerUIURL string `env:"JAEGER_UI_URL"`
+	// TrustedOrigins are other origins (scheme://host[:port]) whose pages
+	// may post to this one, such as the public address when a proxy in
+	// front rewrites the Host header.
+	TrustedOrigins []string `env:"TRUSTED_ORIGINS" envSeparator:","`
 }
 
 // DefaultConfig is the configuration with every default and no environment
@@ -60,7 +73,13 @@ func DefaultConfig() Config {
 // Validate reports every bad value, naming its variable.
 func (c *Config) Validate() error {
 	errs := []error{c.Common.Validate()}
-	for name, u := range map[string]string{"BOOKING_URL": c.BookingURL, "VOUCHER_URL": c.VoucherURL} {
+	urls := [][2]string{{"BOOKING_URL", c.BookingURL}, {"VOUCHER_URL", c.VoucherURL},
+		{"DEADLETTERS_URL", c.DeadlettersURL}, {"JAEGER_QUERY_URL", c.JaegerQueryURL}}
+	if c.JaegerUIURL != "" {
+		urls = append(urls, [2]string{"JAEGER_UI_URL", c.JaegerUIURL})
+	}
+	for _, nu := range urls {
+		name, u := nu[0], nu[1]
 		if p, err := url.Parse(u); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
 			errs = append(errs, fmt.Errorf("%s: %q is not an http(s) URL", name, u))
 		}
@@ -93,6 +112,11 @@ func (c *Config) Validate() error {
 	}
 	if c.HTTPWriteTimeout <= c.PublishTimeout || (c.BookingTransport == api.TransportDirect && c.HTTPWriteTimeout <= c.BookingDirectTimeout) {
 		errs = append(errs, fmt.Errorf("HTTP_WRITE_TIMEOUT: %s must exceed PUBLISH_TIMEOUT and, in direct mode, BOOKING_DIRECT_TIMEOUT", c.HTTPWriteTimeout))
+	}
+	for _, o := range c.TrustedOrigins {
+		if err := http.NewCrossOriginProtection().AddTrustedOrigin(o); err != nil {
+			errs = append(errs, fmt.Errorf("TRUSTED_ORIGINS: %w", err))
+		}
 	}
 	if c.SSEHeartbeat <= 0 {
 		errs = append(errs, fmt.Errorf("SSE_HEARTBEAT: %s must be positive", c.SSEHeartbeat))

@@ -36,6 +36,10 @@ func TestLoad_BadValuesNameTheirVariable(t *testing.T) {
 		"MAX_BODY_BYTES":       "-1",
 		"BOOKING_URL":          "localhost:8081",
 		"VOUCHER_URL":          "ftp://x",
+		"DEADLETTERS_URL":      "deadletters:8085",
+		"JAEGER_QUERY_URL":     "http://",
+		"JAEGER_UI_URL":        "jaeger",
+		"TRUSTED_ORIGINS":      "https://shop.example/path",
 	}
 	for name, value := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -1,7 +1,8 @@
 // Package service builds the web tier from its configuration: broker
-// connections, the confirming publisher, the booking and voucher clients,
-// the catalogue cache, the public API, the relay of booking status changes,
-// and the HTTP server, and runs and stops them in order.
+// connections, the confirming (traced, measured) publisher, the booking,
+// voucher, deadletters and Jaeger clients, the catalogue cache, the public
+// API, the admin API, the HTML pages, the relay of booking status changes,
+// fault injection, and the HTTP server; and runs and stops them in order.
 package service
 
 import (
@@ -22,15 +23,23 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+
+	"github.com/staybook/staybook/shared/contracts"
+	"github.com/staybook/staybook/shared/faults"
 	"github.com/staybook/staybook/shared/httpx"
 	"github.com/staybook/staybook/shared/lifecycle"
 	"github.com/staybook/staybook/shared/messaging"
+	"github.com/staybook/staybook/shared/telemetry"
 
+	"github.com/staybook/staybook/services/web/internal/admin"
 	"github.com/staybook/staybook/services/web/internal/api"
 	"github.com/staybook/staybook/services/web/internal/booking"
 	"github.com/staybook/staybook/services/web/internal/bookingid"
 	"github.com/staybook/staybook/services/web/internal/catalogue"
+	"github.com/staybook/staybook/services/web/internal/jaeger"
 	"github.com/staybook/staybook/services/web/internal/live"
+	"github.com/staybook/staybook/services/web/internal/site"
 	"github.com/staybook/staybook/services/web/internal/voucher"
 )
 
@@ -51,6 +60,9 @@ type Service struct {
 	metricsServer *httpx.Server // nil unless METRICS_ADDR is set
 	replicaQueue  string
 	catalogue     *catalogue.Cache
+	injector      *faults.Injector
+	// Registry holds the service's metrics.
+	Registry *prometheus.Registry
 }
 
 // New connects to the broker, declares the topology and builds every part.
@@ -62,12 +74,17 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Service, err err
 	if cfg.UsesDevSecret() {
 		log.WarnContext(ctx, "BOOKING_ID_SECRET is the public development default: anyone can forge booking IDs; set a secret of your own outside development")
 	}
-	s := &Service{cfg: cfg, log: log}
+	if cfg.AdminToken == "" {
+		log.WarnContext(ctx, "ADMIN_TOKEN is not set: the admin API and console refuse every request")
+	}
+	s := &Service{cfg: cfg, log: log, Registry: prometheus.NewRegistry()}
 	defer func() {
 		if err != nil {
 			s.Close()
 		}
 	}()
+	reg := s.Registry
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	connectCtx, cancel := context.WithTimeout(ctx, cfg.AMQPConnectTimeout)
 	defer cancel()
@@ -86,12 +103,17 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Service, err err
 	}); err != nil {
 		return nil, fmt.Errorf("publisher: %w", err)
 	}
+	// Every message leaves through one publisher: traced, then measured.
+	out, err := messaging.PublisherWithMetrics(reg, telemetry.Publisher(s.publisher, "rabbitmq"))
+	if err != nil {
+		return nil, fmt.Errorf("publisher metrics: %w", err)
+	}
 
 	ids, err := bookingid.New(bookingid.Config{Namespace: cfg.BookingIDNamespace, Secret: []byte(cfg.BookingIDSecret)})
 	if err != nil {
 		return nil, err
 	}
-	bookings, err := booking.New(booking.Config{BaseURL: cfg.BookingURL, DirectTimeout: cfg.BookingDirectTimeout})
+	bookings, err := booking.New(booking.Config{BaseURL: cfg.BookingURL, DirectTimeout: cfg.BookingDirectTimeout, Transport: bookingTransport()})
 	if err != nil {
 		return nil, err
 	}
@@ -100,20 +122,39 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Service, err err
 		return nil, err
 	}
 	s.catalogue = cache
-	vouchers, err := voucher.New(voucher.Config{BaseURL: cfg.VoucherURL})
+	vouchers, err := voucher.New(voucher.Config{BaseURL: cfg.VoucherURL, Transport: telemetry.HTTPClient(0).Transport})
 	if err != nil {
 		return nil, err
 	}
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := api.NewMetrics(reg)
 	hub := live.NewHub()
+	retryAfter := time.Duration(cfg.BookingRetryAfter) * time.Second
 	public, err := api.New(api.Config{
 		Transport: cfg.BookingTransport, IDs: ids, Bookings: bookings, Catalogue: cache,
-		Publisher: s.publisher, Vouchers: vouchers, Hub: hub,
-		RetryAfter: time.Duration(cfg.BookingRetryAfter) * time.Second, MaxBodyBytes: cfg.MaxBodyBytes,
+		Publisher: out, Vouchers: vouchers, Hub: hub,
+		RetryAfter: retryAfter, MaxBodyBytes: cfg.MaxBodyBytes,
 		Heartbeat: cfg.SSEHeartbeat, Metrics: metrics, Logger: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	traces, err := jaeger.New(jaeger.Config{QueryURL: cfg.JaegerQueryURL, UIURL: cfg.JaegerUIURL})
+	if err != nil {
+		return nil, err
+	}
+	adminAPI, err := admin.New(admin.Config{
+		Token: cfg.AdminToken, DeadLettersURL: cfg.DeadlettersURL,
+		// A replay waits for the broker's confirm in the deadletters service.
+		Client:    telemetry.HTTPClient(cfg.PublishTimeout + 25*time.Second),
+		Publisher: out, Traces: traces, VerifyBookingID: ids.Verify, MaxBodyBytes: cfg.MaxBodyBytes, Logger: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	pages, err := site.New(site.Config{
+		Catalogue: cache, Bookings: bookings, Placer: public, VerifyBookingID: ids.Verify,
+		RetryAfter: retryAfter, MaxBodyBytes: cfg.MaxBodyBytes, Logger: log,
 	})
 	if err != nil {
 		return nil, err
@@ -121,6 +162,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Service, err err
 
 	mux := http.NewServeMux()
 	public.Register(mux)
+	adminAPI.Register(mux)
+	pages.Register(mux)
 	// Readiness is the broker alone: bookings are queued while the booking
 	// service is down, from the cached catalogue.
 	httpx.HandleHealth(mux,
@@ -137,8 +180,20 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Service, err err
 			return nil, err
 		}
 	}
+	// Cross-site form posts and API calls are refused: a browser says where
+	// a request comes from (Sec-Fetch-Site, Origin). Clients that say
+	// nothing (curl, the load generator, other services) are not browsers
+	// acting for a visitor, and pass.
+	crossOrigin := http.NewCrossOriginProtection()
+	crossOrigin.SetDenyHandler(http.HandlerFunc(pages.CrossOriginDenied))
+	for _, o := range cfg.TrustedOrigins {
+		if err := crossOrigin.AddTrustedOrigin(o); err != nil {
+			return nil, fmt.Errorf("TRUSTED_ORIGINS: %w", err)
+		}
+	}
+	handler := httpx.Chain(mux, httpx.NewMetrics(reg).Middleware, httpx.Recover(log), site.SecurityHeaders, crossOrigin.Handler)
 	if s.server, err = httpx.NewServer(httpx.ServerConfig{
-		Addr: cfg.HTTPAddr, Handler: httpx.Chain(mux, metrics.Instrument, httpx.Recover(log)), Logger: log,
+		Addr: cfg.HTTPAddr, Handler: telemetry.HTTPHandler(handler, "web"), Logger: log,
 		ShutdownTimeout: cfg.ShutdownTimeout, WriteTimeout: cfg.HTTPWriteTimeout,
 	}); err != nil {
 		return nil, err
@@ -147,15 +202,27 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Service, err err
 	// or the server would wait for them until its timeout.
 	s.server.RegisterOnShutdown(hub.Close)
 
-	if err := s.buildRelay(topology, hub, reg); err != nil {
+	if s.injector, err = faults.FromEnv("web", log); err != nil {
+		return nil, err
+	}
+	if err := s.buildRelay(topology, hub, out); err != nil {
 		return nil, err
 	}
 	return s, nil
 }
 
+// bookingTransport is the transport to the booking service: traced, with
+// enough idle connections kept for a web tier whose every request may call it.
+func bookingTransport() http.RoundTripper {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 64
+	return otelhttp.NewTransport(t)
+}
+
 // buildRelay consumes the notifications fanout through this replica's own
-// queue and passes every BookingStatusChanged to the hub.
-func (s *Service) buildRelay(topology messaging.Topology, hub *live.Hub, reg prometheus.Registerer) error {
+// queue and passes every BookingStatusChanged to the hub; and the control
+// fanout, for the faults set on the web tier (its one handler is the relay).
+func (s *Service) buildRelay(topology messaging.Topology, hub *live.Hub, out message.Publisher) error {
 	replica := "web." + hostname() + "." + randomSuffix()
 	s.replicaQueue = messaging.NotificationsExchange + "." + replica
 	var err error
@@ -175,14 +242,12 @@ func (s *Service) buildRelay(topology messaging.Topology, hub *live.Hub, reg pro
 	malformed := prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "staybook_web_notifications_malformed_total", Help: "Messages on the notifications fanout that were not a BookingStatusChanged (dropped).",
 	})
-	discarded := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "staybook_messages_discarded_total", Help: "Messages dropped after their attempts by handlers whose policy discards.",
-	}, []string{"handler"})
-	reg.MustRegister(consumed, malformed, discarded)
+	s.Registry.MustRegister(consumed, malformed)
 
 	if s.router, err = messaging.NewRouter(messaging.RouterConfig{
-		Logger: s.log, DeadLetters: s.publisher, CloseTimeout: 5 * time.Second,
-		Hooks: messaging.Hooks{Discarded: func(h string) { discarded.WithLabelValues(h).Inc() }},
+		Logger: s.log, DeadLetters: out, CloseTimeout: 5 * time.Second, Metrics: s.Registry,
+		Outer: []message.HandlerMiddleware{telemetry.ConsumerMiddleware},
+		Inner: []message.HandlerMiddleware{s.injector.Middleware},
 	}); err != nil {
 		return err
 	}
@@ -195,7 +260,7 @@ func (s *Service) buildRelay(topology messaging.Topology, hub *live.Hub, reg pro
 			return relay(msg)
 		},
 	})
-	return nil
+	return s.injector.AddControlHandler(s.router, s.subConn, topology, s.log)
 }
 
 // relayPolicy: relaying to memory does not fail for reasons a retry fixes,
@@ -235,6 +300,9 @@ func (s *Service) Addr() string { return s.server.Addr() }
 
 // Relaying is closed once this replica's notifications queue is consumed.
 func (s *Service) Relaying() <-chan struct{} { return s.router.Running() }
+
+// Faults are the faults in force on this replica (set by FAULT_* or the control fanout).
+func (s *Service) Faults() []contracts.FaultChanged { return s.injector.Active() }
 
 // ReplicaQueue is this replica's queue on the notifications fanout.
 func (s *Service) ReplicaQueue() string { return s.replicaQueue }
