@@ -3,6 +3,7 @@ package service
 import (
 	"errors"
 	"fmt"
+	"github.com/staybook/staybook/services/web/internal/ratelimit"
 	"net/http"
 	"net/url"
 	"time"
@@ -57,6 +58,15 @@ type Config struct {
 	// may post to this one, such as the public address when a proxy in
 	// front rewrites the Host header.
 	TrustedOrigins []string `env:"TRUSTED_ORIGINS" envSeparator:","`
+	// RateLimitRPS is the public API's sustained requests per second per
+	// client address (0: no limit); RateLimitBurst the bucket size.
+	RateLimitRPS   float64 `env:"RATE_LIMIT_RPS" envDefault:"20"`
+	RateLimitBurst int     `env:"RATE_LIMIT_BURST" envDefault:"40"`
+	// RateLimitExempt clients are never limited (loopback by default, so a
+	// load test on the same machine is not throttled).
+	RateLimitExempt []string `env:"RATE_LIMIT_EXEMPT" envSeparator:"," envDefault:"127.0.0.0/8,::1"`
+	// TrustedProxies may name the client in X-Forwarded-For (the load balancer).
+	TrustedProxies []string `env:"TRUSTED_PROXIES" envSeparator:","`
 }
 
 // DefaultConfig is the configuration with every default and no environment
@@ -112,6 +122,15 @@ func (c *Config) Validate() error {
 	}
 	if c.HTTPWriteTimeout <= c.PublishTimeout || (c.BookingTransport == api.TransportDirect && c.HTTPWriteTimeout <= c.BookingDirectTimeout) {
 		errs = append(errs, fmt.Errorf("HTTP_WRITE_TIMEOUT: %s must exceed PUBLISH_TIMEOUT and, in direct mode, BOOKING_DIRECT_TIMEOUT", c.HTTPWriteTimeout))
+	}
+	if c.RateLimitRPS < 0 {
+		errs = append(errs, fmt.Errorf("RATE_LIMIT_RPS: %g must not be negative", c.RateLimitRPS))
+	}
+	if _, err := ratelimit.ParsePrefixes(c.RateLimitExempt); err != nil {
+		errs = append(errs, fmt.Errorf("RATE_LIMIT_EXEMPT: %w", err))
+	}
+	if _, err := ratelimit.ParsePrefixes(c.TrustedProxies); err != nil {
+		errs = append(errs, fmt.Errorf("TRUSTED_PROXIES: %w", err))
 	}
 	for _, o := range c.TrustedOrigins {
 		if err := http.NewCrossOriginProtection().AddTrustedOrigin(o); err != nil {

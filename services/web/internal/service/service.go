@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/staybook/staybook/services/web/internal/ratelimit"
 	"log/slog"
 	"net/http"
 	"os"
@@ -191,7 +192,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Service, err err
 			return nil, fmt.Errorf("TRUSTED_ORIGINS: %w", err)
 		}
 	}
-	handler := httpx.Chain(mux, httpx.NewMetrics(reg).Middleware, httpx.Recover(log), site.SecurityHeaders, crossOrigin.Handler)
+	exempt, _ := ratelimit.ParsePrefixes(cfg.RateLimitExempt) // checked by Validate
+	proxies, _ := ratelimit.ParsePrefixes(cfg.TrustedProxies)
+	limiter := ratelimit.New(ratelimit.Config{
+		RPS: cfg.RateLimitRPS, Burst: cfg.RateLimitBurst, Exempt: exempt, TrustedProxies: proxies,
+		Paths: []string{"/api/hotels", "/api/bookings", "/bookings", "/hotels"},
+	})
+	handler := httpx.Chain(mux, httpx.NewMetrics(reg).Middleware, httpx.Recover(log), site.SecurityHeaders, limiter.Middleware, crossOrigin.Handler)
 	if s.server, err = httpx.NewServer(httpx.ServerConfig{
 		Addr: cfg.HTTPAddr, Handler: telemetry.HTTPHandler(handler, "web"), Logger: log,
 		ShutdownTimeout: cfg.ShutdownTimeout, WriteTimeout: cfg.HTTPWriteTimeout,
