@@ -22,6 +22,9 @@ test: tools ## run every test of every module, with the race detector (needs Rab
 	@# Tests that drop a broker connection skip themselves under -race (a race
 	@# inside watermill-amqp v3.0.2's reconnect); run them again without it.
 	$(GO) test -count=1 -timeout 10m -run 'ConnectionLost' work
+	@# Container, compose and Kubernetes files, validated outside the workspace
+	@# (their parsers' dependencies would move the services' versions).
+	cd deploytest && GOWORK=off $(GO) test -count=1 -timeout 10m ./...
 
 test-short: ## the tests without the race detector, quicker while working
 	$(GO) test -count=1 -timeout 20m work
@@ -29,7 +32,8 @@ test-short: ## the tests without the race detector, quicker while working
 lint: ## gofmt and go vet on every module; go.mod files tidy
 	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet work
-	@for m in $(MODULES) tools; do (cd $$m && GOWORK=off GOFLAGS=-mod=mod $(GO) mod tidy -diff >/dev/null) || { echo "go.mod not tidy in $$m"; exit 1; }; done
+	cd deploytest && GOWORK=off $(GO) vet ./... && test -z "$$(gofmt -l .)"
+	@for m in $(MODULES) tools deploytest; do (cd $$m && GOWORK=off GOFLAGS=-mod=mod $(GO) mod tidy -diff >/dev/null) || { echo "go.mod not tidy in $$m"; exit 1; }; done
 
 FUZZTIME ?= 30s
 fuzz: ## run every fuzz target for FUZZTIME each (make test runs their seed corpora only)

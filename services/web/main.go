@@ -10,6 +10,7 @@ import (
 	"os"
 
 	"github.com/staybook/staybook/shared/config"
+	"github.com/staybook/staybook/shared/httpx"
 	"github.com/staybook/staybook/shared/lifecycle"
 	"github.com/staybook/staybook/shared/logging"
 	"github.com/staybook/staybook/shared/telemetry"
@@ -18,6 +19,9 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "healthcheck" { // the container's health check
+		os.Exit(httpx.Healthcheck(os.Getenv("HTTP_ADDR"), ":8080"))
+	}
 	if err := run(); err != nil {
 		slog.Error("web stopped", "err", err)
 		os.Exit(1)
