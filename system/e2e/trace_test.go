@@ -55,43 +55,42 @@ func TestOneBooking_IsOneTraceAcrossEveryService(t *testing.T) {
 	}
 	id := r.Body["id"].(string)
 	waitTasksDone(t, web, id, time.Minute)
+	done := time.Now()
 
 	want := []string{"web", "booking", "voucher", "email", "notification"}
 	var found jaegerTrace
-	testkit.Eventually(t, 30*time.Second, "one trace with spans of every service", func() bool {
+	var sends, processes int
+	var smtp, render bool
+	// Spans arrive in batches from each service: wait for the whole trace.
+	testkit.Eventually(t, 30*time.Second, "one trace with spans of every service, the SMTP send and the PDF render", func() bool {
 		for _, tr := range tracing.traces(t, "web", id) {
 			services := map[string]bool{}
+			sends, processes, smtp, render = 0, 0, false, false
 			for _, sp := range tr.Spans {
 				services[tr.Processes[sp.ProcessID].ServiceName] = true
+				switch {
+				case strings.HasPrefix(sp.OperationName, "send "):
+					sends++
+				case strings.HasPrefix(sp.OperationName, "process "):
+					processes++
+				}
+				smtp = smtp || strings.Contains(strings.ToLower(sp.OperationName), "smtp")
+				render = render || strings.Contains(sp.OperationName, "render")
 			}
 			all := true
 			for _, w := range want {
 				all = all && services[w]
 			}
-			if all {
+			// BookRoom, BookingConfirmed, VoucherCreated, ConfirmationEmailSent,
+			// CustomerNotified, and the status changes: sent and processed.
+			if all && sends >= 5 && processes >= 5 && smtp && render {
 				found = tr
 				return true
 			}
 		}
 		return false
 	})
-	var sends, processes int
-	var smtp, render bool
-	for _, sp := range found.Spans {
-		switch {
-		case strings.HasPrefix(sp.OperationName, "send "):
-			sends++
-		case strings.HasPrefix(sp.OperationName, "process "):
-			processes++
-		}
-		smtp = smtp || strings.Contains(strings.ToLower(sp.OperationName), "smtp")
-		render = render || strings.Contains(sp.OperationName, "render")
-	}
-	// BookRoom, BookingConfirmed, VoucherCreated, ConfirmationEmailSent, CustomerNotified and the status changes
-	if sends < 5 || processes < 5 || !smtp || !render {
-		t.Fatalf("trace %s: %d send spans, %d process spans, smtp %v, render %v", found.TraceID, sends, processes, smtp, render)
-	}
-	t.Logf("trace %s: %d spans, %d sends, %d processes", found.TraceID, len(found.Spans), sends, processes)
+	t.Logf("trace %s: %d spans, %d sends, %d processes; found %s after the booking was done", found.TraceID, len(found.Spans), sends, processes, time.Since(done).Round(time.Millisecond))
 }
 
 func waitTasksDone(t *testing.T, web, id string, timeout time.Duration) {
