@@ -4,9 +4,9 @@ GO    ?= go
 BIN   := $(CURDIR)/bin
 SERVICES := $(notdir $(wildcard services/*))
 # Every module of the workspace (go.work); tools/ is outside it on purpose.
-MODULES  := shared $(addprefix services/,$(SERVICES)) system
+MODULES  := shared $(addprefix services/,$(SERVICES)) system loadtest
 
-.PHONY: help build tools test test-short lint fmt dev reset clean fuzz
+.PHONY: help build tools test test-short lint fmt dev reset clean fuzz loadtest demo-spike demo-async
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -52,6 +52,15 @@ dev: ## run the whole system as local processes (Ctrl-C stops it)
 
 reset: ## restore the seed inventory: no bookings, every room free
 	$(GO) run ./services/booking reset
+
+loadtest: ## load the running system (make dev); ARGS="-scenario mixed -rate 50 -duration 30s"
+	cd loadtest && $(GO) run . $(ARGS)
+
+demo-spike: ## the same booking spike with and without the queue, on stacks of their own
+	cd loadtest && $(GO) run . demo-spike
+
+demo-async: ## the four tasks in the request versus in workers, measured
+	cd loadtest && $(GO) run . demo-async
 
 clean: ## remove built binaries
 	rm -rf $(BIN)

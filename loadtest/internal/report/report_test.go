@@ -1,0 +1,101 @@
+package report
+
+import (
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+
+	"github.com/staybook/staybook/loadtest/internal/pace"
+	"github.com/staybook/staybook/loadtest/internal/record"
+	"github.com/staybook/staybook/loadtest/internal/scenario"
+	"github.com/staybook/staybook/loadtest/internal/settle"
+)
+
+func result(start time.Time, at, latency time.Duration, code uint16, kind, key, body string) *vegeta.Result {
+	h := http.Header{}
+	h.Set(scenario.EchoPrefix+scenario.HeaderKind, kind)
+	if key != "" {
+		h.Set(scenario.EchoPrefix+scenario.HeaderIdempotencyKey, key)
+	}
+	r := &vegeta.Result{Timestamp: start.Add(at), Latency: latency, Code: code, Body: []byte(body), Headers: h, Method: http.MethodPost}
+	if code == 0 {
+		r.Error = "Post \"http://web/api/bookings\": context deadline exceeded (Client.Timeout exceeded while awaiting headers)"
+	}
+	return r
+}
+
+func TestSummarize_CountsOutcomesLatenciesAndBookings(t *testing.T) {
+	t.Parallel()
+	start := time.Now()
+	rec := record.New(start)
+	rec.Add(result(start, 100*time.Millisecond, 5*time.Millisecond, 202, scenario.KindBook, "k1", `{"id":"a","status":"pending"}`))
+	rec.Add(result(start, 200*time.Millisecond, 7*time.Millisecond, 202, scenario.KindRepeat, "k1", `{"id":"a","status":"pending"}`))
+	rec.Add(result(start, 1100*time.Millisecond, 9*time.Millisecond, 202, scenario.KindBook, "k2", `{"id":"b","status":"pending"}`))
+	rec.Add(result(start, 1200*time.Millisecond, 20*time.Millisecond, 503, scenario.KindBook, "k3", `{"error":{}}`))
+	rec.Add(result(start, 1300*time.Millisecond, 10*time.Second, 0, "", "", ""))
+	st := &settle.Result{Final: map[string]int{"confirmed": 1}, NotFinal: 1, Drain: 2 * time.Second, QueueDrained: time.Second,
+		Checks: map[string]settle.Check{"voucher": {Status: "ok", Checked: 1}, "emails_received": {Status: "failed", Checked: 1, Twice: 1}}}
+	s, tl := Summarize(Input{Scenario: "book", Profile: pace.Constant(5, time.Second), Start: start, Load: 2 * time.Second,
+		Recorder: rec, Settle: st, StoredBefore: 10, StoredAfter: 13})
+	if s.Requests != 5 || s.Transport != "queue" || s.AcceptedBookings != 2 || s.RepeatsAnswered != 1 {
+		t.Fatalf("requests %d transport %s accepted %d repeats %d", s.Requests, s.Transport, s.AcceptedBookings, s.RepeatsAnswered)
+	}
+	if s.ErrorsByStatus["503"] != 1 || s.ErrorsByStatus["timeout"] != 1 || s.ErrorsByStatus["202"] != 0 || s.TimeoutRate != 0.2 {
+		t.Fatalf("errors %v, timeout rate %v", s.ErrorsByStatus, s.TimeoutRate)
+	}
+	if s.Lost != 1 || s.Duplicated != 1 || s.DuplicatedDetail.EmailsSentTwice != 1 {
+		t.Fatalf("lost %d duplicated %d %+v", s.Lost, s.Duplicated, s.DuplicatedDetail)
+	}
+	if s.StoredBookings != 3 || s.StoredUnacknowledged != 1 {
+		t.Fatalf("stored %d, unacknowledged %d: want 3 and 1 (the 503 or the timeout was booked)", s.StoredBookings, s.StoredUnacknowledged)
+	}
+	if s.LatencyMS.Max != 10000 || s.LatencyMS.P50 != 9 {
+		t.Fatalf("latency %+v", s.LatencyMS)
+	}
+	if len(tl.Seconds) != 2 || tl.Seconds[0].Accepted != 2 || tl.Seconds[1].C5xx != 1 || tl.Seconds[1].Timeouts != 1 {
+		t.Fatalf("timeline %+v", tl.Seconds)
+	}
+
+	dir := t.TempDir()
+	if err := WriteRun(dir, Run{Summary: s, Timeline: tl}); err != nil {
+		t.Fatal(err)
+	}
+	html, err := os.ReadFile(filepath.Join(dir, "report.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"<svg", "Latency of the requests", "emails_received", `class="bad"`} {
+		if !strings.Contains(string(html), want) {
+			t.Errorf("report.html lacks %q", want)
+		}
+	}
+}
+
+func TestChart_DrawsLinesLegendAndBandOrSaysNoData(t *testing.T) {
+	t.Parallel()
+	c := Chart{Title: "t", Unit: "ms", LogY: true, Band: &[2]float64{2, 4},
+		Series: []Series{{Name: "p99 <b>", X: []float64{0, 1, 2}, Y: []float64{1, 0, 1000}}}}
+	svg := string(c.SVG())
+	if !strings.Contains(svg, "<path") || !strings.Contains(svg, "p99 &lt;b&gt;") || !strings.Contains(svg, `class="band"`) {
+		t.Fatalf("svg: %s", svg)
+	}
+	if strings.Count(svg, "M") < 2 {
+		t.Fatalf("a zero on a log axis must break the line: %s", svg)
+	}
+	if empty := string(Chart{Title: "e"}.SVG()); !strings.Contains(empty, "no data") {
+		t.Fatalf("empty chart: %s", empty)
+	}
+}
+
+func TestNiceTicks_CoverTheRangeWithRoundSteps(t *testing.T) {
+	t.Parallel()
+	ticks := niceTicks(0, 93, 5)
+	if ticks[0] != 0 || ticks[len(ticks)-1] < 93 || ticks[1] != 20 {
+		t.Fatalf("ticks %v", ticks)
+	}
+}

@@ -1,0 +1,43 @@
+package report
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/staybook/staybook/loadtest/internal/record"
+)
+
+// ProgressLine is the line printed every second while the load runs.
+func ProgressLine(p record.Progress, depth int, hasDepth bool) string {
+	q := "-"
+	if hasDepth {
+		q = fmt.Sprint(depth)
+	}
+	return fmt.Sprintf("%6.1fs  sent %7d  rate %5d/s  2xx %7d  4xx %5d  5xx %5d  no answer %5d  p99 %8s  accepted %6d  queue %s",
+		p.Elapsed.Seconds(), p.Sent, p.LastSecond, p.C2xx, p.C4xx, p.C5xx, p.Errors, p.P99.Round(time.Millisecond/10), p.Accepted, q)
+}
+
+// PrintSummary prints the run's figures.
+func PrintSummary(w io.Writer, s *Summary) {
+	PrintTable(w, []Run{{Summary: s}})
+	for _, name := range []string{"voucher", "email", "emails_received", "webhooks", "booking_times"} {
+		if c, ok := s.Checks[name]; ok {
+			fmt.Fprintf(w, "  check %-16s %-7s checked %d, missing %d, twice %d  %s\n", name, c.Status, c.Checked, c.Missing, c.Twice, c.Note)
+		}
+	}
+	fmt.Fprintf(w, "\nlost %d, duplicated %d\n", s.Lost, s.Duplicated)
+}
+
+// PrintTable prints the figures of runs side by side.
+func PrintTable(w io.Writer, runs []Run) {
+	t := runTable(runs)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "\t%s\n", strings.Join(t.Heads, "\t"))
+	for _, r := range t.Rows {
+		fmt.Fprintf(tw, "%s\t%s\n", r.Name, strings.Join(r.Cells, "\t"))
+	}
+	tw.Flush()
+}
