@@ -34,9 +34,6 @@ type Config struct {
 	CommandTTL time.Duration
 	// CatalogueRefresh is how long the in-memory catalogue is trusted.
 	CatalogueRefresh time.Duration
-	// TransactionDelay, if set, holds each booking transaction's result
-	// back this long (a demo knob that makes the database the bottleneck).
-	TransactionDelay time.Duration
 	Now              func() time.Time
 }
 
@@ -94,13 +91,6 @@ func (s *Bookings) BookRoom(ctx context.Context, cmd contracts.BookRoom, fanout 
 	}
 	hotel, ok := hotels[cmd.HotelID]
 	d := domain.Decide(cmd, hotel, ok, s.cfg.Now(), s.cfg.CommandTTL)
-	if s.cfg.TransactionDelay > 0 {
-		select {
-		case <-time.After(s.cfg.TransactionDelay):
-		case <-ctx.Done():
-			return domain.Booking{}, false, ctx.Err()
-		}
-	}
 	b, created, err := s.repo.CreateBooking(ctx, cmd, d, postgres.Events{Fanout: fanout})
 	if err != nil {
 		return b, false, fmt.Errorf("book %s: %w", cmd.BookingID, err)

@@ -22,11 +22,24 @@ type Downstream interface {
 // then create the voucher, send the email and notify, all in the caller's
 // request, and answer only when everything is done. It exists so the load
 // test can compare it with the queue; nothing else uses it.
-func (s *Bookings) BookRoomDirect(ctx context.Context, cmd contracts.BookRoom, down Downstream) (domain.Booking, bool, error) {
+//
+// Once the booking is stored, the chain runs on a context the caller's
+// cannot cancel (bounded by chainTimeout): a client that gives up must not
+// leave a confirmed booking with its tasks pending for ever, since in this
+// design no event will ever finish them. A step that fails marks its task
+// and the ones after it failed.
+func (s *Bookings) BookRoomDirect(ctx context.Context, cmd contracts.BookRoom, down Downstream, chainTimeout time.Duration) (domain.Booking, bool, error) {
 	b, created, err := s.BookRoom(ctx, cmd, false)
 	if err != nil {
 		return b, false, err
 	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), chainTimeout)
+	defer cancel()
+	b, err = s.runDirectChain(ctx, b, down)
+	return b, created, err
+}
+
+func (s *Bookings) runDirectChain(ctx context.Context, b domain.Booking, down Downstream) (domain.Booking, error) {
 	now := time.Now().UTC()
 	if b.Status == contracts.StatusRejected {
 		if b.Tasks.Notification != contracts.TaskDone {
@@ -34,17 +47,16 @@ func (s *Bookings) BookRoomDirect(ctx context.Context, cmd contracts.BookRoom, d
 				BookingID: b.ID, HotelID: b.HotelID, RoomType: b.RoomType, CheckIn: b.CheckIn, CheckOut: b.CheckOut,
 				GuestName: b.GuestName, GuestEmail: b.GuestEmail, Reason: b.Reason, RejectedAt: now,
 			}); err != nil {
-				return b, created, fmt.Errorf("notify: %w", err)
+				return s.failFrom(ctx, b, contracts.TaskNotification, fmt.Errorf("notify: %w", err))
 			}
-			if b, _, err = s.RecordTask(ctx, b.ID, contracts.TaskNotification, contracts.TaskDone); err != nil {
-				return b, created, err
-			}
+			nb, _, err := s.RecordTask(ctx, b.ID, contracts.TaskNotification, contracts.TaskDone)
+			return nb, err
 		}
-		return b, created, nil
+		return b, nil
 	}
 	_, hotels, err := s.Catalogue(ctx)
 	if err != nil {
-		return b, created, err
+		return b, err
 	}
 	hotel := hotels[b.HotelID]
 	rt, _ := hotel.RoomType(b.RoomType)
@@ -53,20 +65,37 @@ func (s *Bookings) BookRoomDirect(ctx context.Context, cmd contracts.BookRoom, d
 
 	voucher, err := down.CreateVoucher(ctx, confirmed)
 	if err != nil {
-		return b, created, fmt.Errorf("create voucher: %w", err)
+		return s.failFrom(ctx, b, contracts.TaskVoucher, fmt.Errorf("create voucher: %w", err))
 	}
-	if _, _, err := s.RecordTask(ctx, b.ID, contracts.TaskVoucher, contracts.TaskDone); err != nil {
-		return b, created, err
+	if b, _, err = s.RecordTask(ctx, b.ID, contracts.TaskVoucher, contracts.TaskDone); err != nil {
+		return b, err
 	}
 	if _, err := down.SendEmail(ctx, voucher); err != nil {
-		return b, created, fmt.Errorf("send email: %w", err)
+		return s.failFrom(ctx, b, contracts.TaskEmail, fmt.Errorf("send email: %w", err))
 	}
-	if _, _, err := s.RecordTask(ctx, b.ID, contracts.TaskEmail, contracts.TaskDone); err != nil {
-		return b, created, err
+	if b, _, err = s.RecordTask(ctx, b.ID, contracts.TaskEmail, contracts.TaskDone); err != nil {
+		return b, err
 	}
 	if _, err := down.Notify(ctx, "BookingConfirmed", confirmed); err != nil {
-		return b, created, fmt.Errorf("notify: %w", err)
+		return s.failFrom(ctx, b, contracts.TaskNotification, fmt.Errorf("notify: %w", err))
 	}
 	b, _, err = s.RecordTask(ctx, b.ID, contracts.TaskNotification, contracts.TaskDone)
-	return b, created, err
+	return b, err
+}
+
+// failFrom marks task and the tasks after it in the chain failed, and
+// returns cause.
+func (s *Bookings) failFrom(ctx context.Context, b domain.Booking, task string, cause error) (domain.Booking, error) {
+	order := []string{contracts.TaskVoucher, contracts.TaskEmail, contracts.TaskNotification}
+	failing := false
+	for _, t := range order {
+		failing = failing || t == task
+		if !failing {
+			continue
+		}
+		if nb, _, err := s.RecordTask(ctx, b.ID, t, contracts.TaskFailedState); err == nil {
+			b = nb
+		}
+	}
+	return b, cause
 }

@@ -1,7 +1,6 @@
 package ports
 
 import (
-	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -154,12 +153,7 @@ func (h *HTTP) bookDirect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	if h.DirectTimeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, h.DirectTimeout)
-		defer cancel()
-	}
-	b, created, err := h.App.BookRoomDirect(ctx, cmd, h.Downstream)
+	b, created, err := h.App.BookRoomDirect(ctx, cmd, h.Downstream, h.DirectTimeout)
 	if err != nil {
 		h.Log.WarnContext(ctx, "direct booking failed", "booking_id", cmd.BookingID, "err", err)
 		w.Header().Set("Retry-After", "1")

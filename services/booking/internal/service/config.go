@@ -18,7 +18,8 @@ type Config struct {
 	DBMaxConns int32 `env:"BOOKING_DB_MAX_CONNS"`
 	// CommandTTL: older commands are rejected as expired, not confirmed hours later.
 	CommandTTL time.Duration `env:"BOOKING_COMMAND_TTL"`
-	// TransactionDelay slows every booking transaction (demo: the database as the bottleneck).
+	// TransactionDelay holds every booking transaction's connection longer
+	// (pg_sleep inside it; demo: the database as the bottleneck).
 	TransactionDelay time.Duration `env:"BOOKING_TX_DELAY"`
 	OutboxPoll       time.Duration `env:"OUTBOX_POLL_INTERVAL"`
 	DirectTimeout    time.Duration `env:"DIRECT_TIMEOUT"`

@@ -66,13 +66,14 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Service, err err
 		return nil, err
 	}
 	repo := postgres.NewRepository(s.pool)
+	repo.TransactionDelay = cfg.TransactionDelay
 	if cfg.Failpoint == "booking.after_commit" {
 		repo.AfterCommit = func() {
 			log.Error("failpoint booking.after_commit: exiting after commit, before forwarding")
 			os.Exit(137)
 		}
 	}
-	s.Bookings = app.New(repo, app.Config{CommandTTL: cfg.CommandTTL, TransactionDelay: cfg.TransactionDelay})
+	s.Bookings = app.New(repo, app.Config{CommandTTL: cfg.CommandTTL})
 
 	connectCtx, cancel := context.WithTimeout(ctx, cfg.AMQPConnectTimeout)
 	defer cancel()

@@ -57,9 +57,12 @@ type instance struct {
 	stop func()
 }
 
-func (s *stack) start(t testing.TB, workers int) *instance {
+func (s *stack) start(t testing.TB, workers int, adjust ...func(*service.Config)) *instance {
 	t.Helper()
 	cfg := service.DefaultConfig()
+	for _, a := range adjust {
+		a(&cfg)
+	}
 	cfg.AMQPURL, cfg.DatabaseURL, cfg.HTTPAddr = s.amqpURL, s.dbURL, "127.0.0.1:0"
 	cfg.Workers = workers
 	cfg.AMQPQueueType, cfg.BookingQueueMax, cfg.QuorumDeliveryMax = "classic", 100000, 20

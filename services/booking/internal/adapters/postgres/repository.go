@@ -43,6 +43,10 @@ type Repository struct {
 	// AfterCommit, if set, runs after a booking transaction commits (a
 	// failpoint for tests: the process may die there, before forwarding).
 	AfterCommit func()
+	// TransactionDelay, if set, makes every booking transaction hold its
+	// connection this much longer (pg_sleep inside it): a demo knob that
+	// makes the database the bottleneck, as in the story.
+	TransactionDelay time.Duration
 }
 
 // NewRepository returns a Repository on pool.
@@ -154,6 +158,11 @@ func (r *Repository) CreateBooking(ctx context.Context, cmd contracts.BookRoom, 
 	var b domain.Booking
 	created := false
 	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+		if r.TransactionDelay > 0 {
+			if _, err := tx.Exec(ctx, `SELECT pg_sleep($1)`, r.TransactionDelay.Seconds()); err != nil {
+				return fmt.Errorf("transaction delay: %w", err)
+			}
+		}
 		keyHash := &cmd.IdempotencyKeyHash
 		if cmd.IdempotencyKeyHash == "" {
 			keyHash = nil
