@@ -25,10 +25,13 @@ type Common struct {
 
 	// AMQPQueueType and BookingQueueMax shape the broker topology, which every
 	// service declares identically, so they must be the same everywhere.
-	AMQPQueueType      string        `env:"AMQP_QUEUE_TYPE" envDefault:"classic"`
-	BookingQueueMax    int           `env:"BOOKING_QUEUE_MAX" envDefault:"100000"`
-	QuorumDeliveryMax  int           `env:"AMQP_DELIVERY_LIMIT" envDefault:"20"`
-	PublishTimeout     time.Duration `env:"PUBLISH_TIMEOUT" envDefault:"5s"`
+	AMQPQueueType     string        `env:"AMQP_QUEUE_TYPE" envDefault:"classic"`
+	BookingQueueMax   int           `env:"BOOKING_QUEUE_MAX" envDefault:"100000"`
+	QuorumDeliveryMax int           `env:"AMQP_DELIVERY_LIMIT" envDefault:"20"`
+	PublishTimeout    time.Duration `env:"PUBLISH_TIMEOUT" envDefault:"5s"`
+	// PublishChannels is how many AMQP channels publish at once, each waiting
+	// for its broker confirm: the bound on publishes in flight per process.
+	PublishChannels    int           `env:"AMQP_PUBLISH_CHANNELS" envDefault:"32"`
 	ShutdownTimeout    time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"20s"`
 	AMQPConnectTimeout time.Duration `env:"AMQP_CONNECT_TIMEOUT" envDefault:"60s"`
 
@@ -61,6 +64,9 @@ func (c *Common) Validate() error {
 	}
 	if c.BookingQueueMax < 1 {
 		errs = append(errs, fmt.Errorf("BOOKING_QUEUE_MAX: %d must be at least 1", c.BookingQueueMax))
+	}
+	if c.PublishChannels < 1 {
+		errs = append(errs, fmt.Errorf("AMQP_PUBLISH_CHANNELS: %d must be at least 1", c.PublishChannels))
 	}
 	if c.PublishTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("PUBLISH_TIMEOUT: %s must be positive", c.PublishTimeout))

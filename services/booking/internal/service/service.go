@@ -87,7 +87,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Service, err err
 	if err = topology.DeclareOn(s.pubConn); err != nil {
 		return nil, fmt.Errorf("declare topology: %w", err)
 	}
-	if s.publisher, err = messaging.NewPublisher(s.pubConn, messaging.PublisherConfig{Topology: topology, Timeout: cfg.PublishTimeout, Logger: log}); err != nil {
+	if s.publisher, err = messaging.NewPublisher(s.pubConn, messaging.PublisherConfig{Topology: topology, Timeout: cfg.PublishTimeout, ChannelPoolSize: cfg.PublishChannels, Logger: log}); err != nil {
 		return nil, err
 	}
 	// Every message leaves through one publisher: traced, then measured.

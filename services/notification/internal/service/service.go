@@ -60,7 +60,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (svc *Service, err e
 	if err = topology.DeclareOn(s.pubConn); err != nil {
 		return nil, fmt.Errorf("declare topology: %w", err)
 	}
-	if s.pub, err = messaging.NewPublisher(s.pubConn, messaging.PublisherConfig{Topology: topology, Timeout: cfg.PublishTimeout, Logger: log}); err != nil {
+	if s.pub, err = messaging.NewPublisher(s.pubConn, messaging.PublisherConfig{Topology: topology, Timeout: cfg.PublishTimeout, ChannelPoolSize: cfg.PublishChannels, Logger: log}); err != nil {
 		return nil, err
 	}
 	m := newMetrics()
