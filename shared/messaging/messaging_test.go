@@ -28,7 +28,9 @@ type env struct {
 	pub      *messaging.Publisher
 }
 
-func newEnv(t *testing.T, topo messaging.Topology) *env {
+func newEnv(t *testing.T, topo messaging.Topology) *env { return newEnvTB(t, topo) }
+
+func newEnvTB(t testing.TB, topo messaging.Topology) *env {
 	t.Helper()
 	url := testkit.Vhost(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -51,7 +53,9 @@ func classic() messaging.Topology {
 	return messaging.Topology{QueueType: messaging.QueueTypeClassic, BookingQueueMax: 1000, DeliveryLimit: 20}
 }
 
-func bookRoom(t *testing.T, id string) *message.Message {
+func bookRoom(t *testing.T, id string) *message.Message { return bookRoomB(t, id) }
+
+func bookRoomB(t testing.TB, id string) *message.Message {
 	msg, err := contracts.NewMessage(context.Background(), contracts.BookRoom{BookingID: id, HotelID: "h1"}, id)
 	testkit.Must(t, err)
 	return msg
