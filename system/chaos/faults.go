@@ -1,0 +1,373 @@
+package chaos
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/staybook/staybook/system/stack"
+)
+
+// FaultRecord is what happened during one fault.
+type FaultRecord struct {
+	Name string
+	// Started: the fault struck; Repaired: the broken piece is back (the
+	// process restarted and ready, the server up, the letters replayed);
+	// Recovered: the bookings caught in it settled, and new ones settle.
+	Started, Repaired, Recovered time.Time
+	// Downtime is Repaired - Started; Recovery is Recovered - Started.
+	Downtime, Recovery time.Duration
+	// AcceptGap is the longest time the web tier accepted no booking.
+	AcceptGap time.Duration
+	// Refused counts the client's attempts refused or unanswered meanwhile.
+	Refused       int
+	Notes         []string
+	Err           string
+	refusedBefore int
+}
+
+// killTriggers are log lines after which a service is in the middle of its
+// work: the kill follows the line at once. (The booking service logs nothing
+// per message at info level; it handles five messages per booking, so a
+// kill at any moment of the stream lands mid-message.)
+var killTriggers = map[string]string{
+	"web":          "booking queued",          // the next requests are in flight
+	"voucher":      "voucher created",         // stored, VoucherCreated not yet published
+	"email":        "confirmation email sent", // recorded, ConfirmationEmailSent not yet published
+	"notification": "customer notified",
+	"deadletters":  "dead letter stored",
+}
+
+func (e *engine) inject(ctx context.Context, f Fault) *FaultRecord {
+	rec := &FaultRecord{refusedBefore: e.refusedSoFar()}
+	var err error
+	switch f.Kind {
+	case KindKill:
+		rec.Name = "kill -9 " + f.Service
+		err = e.kill(ctx, rec, f.Service)
+	case KindBroker:
+		rec.Name = e.cfg.Broker.Name
+		err = e.disrupt(ctx, rec, e.cfg.Broker)
+	case KindBrokerFlaps:
+		rec.Name = e.cfg.BrokerFlaps.Name
+		err = e.disrupt(ctx, rec, e.cfg.BrokerFlaps)
+	case KindBrokerAlarm:
+		rec.Name = e.cfg.BrokerAlarm.Name
+		err = e.disrupt(ctx, rec, e.cfg.BrokerAlarm)
+	case KindDatabase:
+		rec.Name = e.cfg.Database.Name
+		err = e.disrupt(ctx, rec, e.cfg.Database)
+		e.risk(window{rec.Started, rec.Repaired, "the database outage"})
+	case KindSMTP:
+		rec.Name = fmt.Sprintf("SMTP server down %s, dead letters replayed", round(e.cfg.SMTPOutage))
+		err = e.smtpOutage(ctx, rec)
+	case KindFailpoint:
+		rec.Name = "booking dies between commit and outbox forward"
+		err = e.failpoint(ctx, rec)
+	default:
+		err = fmt.Errorf("unknown fault kind %q", f.Kind)
+	}
+	if rec.Started.IsZero() {
+		rec.Started = time.Now()
+	}
+	if rec.Repaired.IsZero() {
+		rec.Repaired = time.Now()
+	}
+	rec.Downtime = rec.Repaired.Sub(rec.Started)
+	if err != nil {
+		rec.Err = err.Error()
+	}
+	e.mu.Lock()
+	e.faults = append(e.faults, rec)
+	e.mu.Unlock()
+	return rec
+}
+
+func (e *engine) risk(w window) {
+	e.mu.Lock()
+	e.duplicateRisks = append(e.duplicateRisks, w)
+	e.mu.Unlock()
+}
+
+// kill sends SIGKILL to service right after it logs its trigger line (or
+// after a few seconds without one), then starts it again.
+func (e *engine) kill(ctx context.Context, rec *FaultRecord, service string) error {
+	if trigger, ok := killTriggers[service]; ok {
+		select {
+		case <-e.logs.next(service, trigger):
+			rec.Notes = append(rec.Notes, fmt.Sprintf("killed right after %q", trigger))
+		case <-time.After(5 * time.Second):
+			rec.Notes = append(rec.Notes, fmt.Sprintf("killed without its trigger line %q (none in 5s)", trigger))
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	} else {
+		sleep(ctx, rand.N(500*time.Millisecond))
+	}
+	rec.Started = time.Now()
+	e.st.Kill(service)
+	err := e.start(ctx, service)
+	rec.Repaired = time.Now()
+	if service == "email" {
+		e.risk(window{rec.Started, rec.Repaired, "the kill of the email service"})
+	}
+	return err
+}
+
+func (e *engine) start(ctx context.Context, service string) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	return e.st.Start(ctx, service)
+}
+
+func (e *engine) disrupt(ctx context.Context, rec *FaultRecord, d *Disruption) error {
+	rec.Started = time.Now()
+	err := d.Run(ctx)
+	rec.Repaired = time.Now()
+	return err
+}
+
+// smtpOutage stops Mailpit for Config.SMTPOutage, kills the deadletters
+// service while the dead letters pour in, starts Mailpit again, waits until
+// no more letters come, and replays every dead one through the admin API.
+func (e *engine) smtpOutage(ctx context.Context, rec *FaultRecord) error {
+	rec.Started = time.Now()
+	stored := e.logs.next("deadletters", "dead letter stored")
+	if err := e.st.Stop("mailpit", 10*time.Second); err != nil {
+		rec.Notes = append(rec.Notes, "mailpit stop: "+err.Error())
+	}
+	e.risk(window{rec.Started, rec.Started.Add(2 * time.Second), "the stop of the SMTP server"})
+	outageEnd := rec.Started.Add(e.cfg.SMTPOutage)
+
+	select {
+	case <-stored:
+		killedAt := time.Now()
+		e.st.Kill("deadletters")
+		if err := e.start(ctx, "deadletters"); err != nil {
+			return fmt.Errorf("restart deadletters: %w", err)
+		}
+		rec.Notes = append(rec.Notes, fmt.Sprintf("deadletters killed %s into the outage while storing letters, ready again after %s",
+			round(killedAt.Sub(rec.Started)), round(time.Since(killedAt))))
+	case <-time.After(time.Until(outageEnd)):
+		rec.Notes = append(rec.Notes, "no dead letter during the outage: deadletters not killed")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if err := sleep(ctx, time.Until(outageEnd)); err != nil {
+		return err
+	}
+	if err := e.mail.start(ctx, e.st); err != nil {
+		return fmt.Errorf("restart mailpit: %w", err)
+	}
+	back := time.Now()
+	e.mu.Lock()
+	e.smtpOutages = append(e.smtpOutages, window{rec.Started, back, "SMTP outage"})
+	e.mu.Unlock()
+
+	// Emails failing when Mailpit came back are dead-lettered within the
+	// retry budget; after that the count must stay still.
+	db, err := pgx.Connect(ctx, e.cfg.CheckDatabaseURL("deadletters"))
+	if err != nil {
+		return fmt.Errorf("deadletters database: %w", err)
+	}
+	defer db.Close(context.Background())
+	count := func() int {
+		var n int
+		db.QueryRow(ctx, `SELECT count(*) FROM dead_letters`).Scan(&n)
+		return n
+	}
+	last, lastChange := count(), time.Now()
+	for time.Since(back) < EmailRetryBudget || time.Since(lastChange) < 3*time.Second {
+		if err := sleep(ctx, 250*time.Millisecond); err != nil {
+			return err
+		}
+		if n := count(); n != last {
+			last, lastChange = n, time.Now()
+		}
+		if time.Since(back) > 2*time.Minute {
+			break
+		}
+	}
+	replayed, err := e.replayDeadLetters(ctx)
+	rec.Notes = append(rec.Notes, fmt.Sprintf("%d dead letters, %d replayed", last, replayed))
+	rec.Repaired = time.Now()
+	return err
+}
+
+// replayDeadLetters replays every dead letter through the admin API, page
+// by page, until none is left dead.
+func (e *engine) replayDeadLetters(ctx context.Context) (int, error) {
+	base := e.st.URL("deadletters") + "/api/admin/dead-letters"
+	replayed := 0
+	deadline := time.Now().Add(3 * time.Minute)
+	for time.Now().Before(deadline) {
+		var page struct {
+			DeadLetters []struct {
+				ID string `json:"id"`
+			} `json:"dead_letters"`
+		}
+		if err := e.admin(ctx, http.MethodGet, base+"?status=dead&limit=500", &page); err != nil {
+			return replayed, err
+		}
+		if len(page.DeadLetters) == 0 {
+			return replayed, nil
+		}
+		for _, l := range page.DeadLetters {
+			if err := e.admin(ctx, http.MethodPost, base+"/"+l.ID+"/replay", nil); err != nil {
+				return replayed, fmt.Errorf("replay %s: %w", l.ID, err)
+			}
+			replayed++
+		}
+	}
+	return replayed, errors.New("dead letters still dead after 3 minutes of replays")
+}
+
+func (e *engine) admin(ctx context.Context, method, url string, out any) error {
+	req, err := http.NewRequestWithContext(ctx, method, url, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+AdminToken)
+	resp, err := e.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		var body struct {
+			Error any `json:"error"`
+		}
+		json.NewDecoder(resp.Body).Decode(&body)
+		return fmt.Errorf("%s %s: %s %v", method, url, resp.Status, body.Error)
+	}
+	if out == nil {
+		return nil
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+// failpoint stops the booking service, runs it with the after-commit
+// failpoint until it dies at its first commit, checks that the commit left
+// events in the outbox, and starts the service normally.
+func (e *engine) failpoint(ctx context.Context, rec *FaultRecord) error {
+	rec.Started = time.Now()
+	if err := e.st.Stop("booking", 30*time.Second); err != nil {
+		rec.Notes = append(rec.Notes, "stop: "+err.Error())
+	}
+	died := e.logs.next("booking", "failpoint booking.after_commit")
+	p, err := e.st.StartProgram("booking", filepath.Join(e.cfg.BinDir, "booking"), nil,
+		append(e.st.Env("booking"), "STAYBOOK_FAILPOINT=booking.after_commit"))
+	if err != nil {
+		return err
+	}
+	select {
+	case <-died:
+		rec.Notes = append(rec.Notes, fmt.Sprintf("stopped, started with the failpoint, died at its first commit %s later", round(time.Since(rec.Started))))
+	case <-p.Done():
+	case <-time.After(time.Minute):
+		e.st.Kill("booking")
+		return errors.New("the failpoint did not fire within a minute")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	<-p.Done()
+	e.st.Stop("booking", time.Second) // forget the dead process
+	var ee *exec.ExitError
+	if !errors.As(p.Err(), &ee) || ee.ExitCode() != 137 {
+		return fmt.Errorf("booking with the failpoint exited with %v, want exit status 137", p.Err())
+	}
+	// The point of the exercise: the booking is committed, its events wait
+	// in the outbox, nobody forwarded them.
+	if n, err := e.outboxRows(ctx); err == nil {
+		rec.Notes = append(rec.Notes, fmt.Sprintf("%d events left in the outbox by the dead process", n))
+		if n == 0 {
+			rec.Notes = append(rec.Notes, "the outbox was empty: the failpoint did not leave events behind")
+		}
+	}
+	err = e.start(ctx, "booking")
+	rec.Repaired = time.Now()
+	if err != nil {
+		return err
+	}
+	if n, err := e.outboxRows(ctx); err == nil {
+		rec.Notes = append(rec.Notes, fmt.Sprintf("%d events in the outbox once the service was back", n))
+	}
+	return nil
+}
+
+func (e *engine) outboxRows(ctx context.Context) (int, error) {
+	conn, err := pgx.Connect(ctx, e.cfg.CheckDatabaseURL("booking"))
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close(context.Background())
+	var n int
+	err = conn.QueryRow(ctx, `SELECT count(*) FROM watermill_outbox`).Scan(&n)
+	return n, err
+}
+
+// mailpit is the run's SMTP server, keeping every message in a database
+// file so that a restart loses none (the email checks count them all).
+type mailpit struct {
+	bin, smtp, api, db string
+}
+
+func (m mailpit) start(ctx context.Context, st *stack.Stack) error {
+	p, err := st.StartProgram("mailpit", m.bin, []string{
+		"--smtp", m.smtp, "--listen", m.api, "--database", m.db, "--max", "0",
+		"--disable-version-check", "--smtp-disable-rdns", "--quiet",
+	}, nil)
+	if err != nil {
+		return err
+	}
+	return stack.WaitHTTP(ctx, "http://"+m.api+"/api/v1/info", p, time.Minute)
+}
+
+// mailpitMessage is a message as Mailpit lists it.
+type mailpitMessage struct {
+	MessageID string    `json:"MessageID"`
+	Created   time.Time `json:"Created"`
+}
+
+// messages lists every message Mailpit holds.
+func (m mailpit) messages(ctx context.Context, client *http.Client) ([]mailpitMessage, error) {
+	var all []mailpitMessage
+	for start := 0; ; {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet,
+			fmt.Sprintf("http://%s/api/v1/messages?start=%d&limit=1000", m.api, start), nil)
+		resp, err := client.Do(req)
+		if err != nil {
+			return nil, err
+		}
+		var page struct {
+			Total    int              `json:"total"`
+			Messages []mailpitMessage `json:"messages"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&page)
+		resp.Body.Close()
+		if err != nil {
+			return nil, fmt.Errorf("mailpit messages: %w", err)
+		}
+		all = append(all, page.Messages...)
+		start += len(page.Messages)
+		if len(page.Messages) == 0 || start >= page.Total {
+			return all, nil
+		}
+	}
+}
+
+// messageBookingID is the booking ID of a confirmation email's Message-ID
+// (<booking-id@staybook>).
+func messageBookingID(messageID string) string {
+	id, _, _ := strings.Cut(strings.Trim(messageID, "<>"), "@")
+	return id
+}
