@@ -112,12 +112,19 @@ func TestPublisher_FullCommandQueueIsAnErrorNotALoss(t *testing.T) {
 func TestPublisher_EventWithoutSubscribersGoesToUnroutable(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, classic())
-	// events.CustomerNotified has a subscriber; "notifications" has none until a web replica binds.
-	msg := bookRoom(t, "b1")
-	testkit.Must(t, e.pub.Publish(messaging.NotificationsExchange, msg))
-	testkit.Eventually(t, 10*time.Second, "message in unroutable", func() bool {
-		return testkit.QueueDepth(t, e.url, messaging.UnroutableQueue) == 1
-	})
+	// Unbind the only queue of events.CustomerNotified: an event published
+	// there goes to unroutable instead of vanishing. A status change on the
+	// notifications broadcast with no web replica up is simply dropped.
+	ch, err := e.pubConn.Connection().Channel()
+	testkit.Must(t, err)
+	testkit.Must(t, ch.QueueUnbind(messaging.SubscriptionQueue(messaging.EventCustomerNotified, "booking"), "", messaging.EventTopic(messaging.EventCustomerNotified), nil))
+	ch.Close()
+	testkit.Must(t, e.pub.Publish(messaging.NotificationsExchange, bookRoom(t, "b0")))
+	testkit.Must(t, e.pub.Publish(messaging.EventTopic(messaging.EventCustomerNotified), bookRoom(t, "b1")))
+	// Both publishes are confirmed, and the broker routes before it confirms.
+	if n := testkit.QueueDepth(t, e.url, messaging.UnroutableQueue); n != 1 {
+		t.Fatalf("unroutable holds %d messages, want 1 (the event only)", n)
+	}
 }
 
 type recorder struct {

@@ -103,8 +103,14 @@ func (t Topology) durableQueueArgs(name string) amqp091.Table {
 	return args
 }
 
+// exchangeArgs gives the event exchanges an alternate exchange, so an event
+// published where no queue is bound is kept. The broadcast exchanges
+// (notifications, control) have none: their messages are only for the
+// replicas up at the time, and with no web replica up every status change
+// would otherwise pile up in unroutable (the chaos suite saw it).
 func exchangeArgs(name string) amqp091.Table {
-	if name == UnroutableExchange {
+	switch name {
+	case UnroutableExchange, NotificationsExchange, ControlExchange:
 		return nil
 	}
 	return amqp091.Table{"alternate-exchange": UnroutableExchange}

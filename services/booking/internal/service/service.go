@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill-amqp/v3/pkg/amqp"
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -159,7 +160,14 @@ func (s *Service) addHandlers(topology messaging.Topology, h *ports.Messages) er
 	if err != nil {
 		return err
 	}
-	bookPolicy, err := messaging.LoadRetryPolicy("book_room", messaging.DefaultRetryPolicy())
+	// A booking the customer was told is accepted must outlive a database
+	// restart: retry for minutes (up to 30 attempts, 10 s apart at most,
+	// 5 minutes in all, well under RabbitMQ's 30-minute consumer timeout)
+	// before an operator has to replay it. The chaos suite found the
+	// default 5 attempts (about 3 s) too short for a PostgreSQL restart.
+	outlast := messaging.DefaultRetryPolicy()
+	outlast.MaxAttempts, outlast.MaxElapsed = 30, 5*time.Minute
+	bookPolicy, err := messaging.LoadRetryPolicy("book_room", outlast)
 	if err != nil {
 		return err
 	}
@@ -169,8 +177,7 @@ func (s *Service) addHandlers(topology messaging.Topology, h *ports.Messages) er
 	})
 	// A task event may overtake the booking's own commit, so these retry
 	// a little longer before giving up.
-	taskDefault := messaging.DefaultRetryPolicy()
-	taskDefault.MaxAttempts = 8
+	taskDefault := outlast
 	for _, t := range []struct {
 		name, event string
 		handle      func(*message.Message) error
