@@ -10,6 +10,9 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
+	"go.opentelemetry.io/otel"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/staybook/staybook/shared/contracts"
 	"github.com/staybook/staybook/shared/messaging"
@@ -25,6 +28,20 @@ import (
 func BenchmarkMiddlewareChain(b *testing.B) {
 	b.Run("bare", func(b *testing.B) { benchRouter(b, false) })
 	b.Run("chain", func(b *testing.B) { benchRouter(b, true) })
+	// The same chain with tracing on: every message sampled, its consumer
+	// span exported in batches (to an exporter that drops them, so only the
+	// in-process cost shows), against tracing off (the global no-op provider).
+	b.Run("chain+tracing", func(b *testing.B) {
+		tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()),
+			sdktrace.WithBatcher(tracetest.NewNoopExporter()))
+		prev := otel.GetTracerProvider()
+		otel.SetTracerProvider(tp)
+		defer func() {
+			otel.SetTracerProvider(prev)
+			tp.Shutdown(context.Background())
+		}()
+		benchRouter(b, true)
+	})
 }
 
 func benchRouter(b *testing.B, chain bool) {
