@@ -5,10 +5,13 @@ package adapters
 
 import (
 	"context"
+	"crypto/rand"
 	"embed"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -29,20 +32,71 @@ func Migrations() fs.FS {
 	return sub
 }
 
-// recordTimeout bounds the write that records an attempt's outcome.
-const recordTimeout = 10 * time.Second
+// Defaults of EmailStoreConfig.
+const (
+	// DefaultRecordTimeout bounds the retries of the write that records a
+	// send's outcome: long enough to outlast a PostgreSQL restart.
+	DefaultRecordTimeout = 30 * time.Second
+	// DefaultLease is how long a claim keeps other workers from sending
+	// the same email.
+	DefaultLease = 2 * time.Minute
+	// recordAttemptTimeout bounds one attempt of such a write.
+	recordAttemptTimeout = 5 * time.Second
+)
+
+// ErrBeingSent: another worker holds a live claim on the booking's email
+// (it may be talking to the SMTP server right now). Worth retrying: the
+// claim ends with the email sent, or released, or its lease expires.
+var ErrBeingSent = errors.New("email is being sent by another worker")
+
+// EmailStoreConfig configures EmailStore.
+type EmailStoreConfig struct {
+	// Pool must be migrated with Migrations.
+	Pool *pgxpool.Pool
+	// Lease is how long a claim (status sending) excludes other workers.
+	// The claimant's fn runs for at most Lease - RecordTimeout, and the
+	// outcome is recorded within RecordTimeout, so a live claimant is never
+	// taken over; a crashed one's email is sent again after the lease (the
+	// one duplicate the service accepts, with the same Message-ID).
+	// DefaultLease if 0; must exceed RecordTimeout.
+	Lease time.Duration
+	// RecordTimeout bounds the retries of recording a send's outcome
+	// (DefaultRecordTimeout if 0).
+	RecordTimeout time.Duration
+	// Instance names this process in claimed_by (host name and pid if empty).
+	Instance string
+}
 
 // EmailStore is the sent-email log in PostgreSQL.
 type EmailStore struct {
-	pool *pgxpool.Pool
+	pool          *pgxpool.Pool
+	lease         time.Duration
+	recordTimeout time.Duration
+	instance      string
+	// recordFault, set by tests only, fails attempts to record an outcome
+	// (a database lost after the SMTP server accepted the email).
+	recordFault func(attempt int) error
 }
 
-// NewEmailStore uses pool, which must be migrated with Migrations.
-func NewEmailStore(pool *pgxpool.Pool) *EmailStore {
-	if pool == nil {
-		panic("adapters: nil pool")
+// NewEmailStore builds the store.
+func NewEmailStore(cfg EmailStoreConfig) (*EmailStore, error) {
+	if cfg.Pool == nil {
+		return nil, errors.New("email store: nil pool")
 	}
-	return &EmailStore{pool: pool}
+	if cfg.Lease == 0 {
+		cfg.Lease = DefaultLease
+	}
+	if cfg.RecordTimeout == 0 {
+		cfg.RecordTimeout = DefaultRecordTimeout
+	}
+	if cfg.RecordTimeout < 0 || cfg.Lease <= cfg.RecordTimeout {
+		return nil, fmt.Errorf("email store: lease %s must exceed record timeout %s", cfg.Lease, cfg.RecordTimeout)
+	}
+	if cfg.Instance == "" {
+		host, _ := os.Hostname()
+		cfg.Instance = fmt.Sprintf("%s/%d", host, os.Getpid())
+	}
+	return &EmailStore{pool: cfg.Pool, lease: cfg.Lease, recordTimeout: cfg.RecordTimeout, instance: cfg.Instance}, nil
 }
 
 const emailColumns = `booking_id, message_id, recipient, recipient_name, subject, status, attempts, last_error, sent_at, created_at, updated_at`
@@ -79,57 +133,170 @@ func (s *EmailStore) Get(ctx context.Context, bookingID string) (domain.Email, e
 	return e, nil
 }
 
-// Claim implements app.EmailStore. The INSERT ... ON CONFLICT DO NOTHING
-// makes the row exist (a second transaction inserting the same booking waits
-// for the first to commit or roll back); SELECT ... FOR UPDATE then holds
-// the row until this transaction ends, so concurrent deliveries of the same
-// booking, on any replica, run fn one after the other, and the later one sees
-// what the earlier one stored.
+// Claim implements app.EmailStore, in three short transactions rather than
+// one held across the SMTP call: a transaction open during the send lost
+// the whole record (the row, the send) when the database connection died
+// after the SMTP server had accepted the email, and the retry sent it again.
+//
+//  1. Claim: one upsert, committed at once, sets the row to sending with a
+//     claim token and claimed_at, unless it is sent, or sending under a
+//     lease that has not expired (another worker is at it: wait, polling,
+//     until it is sent, released or expired, or ctx ends with ErrBeingSent).
+//  2. fn runs (the send) with no transaction open, bounded by the lease.
+//  3. The outcome is written on a connection taken afresh from the pool,
+//     retried with backoff for up to RecordTimeout on a context that the
+//     caller's cancellation (shutdown, attempt timeout) does not end.
+//
+// fn is not called when the email is sent already.
 func (s *EmailStore) Claim(ctx context.Context, draft domain.Email, fn func(ctx context.Context, e *domain.Email) error) (domain.Email, error) {
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return domain.Email{}, fmt.Errorf("claim email of booking %s: begin: %w", draft.BookingID, err)
+	token := s.newToken()
+	e, err := s.claim(ctx, draft, token)
+	if err != nil || e.Sent() {
+		return e, err
 	}
-	defer tx.Rollback(context.WithoutCancel(ctx)) // a no-op after Commit
 
-	if _, err := tx.Exec(ctx, `
-		INSERT INTO emails (booking_id, message_id, recipient, recipient_name, subject, status)
-		VALUES ($1, $2, $3, $4, $5, $6)
-		ON CONFLICT (booking_id) DO NOTHING`,
-		draft.BookingID, draft.MessageID, draft.Recipient, draft.RecipientName, draft.Subject, string(domain.StatusPending),
-	); err != nil {
-		return domain.Email{}, fmt.Errorf("claim email of booking %s: insert: %w", draft.BookingID, err)
-	}
-	e, err := scanEmail(tx.QueryRow(ctx, `SELECT `+emailColumns+` FROM emails WHERE booking_id = $1 FOR UPDATE`, draft.BookingID))
-	if err != nil {
-		return domain.Email{}, fmt.Errorf("claim email of booking %s: lock: %w", draft.BookingID, err)
-	}
-	before := e
-
-	fnErr := fn(ctx, &e)
+	sendCtx, cancelSend := context.WithTimeout(ctx, s.lease-s.recordTimeout)
+	fnErr := fn(sendCtx, &e)
+	cancelSend()
 
 	// Once fn has run, the SMTP server may have accepted the email: record
-	// that even if ctx was cancelled meanwhile (shutdown, attempt timeout),
-	// or the email would be sent again on redelivery.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	// that even if ctx was cancelled meanwhile, or the email would be sent
+	// again on redelivery.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.recordTimeout)
 	defer cancel()
-	if e != before {
-		var sentAt *time.Time
-		if e.Status == domain.StatusSent {
-			sentAt = &e.SentAt
-		}
-		err := tx.QueryRow(ctx, `
-			UPDATE emails SET status = $2, attempts = $3, last_error = $4, sent_at = $5, updated_at = now()
-			WHERE booking_id = $1 RETURNING updated_at`,
-			e.BookingID, string(e.Status), e.Attempts, e.LastError, sentAt,
-		).Scan(&e.UpdatedAt)
+	if e.Sent() {
+		rec, err := s.markSent(rctx, e)
 		if err != nil {
-			return domain.Email{}, errors.Join(fnErr, fmt.Errorf("claim email of booking %s: update: %w", draft.BookingID, err))
+			return domain.Email{}, errors.Join(fnErr, err)
 		}
-		e.UpdatedAt = e.UpdatedAt.UTC()
+		return rec, fnErr
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return domain.Email{}, errors.Join(fnErr, fmt.Errorf("claim email of booking %s: commit: %w", draft.BookingID, err))
+	rec, err := s.release(rctx, e, token)
+	if err != nil {
+		return domain.Email{}, errors.Join(fnErr, err)
 	}
-	return e, fnErr
+	return rec, fnErr
+}
+
+func (s *EmailStore) newToken() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	return s.instance + "/" + hex.EncodeToString(b[:])
+}
+
+// claim makes the booking's row exist and be sending under token, or returns
+// it sent. The upsert locks the row, so concurrent claimants of one booking
+// (on any replica) are ordered, and exactly one of them gets it.
+func (s *EmailStore) claim(ctx context.Context, draft domain.Email, token string) (domain.Email, error) {
+	wait := 20 * time.Millisecond
+	for {
+		e, err := scanEmail(s.pool.QueryRow(ctx, `
+			INSERT INTO emails AS e (booking_id, message_id, recipient, recipient_name, subject, status, claimed_by, claimed_at)
+			VALUES ($1, $2, $3, $4, $5, 'sending', $6, now())
+			ON CONFLICT (booking_id) DO UPDATE SET status = 'sending', claimed_by = $6, claimed_at = now(), updated_at = now()
+			WHERE e.status = 'pending' OR (e.status = 'sending' AND e.claimed_at < now() - make_interval(secs => $7))
+			RETURNING `+emailColumns,
+			draft.BookingID, draft.MessageID, draft.Recipient, draft.RecipientName, draft.Subject, token, s.lease.Seconds(),
+		))
+		if err == nil {
+			return e, nil
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return domain.Email{}, fmt.Errorf("claim email of booking %s: %w", draft.BookingID, err)
+		}
+		// The row is sent, or another worker's claim is live.
+		e, err = s.Get(ctx, draft.BookingID)
+		if err != nil {
+			return domain.Email{}, fmt.Errorf("claim email of booking %s: %w", draft.BookingID, err)
+		}
+		if e.Sent() {
+			return e, nil
+		}
+		if e.Status == domain.StatusSending {
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return domain.Email{}, fmt.Errorf("claim email of booking %s: %w (%w)", draft.BookingID, ErrBeingSent, context.Cause(ctx))
+			}
+			wait = min(2*wait, 500*time.Millisecond)
+		}
+		// pending: released in between; claim again at once.
+	}
+}
+
+// markSent records the SMTP server's acceptance. The claim's token is not
+// required: whoever holds the row now, the email was sent.
+func (s *EmailStore) markSent(ctx context.Context, e domain.Email) (domain.Email, error) {
+	var rec domain.Email
+	err := s.retry(ctx, func(ctx context.Context) error {
+		var err error
+		rec, err = scanEmail(s.pool.QueryRow(ctx, `
+			UPDATE emails SET status = 'sent', sent_at = $2, attempts = $3, last_error = '', updated_at = now()
+			WHERE booking_id = $1 AND status <> 'sent'
+			RETURNING `+emailColumns,
+			e.BookingID, e.SentAt, e.Attempts))
+		if errors.Is(err, pgx.ErrNoRows) { // another worker, after our lease, recorded its own send
+			rec, err = s.Get(ctx, e.BookingID)
+		}
+		return err
+	})
+	if err != nil {
+		return domain.Email{}, fmt.Errorf("record email of booking %s as sent: %w", e.BookingID, err)
+	}
+	return rec, nil
+}
+
+// release ends a claim whose send did not happen: the row goes back to
+// pending with the attempt counted, unless the claim was taken over.
+func (s *EmailStore) release(ctx context.Context, e domain.Email, token string) (domain.Email, error) {
+	var rec domain.Email
+	err := s.retry(ctx, func(ctx context.Context) error {
+		var err error
+		rec, err = scanEmail(s.pool.QueryRow(ctx, `
+			UPDATE emails SET status = 'pending', attempts = $2, last_error = $3, updated_at = now()
+			WHERE booking_id = $1 AND status = 'sending' AND claimed_by = $4
+			RETURNING `+emailColumns,
+			e.BookingID, e.Attempts, e.LastError, token))
+		if errors.Is(err, pgx.ErrNoRows) { // taken over after the lease: theirs now
+			rec, err = s.Get(ctx, e.BookingID)
+		}
+		return err
+	})
+	if err != nil {
+		return domain.Email{}, fmt.Errorf("record failed attempt of email of booking %s: %w", e.BookingID, err)
+	}
+	return rec, nil
+}
+
+// retry runs write until it succeeds or ctx ends, with backoff. Each call
+// takes a connection from the pool afresh: a connection the database
+// dropped is discarded by the pool, and the next attempt dials anew.
+func (s *EmailStore) retry(ctx context.Context, write func(ctx context.Context) error) error {
+	wait := 50 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		var err error
+		if s.recordFault != nil {
+			err = s.recordFault(attempt)
+		}
+		if err == nil {
+			// A connection that died without a word would hang until ctx
+			// ends: bound each attempt, so the next one can dial anew.
+			actx, cancel := context.WithTimeout(ctx, recordAttemptTimeout)
+			err = write(actx)
+			cancel()
+			if err == nil {
+				return nil
+			}
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("gave up after %d attempts: %w", attempt, err)
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
 }

@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/staybook/staybook/shared/postgres"
 	"github.com/staybook/staybook/shared/testkit"
 
@@ -18,6 +21,14 @@ import (
 
 func newStore(t *testing.T) *adapters.EmailStore {
 	t.Helper()
+	store, _ := newStoreWith(t, adapters.EmailStoreConfig{})
+	return store
+}
+
+// newStoreWith builds a store on a fresh database with cfg (its Pool set
+// here), and returns the pool too.
+func newStoreWith(t *testing.T, cfg adapters.EmailStoreConfig) (*adapters.EmailStore, *pgxpool.Pool) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	pool, err := postgres.Open(ctx, postgres.Config{
@@ -25,7 +36,10 @@ func newStore(t *testing.T) *adapters.EmailStore {
 	})
 	testkit.Must(t, err)
 	t.Cleanup(pool.Close)
-	return adapters.NewEmailStore(pool)
+	cfg.Pool = pool
+	store, err := adapters.NewEmailStore(cfg)
+	testkit.Must(t, err)
+	return store, pool
 }
 
 func draft(t *testing.T, id string) domain.Email {
@@ -131,5 +145,122 @@ func TestEmailStore_SendThatOutlivesItsContextIsStillRecorded(t *testing.T) {
 	testkit.Must(t, err)
 	if !got.Sent() {
 		t.Fatalf("accepted email not recorded: %+v", got)
+	}
+}
+
+func TestEmailStore_DatabaseLostAfterTheSMTPServerAcceptedSendsOnceAndRecordsSent(t *testing.T) {
+	t.Parallel()
+	store, pool := newStoreWith(t, adapters.EmailStoreConfig{})
+	// The database goes away after the SMTP server accepted the email: the
+	// pool's connections are killed, and recording fails a few times more
+	// (the server still restarting).
+	var recordFailures atomic.Int32
+	adapters.SetRecordFault(store, func(attempt int) error {
+		if attempt <= 3 {
+			recordFailures.Add(1)
+			return errors.New("dial tcp 127.0.0.1:5432: connect: connection refused")
+		}
+		return nil
+	})
+	ctx := context.Background()
+	var sends atomic.Int32
+	send := func(ctx context.Context, e *domain.Email) error {
+		if e.Sent() {
+			return nil
+		}
+		sends.Add(1) // the SMTP server accepts the email here
+		killConnections(t, pool)
+		e.MarkSent(time.Now().UTC().Truncate(time.Microsecond))
+		return nil
+	}
+
+	rec, err := store.Claim(ctx, draft(t, "b-1"), send)
+	testkit.Must(t, err)
+	if !rec.Sent() || recordFailures.Load() != 3 {
+		t.Fatalf("claim returned %+v after %d failed records", rec, recordFailures.Load())
+	}
+	// The redelivery of the message finds it sent.
+	again, err := store.Claim(ctx, draft(t, "b-1"), send)
+	testkit.Must(t, err)
+	got, err := store.Get(ctx, "b-1")
+	testkit.Must(t, err)
+	if n := sends.Load(); n != 1 {
+		t.Fatalf("sent %d times, want once", n)
+	}
+	if !got.Sent() || got.Attempts != 1 || !got.SentAt.Equal(rec.SentAt) || !again.SentAt.Equal(rec.SentAt) {
+		t.Fatalf("record after the outage: %+v", got)
+	}
+}
+
+// killConnections terminates every backend of the pool's database, as a
+// PostgreSQL restart does.
+func killConnections(t *testing.T, pool *pgxpool.Pool) {
+	t.Helper()
+	conn, err := pgx.ConnectConfig(context.Background(), pool.Config().ConnConfig.Copy())
+	testkit.Must(t, err)
+	defer conn.Close(context.Background())
+	var killed int
+	testkit.Must(t, conn.QueryRow(context.Background(), `
+		SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE datname = current_database() AND pid <> pg_backend_pid()) k`).Scan(&killed))
+	if killed == 0 {
+		t.Fatal("no connection of the pool to kill")
+	}
+}
+
+func TestEmailStore_LiveClaimOfAnotherWorkerIsNeitherSentConcurrentlyNorTakenOver(t *testing.T) {
+	t.Parallel()
+	store := newStore(t)
+	sending, release := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		_, err := store.Claim(context.Background(), draft(t, "b-1"), func(ctx context.Context, e *domain.Email) error {
+			close(sending)
+			<-release // a slow SMTP server
+			e.MarkSent(time.Now().UTC())
+			return nil
+		})
+		done <- err
+	}()
+	<-sending
+	got, err := store.Get(context.Background(), "b-1")
+	testkit.Must(t, err)
+	if got.Status != domain.StatusSending {
+		t.Fatalf("while sending: %+v", got)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	called := false
+	_, err = store.Claim(ctx, draft(t, "b-1"), func(context.Context, *domain.Email) error {
+		called = true
+		return nil
+	})
+	if called || !errors.Is(err, adapters.ErrBeingSent) {
+		t.Fatalf("second claimant: called %v, err %v; want ErrBeingSent without a send", called, err)
+	}
+	close(release)
+	testkit.Must(t, <-done)
+}
+
+func TestEmailStore_ExpiredClaimOfACrashedWorkerIsTakenOver(t *testing.T) {
+	t.Parallel()
+	store, pool := newStoreWith(t, adapters.EmailStoreConfig{Lease: 2 * time.Second, RecordTimeout: time.Second})
+	ctx := context.Background()
+	// A worker claimed the email and crashed: the row stays sending.
+	_, err := pool.Exec(ctx, `
+		INSERT INTO emails (booking_id, message_id, recipient, status, claimed_by, claimed_at)
+		VALUES ('b-1', '<b-1@staybook>', 'ann@example.com', 'sending', 'crashed/1', now() - interval '3 seconds')`)
+	testkit.Must(t, err)
+
+	sends := 0
+	rec, err := store.Claim(ctx, draft(t, "b-1"), func(ctx context.Context, e *domain.Email) error {
+		sends++
+		e.MarkSent(time.Now().UTC())
+		return nil
+	})
+	testkit.Must(t, err)
+	if sends != 1 || !rec.Sent() || rec.MessageID != "<b-1@staybook>" {
+		t.Fatalf("after the lease: %d sends, %+v", sends, rec)
 	}
 }

@@ -19,10 +19,13 @@ import (
 type EmailStore interface {
 	// Get returns the booking's email record, or an error wrapping domain.ErrEmailNotFound.
 	Get(ctx context.Context, bookingID string) (domain.Email, error)
-	// Claim inserts draft unless the booking has a record already, locks the
-	// booking's record for the length of fn (so that replicas handling the
-	// same booking take turns), and stores what fn made of it, whether fn
-	// succeeded or not. It returns the stored record and fn's error.
+	// Claim inserts draft unless the booking has a record already, claims
+	// the booking's record for the length of fn (so that replicas handling
+	// the same booking never send at once: a later claimant waits, and
+	// finds the email sent), and stores what fn made of it, whether fn
+	// succeeded or not, even if the database is briefly lost after fn. fn is
+	// not called when the email is sent already. It returns the stored
+	// record and fn's error.
 	Claim(ctx context.Context, draft domain.Email, fn func(ctx context.Context, e *domain.Email) error) (domain.Email, error)
 }
 

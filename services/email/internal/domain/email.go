@@ -94,8 +94,11 @@ func (c Confirmation) AttachmentName() string { return "staybook-voucher-" + c.B
 type Status string
 
 const (
-	// StatusPending: claimed, not (yet) accepted by the SMTP server.
+	// StatusPending: not (yet) accepted by the SMTP server, and nobody is sending it.
 	StatusPending Status = "pending"
+	// StatusSending: a worker claimed it and may be talking to the SMTP
+	// server; nobody else sends it until the claim's lease expires.
+	StatusSending Status = "sending"
 	// StatusSent: the SMTP server accepted it; it is never sent again.
 	StatusSent Status = "sent"
 )

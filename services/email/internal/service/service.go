@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill-amqp/v3/pkg/amqp"
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -58,7 +59,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Service, err err
 
 	s.pool, err = postgres.Open(ctx, postgres.Config{
 		URL:            cfg.DatabaseURL,
-		MaxConns:       int32(cfg.Workers) + 4, // one per worker (held while sending) and some for HTTP
+		MaxConns:       int32(cfg.Workers) + 4, // one per worker (held only while claiming or recording) and some for HTTP
 		Migrations:     adapters.Migrations(),
 		CreateDatabase: true,
 		Logger:         log,
@@ -118,7 +119,16 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Service, err err
 	if err != nil {
 		return nil, fmt.Errorf("voucher client: %w", err)
 	}
-	store := adapters.NewEmailStore(s.pool)
+	store, err := adapters.NewEmailStore(adapters.EmailStoreConfig{
+		Pool: s.pool,
+		// A claim must outlive the longest send (an attempt, or a direct-mode
+		// request's SMTP session) plus recording it, or a live sender could be
+		// taken over; longer only delays the resend after a crash.
+		Lease: max(cfg.Retry.Timeout, cfg.ExtraLatency+3*cfg.SMTPTimeout) + adapters.DefaultRecordTimeout + 10*time.Second,
+	})
+	if err != nil {
+		return nil, err
+	}
 	uc, err := app.NewSendConfirmationEmail(app.Config{
 		Store: store, Vouchers: vouchers, Mailer: mailer, Events: adapters.NewEventPublisher(tracedPublisher),
 		Observer: metrics, ExtraLatency: cfg.ExtraLatency, Logger: log,
