@@ -6,7 +6,7 @@ SERVICES := $(notdir $(wildcard services/*))
 # Every module of the workspace (go.work); tools/ is outside it on purpose.
 MODULES  := shared $(addprefix services/,$(SERVICES)) system loadtest
 
-.PHONY: help build tools test test-short lint fmt dev reset clean fuzz loadtest demo-spike demo-async chaos
+.PHONY: help build tools test test-short lint fmt dev reset clean fuzz loadtest demo-spike demo-async demo-dlq chaos
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -64,6 +64,9 @@ demo-spike: ## the same booking spike with and without the queue, on stacks of t
 
 demo-async: ## the four tasks in the request versus in workers, measured
 	cd loadtest && $(GO) run . demo-async
+
+demo-dlq: ## a failing email: retries with growing delays, dead letter, fix, replay, one email
+	cd loadtest && $(GO) run . demo-dlq
 
 chaos: ## the full chaos suite on a private RabbitMQ node and PostgreSQL cluster (as root; minutes)
 	$(GO) run ./system/chaos/cmd/chaos $(ARGS)

@@ -209,7 +209,7 @@ func TestRunCommand_LostAndDuplicatedBookingsFailTheRun(t *testing.T) {
 
 func TestDispatch_RefusesUnknownCommandsAndProfiles(t *testing.T) {
 	t.Parallel()
-	if code, err := dispatch(context.Background(), []string{"demo-dlq"}, &bytes.Buffer{}); code != exitFailed || err == nil {
+	if code, err := dispatch(context.Background(), []string{"demo-nothing"}, &bytes.Buffer{}); code != exitFailed || err == nil {
 		t.Fatalf("unknown command: %d %v", code, err)
 	}
 	if code, err := dispatch(context.Background(), []string{"-profile", "sine"}, &bytes.Buffer{}); code != exitFailed || err == nil {

@@ -5,6 +5,7 @@
 //	go run . compare [flags]  the same spike in queue and in direct mode, on stacks of its own
 //	go run . demo-spike       compare with the demo's settings, and the evidence
 //	go run . demo-async       background tasks in the request versus in workers
+//	go run . demo-dlq         a failing email: retries, dead letter, fix, replay, one email
 //
 // docs/loadtest.md explains the flags and the report.
 package main
@@ -23,6 +24,7 @@ import (
 	"time"
 
 	"github.com/staybook/staybook/loadtest/internal/compare"
+	"github.com/staybook/staybook/loadtest/internal/dlq"
 	"github.com/staybook/staybook/loadtest/internal/pace"
 	"github.com/staybook/staybook/loadtest/internal/report"
 	"github.com/staybook/staybook/loadtest/internal/run"
@@ -60,8 +62,10 @@ func dispatch(ctx context.Context, args []string, out io.Writer) (int, error) {
 		return compareCommand(ctx, cmd, args, out)
 	case "demo-async":
 		return asyncCommand(ctx, args, out)
+	case "demo-dlq":
+		return dlqCommand(ctx, args, out)
 	default:
-		return exitFailed, fmt.Errorf("unknown command %q: want run, compare, demo-spike or demo-async", cmd)
+		return exitFailed, fmt.Errorf("unknown command %q: want run, compare, demo-spike, demo-async or demo-dlq", cmd)
 	}
 }
 
@@ -268,4 +272,23 @@ func asyncCommand(ctx context.Context, args []string, out io.Writer) (int, error
 		sums[i] = r.Summary
 	}
 	return verdict(sums...)
+}
+
+func dlqCommand(ctx context.Context, args []string, out io.Writer) (int, error) {
+	fs := flag.NewFlagSet("demo-dlq", flag.ContinueOnError)
+	attempts := fs.Int("max-attempts", 4, "SEND_CONFIRMATION_EMAIL_MAX_ATTEMPTS")
+	initial := fs.Duration("initial-interval", 200*time.Millisecond, "SEND_CONFIRMATION_EMAIL_INITIAL_INTERVAL")
+	mult := fs.Float64("multiplier", 2, "SEND_CONFIRMATION_EMAIL_MULTIPLIER")
+	jitter := fs.Float64("randomization-factor", 0.2, "SEND_CONFIRMATION_EMAIL_RANDOMIZATION_FACTOR")
+	dir := fs.String("out", "", "output folder for services.log (default out/<timestamp>-dlq)")
+	if err := fs.Parse(args); err != nil {
+		return exitFailed, err
+	}
+	if _, err := dlq.Run(ctx, dlq.Config{
+		MaxAttempts: *attempts, InitialInterval: *initial, Multiplier: *mult, RandomizationFactor: *jitter,
+		OutDir: *dir, Out: out,
+	}); err != nil {
+		return exitFound, err
+	}
+	return 0, nil
 }
