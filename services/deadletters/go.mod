@@ -10,6 +10,7 @@ require (
 	github.com/prometheus/client_golang v1.23.0
 	github.com/rabbitmq/amqp091-go v1.16.0
 	github.com/staybook/staybook/shared v0.0.0
+	go.uber.org/goleak v1.3.0
 )
 
 require (

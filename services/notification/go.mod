@@ -6,6 +6,7 @@ require (
 	github.com/ThreeDotsLabs/watermill v1.5.1
 	github.com/ThreeDotsLabs/watermill-amqp/v3 v3.0.2
 	github.com/staybook/staybook/shared v0.0.0
+	go.uber.org/goleak v1.3.0
 )
 
 require (

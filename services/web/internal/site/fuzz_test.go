@@ -1,0 +1,183 @@
+package site
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/staybook/staybook/shared/contracts"
+
+	"github.com/staybook/staybook/services/web/internal/api"
+	"github.com/staybook/staybook/services/web/internal/booking"
+	"github.com/staybook/staybook/services/web/internal/bookingid"
+	"github.com/staybook/staybook/services/web/internal/catalogue"
+	"github.com/staybook/staybook/services/web/internal/live"
+	"github.com/staybook/staybook/services/web/internal/voucher"
+)
+
+var fuzzNow = time.Date(2030, 3, 10, 12, 0, 0, 0, time.UTC)
+
+type staticCatalogue struct{}
+
+func (staticCatalogue) Get(context.Context) (*catalogue.Catalogue, error) {
+	return &catalogue.Catalogue{Hotels: []catalogue.Hotel{
+		{ID: "lisbon-alfama-house", Name: "Alfama House", City: "Lisbon", Stars: 3, RoomTypes: []catalogue.RoomType{
+			{ID: "double", Name: "Double room", Capacity: 2, PricePerNight: 9500, Currency: "EUR", TotalRooms: 12},
+			{ID: "single", Name: "Single room", Capacity: 1, PricePerNight: 6600, Currency: "EUR", TotalRooms: 4},
+		}},
+	}}, nil
+}
+
+// fakeBookings is a booking service that knows no booking and no key.
+type fakeBookings struct{}
+
+func (fakeBookings) Booking(context.Context, string) (*booking.Booking, error) {
+	return nil, booking.ErrNotFound
+}
+func (fakeBookings) IdempotencyKeyBooking(context.Context, string) (string, error) {
+	return "", booking.ErrNotFound
+}
+func (fakeBookings) Availability(context.Context, string, string, string) (*booking.Availability, error) {
+	return &booking.Availability{}, nil
+}
+func (fakeBookings) Book(context.Context, contracts.BookRoom) (*booking.Booking, bool, error) {
+	panic("the form test queues, it never books directly")
+}
+
+type noVouchers struct{}
+
+func (noVouchers) Voucher(context.Context, string) (*voucher.PDF, error) {
+	return nil, voucher.ErrNotFound
+}
+
+// recordingPublisher accepts every message and counts them.
+type recordingPublisher struct {
+	mu sync.Mutex
+	n  int
+}
+
+func (p *recordingPublisher) Publish(_ string, msgs ...*message.Message) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.n += len(msgs)
+	return nil
+}
+
+func (p *recordingPublisher) count() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.n
+}
+
+// formSite is the site with the real API as its Placer, queueing to pub.
+func formSite(t testing.TB) (http.Handler, *recordingPublisher) {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ids, err := bookingid.New(bookingid.Config{Namespace: "6ba7b811-9dad-11d1-80b4-00c04fd430c8", Secret: []byte("fuzz-secret-0123456789")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := &recordingPublisher{}
+	now := func() time.Time { return fuzzNow }
+	a, err := api.New(api.Config{Transport: api.TransportQueue, IDs: ids, Bookings: fakeBookings{}, Catalogue: staticCatalogue{},
+		Publisher: pub, Vouchers: noVouchers{}, Hub: live.NewHub(), Logger: log, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{Catalogue: staticCatalogue{}, Bookings: fakeBookings{}, Placer: a, VerifyBookingID: ids.Verify,
+		Logger: log, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	s.Register(mux)
+	return mux, pub
+}
+
+// FuzzBookingForm posts arbitrary form values to POST /bookings: the form
+// must never panic or answer 5xx, and a refused form must queue nothing.
+func FuzzBookingForm(f *testing.F) {
+	type form struct{ hotel, room, in, out, guests, name, email, key string }
+	valid := form{"lisbon-alfama-house", "double", "2030-03-12", "2030-03-14", "2", "Ana Silva", "ana@example.com", "form-0123"}
+	seeds := []form{valid}
+	with := func(change func(*form)) {
+		s := valid
+		change(&s)
+		seeds = append(seeds, s)
+	}
+	with(func(s *form) { s.key = "" })
+	with(func(s *form) { s.key = "k\x00ey" })
+	with(func(s *form) { s.key = strings.Repeat("k", 256) })
+	with(func(s *form) { s.hotel = "" })
+	with(func(s *form) { s.hotel = "nowhere" })
+	with(func(s *form) { s.room = "penthouse" })
+	with(func(s *form) { s.room = strings.Repeat("r", 101) })
+	with(func(s *form) { s.guests = "3" })
+	with(func(s *form) { s.guests = " 2 " })
+	with(func(s *form) { s.guests = "two" })
+	with(func(s *form) { s.guests = "99999999999999999999999" })
+	with(func(s *form) { s.guests = "-9223372036854775808" })
+	with(func(s *form) { s.guests = "1e3" })
+	with(func(s *form) { s.in = "2030-03-09" })
+	with(func(s *form) { s.in = "2030-02-30" })
+	with(func(s *form) { s.in, s.out = "2030-03-12", "2030-03-12" })
+	with(func(s *form) { s.out = "2030-05-12" })
+	with(func(s *form) { s.in = "99999-01-01" })
+	with(func(s *form) { s.name = "" })
+	with(func(s *form) { s.name = "Ana\x00Silva" })
+	with(func(s *form) { s.name = "Ana\x1b[31mSilva" })
+	with(func(s *form) { s.name = "Ana \xff Silva" })
+	with(func(s *form) { s.name = "José Ñúñez 李小龍 🏨" })
+	with(func(s *form) { s.name = "<script>alert(1)</script>" })
+	with(func(s *form) { s.name = strings.Repeat("é", 101) })
+	with(func(s *form) { s.email = "Ana <ana@example.com>" })
+	with(func(s *form) { s.email = "ana@" })
+	with(func(s *form) { s.email = "ana\r\n@example.com" })
+	for _, s := range seeds {
+		f.Add(s.hotel, s.room, s.in, s.out, s.guests, s.name, s.email, s.key)
+	}
+	h, pub := formSite(f)
+	post := func(body string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodPost, "/bookings", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	// The fakes take a valid form, so the target reaches the queue.
+	v := url.Values{"hotel_id": {valid.hotel}, "room_type": {valid.room}, "check_in": {valid.in}, "check_out": {valid.out},
+		"guests": {valid.guests}, "guest_name": {valid.name}, "guest_email": {valid.email}, "idempotency_key": {valid.key}}
+	if rec := post(v.Encode()); rec.Code != http.StatusSeeOther || pub.count() != 1 {
+		f.Fatalf("valid form: status %d, %d published; want 303 and 1", rec.Code, pub.count())
+	}
+	// Bodies that are not form encoding at all.
+	f.Add("%zz", "", "", "", "", "", "", "")
+	f.Add(strings.Repeat("a", 20<<10), "", "", "", "", "", "", "")
+	f.Fuzz(func(t *testing.T, hotel, room, in, out, guests, name, email, key string) {
+		v := url.Values{"hotel_id": {hotel}, "room_type": {room}, "check_in": {in}, "check_out": {out},
+			"guests": {guests}, "guest_name": {name}, "guest_email": {email}, "idempotency_key": {key}}
+		for _, body := range []string{v.Encode(), hotel} { // encoded, and raw bytes as the body
+			published := pub.count()
+			rec := post(body)
+			switch {
+			case rec.Code >= 500:
+				t.Fatalf("status %d for form %q: %s", rec.Code, body, rec.Body)
+			case rec.Code >= 400 && pub.count() != published:
+				t.Fatalf("status %d but the booking was queued (form %q)", rec.Code, body)
+			case rec.Code < 400 && rec.Code != http.StatusSeeOther:
+				t.Fatalf("unexpected status %d for form %q", rec.Code, body)
+			case rec.Code == http.StatusSeeOther && pub.count() != published+1:
+				t.Fatalf("redirected to the booking but %d messages queued (form %q)", pub.count()-published, body)
+			}
+		}
+	})
+}
