@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -48,11 +47,14 @@ func benchRouter(b *testing.B, chain bool) {
 	pubsub := gochannel.NewGoChannel(gochannel.Config{OutputChannelBuffer: 1024, BlockPublishUntilSubscriberAck: false}, watermill.NopLogger{})
 	defer pubsub.Close()
 	var handled atomic.Int64
+	allHandled := make(chan struct{})
 	work := func(msg *message.Message) error {
 		if _, err := contracts.Decode[contracts.BookRoom](msg); err != nil {
 			return err
 		}
-		handled.Add(1)
+		if handled.Add(1) == int64(b.N) {
+			close(allHandled)
+		}
 		return nil
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -89,9 +91,7 @@ func benchRouter(b *testing.B, chain bool) {
 			b.Fatal(err)
 		}
 	}
-	for handled.Load() < int64(b.N) {
-		time.Sleep(50 * time.Microsecond)
-	}
+	<-allHandled
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msg/s")
 }

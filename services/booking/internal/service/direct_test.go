@@ -19,7 +19,7 @@ import (
 type downstream struct {
 	voucher, email, notify *httptest.Server
 	emailFails             atomic.Bool
-	voucherDelay           time.Duration
+	voucherGate            chan struct{} // if set, the voucher call waits for it
 	calls                  atomic.Int32
 }
 
@@ -32,7 +32,9 @@ func newDownstream(t *testing.T) *downstream {
 	}
 	d.voucher = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		d.calls.Add(1)
-		time.Sleep(d.voucherDelay)
+		if d.voucherGate != nil {
+			<-d.voucherGate
+		}
 		var ev contracts.BookingConfirmed
 		json.NewDecoder(r.Body).Decode(&ev)
 		answer(w, contracts.VoucherCreated{BookingID: ev.BookingID})
@@ -108,7 +110,7 @@ func TestDirect_AClientThatGivesUpDoesNotLeaveTasksPending(t *testing.T) {
 	t.Parallel()
 	s := newStack(t)
 	d := newDownstream(t)
-	d.voucherDelay = 500 * time.Millisecond
+	d.voucherGate = make(chan struct{})
 	in := s.start(t, 1, d.configure)
 	cmd := command("lisbon-tagus-grand", "double")
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
@@ -116,6 +118,7 @@ func TestDirect_AClientThatGivesUpDoesNotLeaveTasksPending(t *testing.T) {
 	if code, _ := postDirect(ctx, t, in, cmd); code != -1 {
 		t.Fatalf("the client was answered (%d) before its deadline", code)
 	}
+	close(d.voucherGate) // the voucher service answers only after the client gave up
 	testkit.Eventually(t, 10*time.Second, "every task done although the client left", func() bool {
 		b, _ := s.getBooking(t, in, cmd.BookingID)
 		tasks, _ := b["tasks"].(map[string]any)

@@ -3,6 +3,7 @@ package catalogue
 import (
 	"context"
 	"errors"
+	"github.com/staybook/staybook/shared/testkit"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -138,9 +139,7 @@ func TestCache_ConcurrentMissesFetchOnce(t *testing.T) {
 			errs <- err
 		})
 	}
-	for src.calls.Load() == 0 {
-		time.Sleep(time.Millisecond)
-	}
+	testkit.Eventually(t, 5*time.Second, "the first fetch started", func() bool { return src.calls.Load() > 0 })
 	close(src.gate)
 	wg.Wait()
 	close(errs)
