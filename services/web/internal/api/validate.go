@@ -243,8 +243,21 @@ func validateGuestName(name string) (string, error) {
 		return "", httpx.FieldError("guest_name", "guest_name must be valid UTF-8")
 	case strings.ContainsFunc(name, unicode.IsControl):
 		return "", httpx.FieldError("guest_name", "guest_name must not contain control characters")
+	case strings.ContainsFunc(name, invisible):
+		return "", httpx.FieldError("guest_name", "guest_name must not contain invisible or bidirectional formatting characters")
 	}
 	return name, nil
+}
+
+// invisible reports a format character (category Cf: the bidirectional
+// embeddings, overrides and isolates U+202A-202E and U+2066-2069, the
+// marks U+200E-200F, the zero-width characters U+200B-200D and U+FEFF, the
+// soft hyphen...) or a line or paragraph separator. In a name they change
+// how the text around it reads on pages, in emails and in push
+// notifications (a name can appear to be something else), and nobody types
+// them by accident.
+func invisible(r rune) bool {
+	return unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp)
 }
 
 // validateEmail accepts a bare address (guest@example.com), not a display
@@ -256,6 +269,9 @@ func validateEmail(email string) (string, error) {
 		return "", httpx.FieldError("guest_email", "guest_email is required")
 	case len(email) > MaxEmailBytes:
 		return "", httpx.FieldError("guest_email", fmt.Sprintf("guest_email must be at most %d bytes", MaxEmailBytes))
+	}
+	if strings.ContainsFunc(email, func(r rune) bool { return unicode.IsControl(r) || invisible(r) }) {
+		return "", httpx.FieldError("guest_email", "guest_email must not contain control, invisible or bidirectional formatting characters")
 	}
 	addr, err := mail.ParseAddress(email)
 	if err != nil || addr.Name != "" || addr.Address != email {
