@@ -1040,3 +1040,42 @@ func writeTemp(t testing.TB, content string) string {
 	}
 	return f
 }
+
+// Compose listens on this machine only unless the user says otherwise:
+// with .env.example as it is, and with PUBLIC_BIND_ADDRESS left out, every
+// published port of every service binds 127.0.0.1.
+func TestCompose_EveryPortBindsLoopbackUnlessToldOtherwise(t *testing.T) {
+	t.Parallel()
+	root := repoRoot(t)
+	var without []string
+	for _, line := range strings.Split(readFile(t, filepath.Join(root, ".env.example")), "\n") {
+		if !strings.HasPrefix(line, "PUBLIC_BIND_ADDRESS=") {
+			without = append(without, line)
+		}
+	}
+	unset := filepath.Join(t.TempDir(), "env")
+	if err := os.WriteFile(unset, []byte(strings.Join(without, "\n")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for name, env := range map[string]string{".env.example": filepath.Join(root, ".env.example"), "PUBLIC_BIND_ADDRESS unset": unset} {
+		p, err := loadComposeWith(t, root, env)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		published := 0
+		for _, svc := range sortedServiceNames(p) {
+			for _, port := range p.Services[svc].Ports {
+				if port.Published == "" {
+					continue
+				}
+				published++
+				if port.HostIP != "127.0.0.1" {
+					t.Errorf("%s: %s publishes %s on %q, want 127.0.0.1", name, svc, port.Published, port.HostIP)
+				}
+			}
+		}
+		if published < 10 {
+			t.Fatalf("%s: only %d published ports found", name, published)
+		}
+	}
+}
