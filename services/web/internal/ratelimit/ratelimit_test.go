@@ -187,6 +187,7 @@ func addr(i uint32) netip.Addr {
 }
 
 func TestBuckets_AMillionDistinctAddressesStayUnderTheBound(t *testing.T) {
+	t.Parallel()
 	const bound = 10_000
 	b, err := NewBuckets(1, 1, bound)
 	if err != nil {
@@ -197,7 +198,7 @@ func TestBuckets_AMillionDistinctAddressesStayUnderTheBound(t *testing.T) {
 		if !b.Allow(addr(i+1<<24), now) {
 			t.Fatalf("address %d: a new client's first request refused", i)
 		}
-		if b.Len() > bound {
+		if i%1024 == 0 && b.Len() > bound {
 			t.Fatalf("after %d addresses %d buckets, bound %d", i+1, b.Len(), bound)
 		}
 	}
