@@ -121,6 +121,7 @@ func TestComposeTopology_BehindNginx(t *testing.T) {
 		// The negative control first: the same load without the token is
 		// limited, so the limit is on and the token is what lets it through.
 		without := attack(t, hotels, "127.0.0.7", "", 200, time.Second)
+		t.Logf("200/s for 1s through nginx without the token: %v", without)
 		if without[http.StatusTooManyRequests] == 0 {
 			t.Fatalf("without the token: %v, want 429s", without)
 		}
@@ -137,7 +138,7 @@ func TestComposeTopology_BehindNginx(t *testing.T) {
 		if testkit.RaceEnabled {
 			sent = 2500
 		}
-		if total < sent*9/10 {
+		if total < sent*8/10 {
 			t.Fatalf("only %d requests sent, want about %d: the generator could not keep the pace", total, sent)
 		}
 		if with[http.StatusTooManyRequests] != 0 {

@@ -39,7 +39,7 @@ const NginxBin = "/usr/sbin/nginx"
 // The web tier's limits in this topology: low, so a test exhausts them
 // with a few requests. Each replica has its own buckets.
 const (
-	rateLimitRPS   = "0.1" // one token every 10 s: no refill during a subtest
+	rateLimitRPS   = "0.01" // one token every 100 s: no refill during a subtest
 	rateLimitBurst = 3
 	replicas       = 3
 	// exemptNetwork is exempt from the rate limit; a client claiming an
