@@ -11,15 +11,16 @@ MODULES  := shared $(addprefix services/,$(SERVICES)) system loadtest
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-env: ## write .env for docker compose from .env.example, each change-me value a fresh secret (never overwrites .env)
-	@if [ -e .env ]; then echo ".env exists: edit it, or remove it first"; exit 1; fi
-	@umask 077; while IFS= read -r line || [ -n "$$line" ]; do \
+env: ## write .env for docker compose from .env.example, each change-me value a fresh secret (keeps an existing .env)
+	@if [ -e .env ]; then echo "keeping the existing .env (remove it for fresh secrets)"; exit 0; fi; \
+	command -v openssl >/dev/null || { echo "make env needs openssl"; exit 1; }; \
+	umask 077; while IFS= read -r line || [ -n "$$line" ]; do \
 		case "$$line" in \
 			[A-Z]*=change-me*) echo "$${line%%=*}=$$(openssl rand -hex 32)" ;; \
 			*) printf '%s\n' "$$line" ;; \
 		esac; \
-	done < .env.example > .env
-	@echo "wrote .env: every change-me value is a fresh random secret"
+	done < .env.example > .env; \
+	echo "wrote .env: every change-me value is a fresh random secret"
 
 build: ## build every service into bin/
 	$(GO) build -o $(BIN)/ $(addprefix ./services/,$(SERVICES)) ./services/deadletters/cmd/dlq

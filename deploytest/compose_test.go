@@ -882,8 +882,13 @@ func TestMakeEnv_GivesEveryPlaceholderAFreshSecretAndKeepsTheRest(t *testing.T) 
 		if len(seen) < 6 {
 			t.Fatalf("only %d secrets generated", len(seen))
 		}
-		// A second run refuses to overwrite; remove .env to try again.
-		if err := exec.Command("make", "-s", "-C", dir, "env").Run(); err == nil {
+		// A second run keeps the .env it finds (and succeeds, so that
+		// `make env && docker compose up` works again); remove .env to renew.
+		before := readFile(t, filepath.Join(dir, ".env"))
+		if out, err := exec.Command("make", "-s", "-C", dir, "env").CombinedOutput(); err != nil {
+			t.Fatalf("make env with a .env: %v\n%s", err, out)
+		}
+		if readFile(t, filepath.Join(dir, ".env")) != before {
 			t.Fatal("make env overwrote an existing .env")
 		}
 		if err := os.Remove(filepath.Join(dir, ".env")); err != nil {
