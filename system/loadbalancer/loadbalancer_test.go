@@ -105,7 +105,7 @@ func TestComposeTopology_BehindNginx(t *testing.T) {
 			select {
 			case line, ok := <-lines:
 				if !ok {
-					t.Fatalf("stream ended: %v", errEnded)
+					t.Fatal("the stream ended")
 				}
 				status = status || line == "event: status"
 				if strings.HasPrefix(line, ": heartbeat") {

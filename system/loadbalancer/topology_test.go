@@ -12,7 +12,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -356,5 +355,3 @@ func eventLines(body *bufio.Reader) <-chan string {
 	}()
 	return lines
 }
-
-var errEnded = errors.New("stream ended")
