@@ -243,10 +243,42 @@ func validateGuestName(name string) (string, error) {
 		return "", httpx.FieldError("guest_name", "guest_name must be valid UTF-8")
 	case strings.ContainsFunc(name, unicode.IsControl):
 		return "", httpx.FieldError("guest_name", "guest_name must not contain control characters")
-	case strings.ContainsFunc(name, invisible):
+	case hasInvisible(name):
 		return "", httpx.FieldError("guest_name", "guest_name must not contain invisible or bidirectional formatting characters")
 	}
 	return name, nil
+}
+
+// hasInvisible reports an invisible or bidirectional formatting character
+// in a name, except a zero-width non-joiner or joiner (U+200C, U+200D) that
+// joins two letters or marks of a script that uses them (Persian
+// "می‌خواهم", Devanagari "क्‍ष"): there they are part of correct spelling,
+// and they cannot reorder text. Between Latin, Greek or Cyrillic letters, or
+// at an edge, they are refused like the rest.
+func hasInvisible(name string) bool {
+	runes := []rune(name)
+	for i, r := range runes {
+		if !invisible(r) {
+			continue
+		}
+		if (r == '\u200c' || r == '\u200d') && i > 0 && i < len(runes)-1 &&
+			joins(runes[i-1]) && joins(runes[i+1]) {
+			continue
+		}
+		return true
+	}
+	return false
+}
+
+// joins reports a letter or mark of a script whose spelling uses zero-width
+// joiners: anything but the Latin, Greek, Cyrillic and common (punctuation,
+// digits) ones.
+func joins(r rune) bool {
+	if !unicode.In(r, unicode.L, unicode.M) {
+		return false
+	}
+	return !unicode.In(r, unicode.Latin, unicode.Greek, unicode.Cyrillic, unicode.Common, unicode.Inherited) ||
+		unicode.In(r, unicode.M) // a virama or vowel sign before a joiner
 }
 
 // invisible reports a format character (category Cf: the bidirectional
