@@ -66,7 +66,6 @@ func (e *engine) inject(ctx context.Context, f Fault) *FaultRecord {
 	case KindDatabase:
 		rec.Name = e.cfg.Database.Name
 		err = e.disrupt(ctx, rec, e.cfg.Database)
-		e.risk(window{rec.Started, rec.Repaired, "the database outage"})
 	case KindSMTP:
 		rec.Name = fmt.Sprintf("SMTP server down %s, dead letters replayed", round(e.cfg.SMTPOutage))
 		err = e.smtpOutage(ctx, rec)
