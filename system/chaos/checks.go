@@ -149,11 +149,17 @@ func (e *engine) check(ctx context.Context) *Report {
 	// or outage fell between the SMTP server's acceptance and the record).
 	r.Checks = append(r.Checks, e.checkEmails(ctx, confirmed)...)
 
+	// 5b. One push per booking and kind (the run's ntfy gateway).
+	r.Checks = append(r.Checks, e.checkPushes(r.Confirmed, r.Rejected))
+
 	// 6. Dead letters only from the SMTP outage, all replayed.
 	r.Checks = append(r.Checks, e.checkDeadLetters(ctx))
 
 	// 7. Queues drained, nothing unroutable that should have reached a queue.
 	r.Checks = append(r.Checks, e.checkQueues()...)
+
+	// 7b. The outboxes empty: every event forwarded.
+	r.Checks = append(r.Checks, e.checkOutboxes(ctx))
 
 	// 8. The web tier tells customers what the booking database says.
 	r.Checks = append(r.Checks, e.checkStatusAPI(ctx, bookings))
@@ -507,4 +513,20 @@ func states(m map[string]int) string {
 	}
 	sort.Strings(parts)
 	return " [" + strings.Join(parts, "; ") + "]"
+}
+
+// checkOutboxes: the booking and deadletters outboxes are empty at the end
+// (every event they held was forwarded).
+func (e *engine) checkOutboxes(ctx context.Context) Check {
+	name := "outboxes empty"
+	left := map[string]int{}
+	for _, service := range []string{"booking", "deadletters"} {
+		n, err := e.outboxRowsOf(ctx, service)
+		if err != nil {
+			return Check{Name: name, Detail: fmt.Sprintf("%s: %v", service, err)}
+		}
+		left[service] = n
+	}
+	return Check{Name: name, OK: left["booking"] == 0 && left["deadletters"] == 0,
+		Detail: fmt.Sprintf("rows left: %s", counts(left))}
 }
