@@ -61,15 +61,7 @@ func (n *ntfyCounter) counts() (byTitle map[string]int, twice []string) {
 
 // allMessages lists every message Mailpit holds.
 func (m mailpit) allMessages(t testing.TB) []mailpitMessage {
-	t.Helper()
-	resp, err := http.Get("http://" + m.API + "/api/v1/messages?limit=5000")
-	testkit.Must(t, err)
-	defer resp.Body.Close()
-	var body struct {
-		Messages []mailpitMessage `json:"messages"`
-	}
-	testkit.Must(t, json.NewDecoder(resp.Body).Decode(&body))
-	return body.Messages
+	return m.list(t, "/api/v1/messages?limit=5000")
 }
 
 // A rolling restart (SIGTERM, start again, one process at a time) of two

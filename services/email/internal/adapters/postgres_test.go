@@ -209,39 +209,52 @@ func killConnections(t *testing.T, pool *pgxpool.Pool) {
 	}
 }
 
-func TestEmailStore_LiveClaimOfAnotherWorkerIsNeitherSentConcurrentlyNorTakenOver(t *testing.T) {
-	t.Parallel()
-	store := newStore(t)
-	sending, release := make(chan struct{}), make(chan struct{})
+// slowSend starts a claim of b-1 whose send (a slow SMTP server) lasts
+// until the returned release is called, and returns once it is sending.
+func slowSend(t *testing.T, store *adapters.EmailStore) (release func()) {
+	t.Helper()
+	sending, released := make(chan struct{}), make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
 		_, err := store.Claim(context.Background(), draft(t, "b-1"), func(ctx context.Context, e *domain.Email) error {
 			close(sending)
-			<-release // a slow SMTP server
+			<-released
 			e.MarkSent(time.Now().UTC())
 			return nil
 		})
 		done <- err
 	}()
 	<-sending
+	return func() { close(released); testkit.Must(t, <-done) }
+}
+
+// requireBeingSent: another worker that tries to claim b-1 for d neither
+// sends it nor takes the claim over.
+func requireBeingSent(t *testing.T, store *adapters.EmailStore, d time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	called := false
+	_, err := store.Claim(ctx, draft(t, "b-1"), func(context.Context, *domain.Email) error {
+		called = true
+		return nil
+	})
+	if called || !errors.Is(err, adapters.ErrBeingSent) {
+		t.Fatalf("second claimant for %s: called %v, err %v; want ErrBeingSent without a send", d, called, err)
+	}
+}
+
+func TestEmailStore_LiveClaimOfAnotherWorkerIsNeitherSentConcurrentlyNorTakenOver(t *testing.T) {
+	t.Parallel()
+	store := newStore(t)
+	release := slowSend(t, store)
 	got, err := store.Get(context.Background(), "b-1")
 	testkit.Must(t, err)
 	if got.Status != domain.StatusSending {
 		t.Fatalf("while sending: %+v", got)
 	}
-
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-	defer cancel()
-	called := false
-	_, err = store.Claim(ctx, draft(t, "b-1"), func(context.Context, *domain.Email) error {
-		called = true
-		return nil
-	})
-	if called || !errors.Is(err, adapters.ErrBeingSent) {
-		t.Fatalf("second claimant: called %v, err %v; want ErrBeingSent without a send", called, err)
-	}
-	close(release)
-	testkit.Must(t, <-done)
+	requireBeingSent(t, store, 300*time.Millisecond)
+	release()
 }
 
 func TestEmailStore_ExpiredClaimOfACrashedWorkerIsTakenOver(t *testing.T) {
@@ -349,31 +362,9 @@ func TestEmailStore_DatabaseAwayLongerThanEveryDeadlineAfterTheSendSendsOnce(t *
 func TestEmailStore_LiveClaimOutlastingItsLeaseIsRenewedNotTakenOver(t *testing.T) {
 	t.Parallel()
 	store := newStoreWithLease(t, 3*time.Second, time.Second)
-	sending, release := make(chan struct{}), make(chan struct{})
-	done := make(chan error, 1)
-	go func() {
-		_, err := store.Claim(context.Background(), draft(t, "b-1"), func(ctx context.Context, e *domain.Email) error {
-			close(sending)
-			<-release
-			e.MarkSent(time.Now().UTC())
-			return nil
-		})
-		done <- err
-	}()
-	<-sending
-	// Another worker tries for twice the lease.
-	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Second)
-	defer cancel()
-	called := false
-	_, err := store.Claim(ctx, draft(t, "b-1"), func(context.Context, *domain.Email) error {
-		called = true
-		return nil
-	})
-	if called || !errors.Is(err, adapters.ErrBeingSent) {
-		t.Fatalf("second claimant after twice the lease: called %v, err %v; want ErrBeingSent without a send", called, err)
-	}
-	close(release)
-	testkit.Must(t, <-done)
+	release := slowSend(t, store)
+	requireBeingSent(t, store, 6*time.Second) // twice the lease
+	release()
 }
 
 func newStoreWithLease(t *testing.T, lease, record time.Duration) *adapters.EmailStore {
