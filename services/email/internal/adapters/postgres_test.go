@@ -30,10 +30,16 @@ func newStore(t *testing.T) *adapters.EmailStore {
 // here), and returns the pool too.
 func newStoreWith(t *testing.T, cfg adapters.EmailStoreConfig) (*adapters.EmailStore, *pgxpool.Pool) {
 	t.Helper()
+	return openStore(t, testkit.Database(t), cfg)
+}
+
+// openStore migrates the database at dbURL and builds a store on it.
+func openStore(t *testing.T, dbURL string, cfg adapters.EmailStoreConfig) (*adapters.EmailStore, *pgxpool.Pool) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	pool, err := postgres.Open(ctx, postgres.Config{
-		URL: testkit.Database(t), MaxConns: 10, Migrations: adapters.Migrations(), Logger: slog.New(slog.DiscardHandler),
+		URL: dbURL, MaxConns: 10, Migrations: adapters.Migrations(), Logger: slog.New(slog.DiscardHandler),
 	})
 	testkit.Must(t, err)
 	t.Cleanup(pool.Close)
@@ -287,16 +293,7 @@ func newStoreBehindProxy(t *testing.T, cfg adapters.EmailStoreConfig) (*adapters
 	testkit.Must(t, err)
 	proxy := testkit.NewProxy(t, u.Host)
 	u.Host = proxy.Addr()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	pool, err := postgres.Open(ctx, postgres.Config{
-		URL: u.String(), MaxConns: 10, Migrations: adapters.Migrations(), Logger: slog.New(slog.DiscardHandler),
-	})
-	testkit.Must(t, err)
-	t.Cleanup(pool.Close)
-	cfg.Pool = pool
-	store, err := adapters.NewEmailStore(cfg)
-	testkit.Must(t, err)
+	store, _ := openStore(t, u.String(), cfg)
 	return store, proxy
 }
 
