@@ -71,6 +71,11 @@ const (
 	// publisher, its outbox forwarder included, is blocked for
 	// Config.AlarmBacklog; then the alarm is cleared.
 	KindAlarmBacklog FaultKind = "alarm-backlog"
+	// KindEmailDatabase: Config.EmailDatabase (the email service's database
+	// connections cut for long: longer than recording a sent email once
+	// gave it, and than its claim's lease); the email dead letters of the
+	// outage are replayed afterwards. No email may be sent twice.
+	KindEmailDatabase FaultKind = "email-database"
 	// KindRollingRestart: every service stopped (SIGTERM, the way a
 	// deployment rolls) and started again, one after the other, while the
 	// stream runs at Config.BurstFactor times its rate.
@@ -105,7 +110,8 @@ func FullFaults() []Fault {
 	return []Fault{
 		Kill("web"), Kill("booking"), Kill("voucher"), Kill("email"), Kill("notification"), Kill("deadletters"),
 		{Kind: KindBroker}, {Kind: KindDatabase}, {Kind: KindSMTP}, {Kind: KindFailpoint},
-		{Kind: KindBrokerAlarm}, {Kind: KindBrokerOutage}, {Kind: KindAlarmBacklog}, {Kind: KindRollingRestart},
+		{Kind: KindBrokerAlarm}, {Kind: KindBrokerOutage}, {Kind: KindAlarmBacklog}, {Kind: KindEmailDatabase},
+		{Kind: KindRollingRestart},
 		{Kind: KindBrokerFlaps},
 	}
 }
@@ -139,7 +145,7 @@ type Config struct {
 	Faults  []Fault
 	// Broker, BrokerFlaps, BrokerAlarm, BrokerOutage and Database run the
 	// faults of those kinds.
-	Broker, BrokerFlaps, BrokerAlarm, BrokerOutage, Database *Disruption
+	Broker, BrokerFlaps, BrokerAlarm, BrokerOutage, Database, EmailDatabase *Disruption
 	// Alarm raises (on) or clears RabbitMQ's memory alarm, for
 	// KindAlarmBacklog, which holds it for AlarmBacklog (90 s by default)
 	// once commands.BookRoom holds Backlog commands (Rate x 15 s by default).
@@ -221,7 +227,8 @@ func (c *Config) defaults() error {
 	for _, f := range c.Faults {
 		if (f.Kind == KindBroker && c.Broker == nil) || (f.Kind == KindDatabase && c.Database == nil) ||
 			(f.Kind == KindBrokerFlaps && c.BrokerFlaps == nil) || (f.Kind == KindBrokerAlarm && c.BrokerAlarm == nil) ||
-			(f.Kind == KindBrokerOutage && c.BrokerOutage == nil) || (f.Kind == KindAlarmBacklog && c.Alarm == nil) {
+			(f.Kind == KindBrokerOutage && c.BrokerOutage == nil) || (f.Kind == KindAlarmBacklog && c.Alarm == nil) ||
+			(f.Kind == KindEmailDatabase && c.EmailDatabase == nil) {
 			return fmt.Errorf("chaos: fault %s needs its Disruption in the Config", f.Kind)
 		}
 	}
@@ -283,10 +290,11 @@ type engine struct {
 
 	mu     sync.Mutex
 	faults []*FaultRecord
-	// smtpOutages are when the SMTP server was away (dead letters expected);
+	// emailOutages are when the SMTP server or the email database was away
+	// (email dead letters expected);
 	// duplicateRisks when a second copy of an email is explainable (the
 	// email service killed, the database or SMTP server gone mid-send).
-	smtpOutages, duplicateRisks []window
+	emailOutages, duplicateRisks []window
 	// pushRisks when a second push is explainable (the notification
 	// service killed, the broker connections lost mid-push).
 	pushRisks []window

@@ -71,6 +71,9 @@ func (e *engine) inject(ctx context.Context, f Fault) *FaultRecord {
 	case KindAlarmBacklog:
 		rec.Name = fmt.Sprintf("memory alarm %s while booking settles a backlog of %d", round(e.cfg.AlarmBacklog), e.cfg.Backlog)
 		err = e.alarmBacklog(ctx, rec)
+	case KindEmailDatabase:
+		rec.Name = e.cfg.EmailDatabase.Name + ", dead letters replayed"
+		err = e.emailDatabaseOutage(ctx, rec)
 	case KindRollingRestart:
 		rec.Name = fmt.Sprintf("rolling restart of every service, stream x%g", e.cfg.BurstFactor)
 		err = e.rollingRestart(ctx, rec)
@@ -190,13 +193,18 @@ func (e *engine) smtpOutage(ctx context.Context, rec *FaultRecord) error {
 	if err := e.mail.start(ctx, e.st); err != nil {
 		return fmt.Errorf("restart mailpit: %w", err)
 	}
-	back := time.Now()
-	e.mu.Lock()
-	e.smtpOutages = append(e.smtpOutages, window{rec.Started, back, "SMTP outage"})
-	e.mu.Unlock()
+	return e.replayOutageLetters(ctx, rec, window{rec.Started, time.Now(), "SMTP outage"})
+}
 
-	// Emails failing when Mailpit came back are dead-lettered within the
-	// retry budget; after that the count must stay still.
+// replayOutageLetters notes outage as a time when email dead letters are
+// expected, waits until the emails failing around its end are dead-lettered
+// (within the retry budget; after that the count must stay still), and
+// replays every dead letter.
+func (e *engine) replayOutageLetters(ctx context.Context, rec *FaultRecord, outage window) error {
+	e.mu.Lock()
+	e.emailOutages = append(e.emailOutages, outage)
+	e.mu.Unlock()
+	back := outage.to
 	db, err := pgx.Connect(ctx, e.cfg.CheckDatabaseURL("deadletters"))
 	if err != nil {
 		return fmt.Errorf("deadletters database: %w", err)
@@ -477,4 +485,18 @@ func (e *engine) rollingRestart(ctx context.Context, rec *FaultRecord) error {
 	}
 	rec.Repaired = time.Now()
 	return errors.Join(errs...)
+}
+
+// emailDatabaseOutage cuts the email service's database connections for
+// long (Config.EmailDatabase): the sends caught between the SMTP server's
+// acceptance and their record wait for the database, holding their
+// messages, and the other emails fail their attempts and are dead-lettered;
+// those are replayed once the database is back. Nothing may be sent twice:
+// no window for second copies is noted.
+func (e *engine) emailDatabaseOutage(ctx context.Context, rec *FaultRecord) error {
+	rec.Started = time.Now()
+	if err := e.cfg.EmailDatabase.Run(ctx); err != nil {
+		return err
+	}
+	return e.replayOutageLetters(ctx, rec, window{rec.Started, time.Now(), "email database outage"})
 }
