@@ -402,8 +402,11 @@ func checkLimitsAndRestarts(t testing.TB, p *types.Project) []string {
 				shutdown = d
 			}
 		}
-		if s.StopGracePeriod == nil || time.Duration(*s.StopGracePeriod) <= shutdown {
-			out = append(out, fmt.Sprintf("%s: stop_grace_period must exceed SHUTDOWN_TIMEOUT (%s), or docker kills in-flight work (default 10s)", s.Name, shutdown))
+		// After SHUTDOWN_TIMEOUT a handler still running is cancelled and
+		// given 5 s to return; then the publisher closes and traces flush
+		// (up to 5 s): docs/architecture.md, "Shutdown".
+		if need := shutdown + shutdownMargin; s.StopGracePeriod == nil || time.Duration(*s.StopGracePeriod) < need {
+			out = append(out, fmt.Sprintf("%s: stop_grace_period must be at least SHUTDOWN_TIMEOUT + %s (%s), or docker kills in-flight work (default 10s)", s.Name, shutdownMargin, need))
 		}
 	}
 	return out
@@ -745,6 +748,10 @@ func report(t *testing.T, problems []string) {
 		t.Error(p)
 	}
 }
+
+// shutdownMargin is what a service needs after SHUTDOWN_TIMEOUT: 5 s for a
+// cancelled handler to return, the publisher's close and the trace flush.
+const shutdownMargin = 15 * time.Second
 
 func TestCompose_HasAServiceForEveryServiceDirectory(t *testing.T) {
 	t.Parallel()
