@@ -12,10 +12,10 @@ import (
 	"github.com/staybook/staybook/shared/testkit"
 )
 
-// watermill-amqp v3.0.2 drops a pooled channel for good when reopening it
-// fails after a connection drop; with the pool empty, every publish would
-// wait for ever while the connection looks healthy. The publisher renews
-// its pools after publishes keep timing out while connected.
+// Channels die with their connection, and reopening one fails while the
+// connection is down or half up (watermill-amqp v3.0.2's own pool lost such
+// channels for good). The publisher reopens a channel at the next publish
+// after it closed: after repeated drops under load, publishing works again.
 func TestPublisher_RecoversItsChannelsAfterConnectionDrops_ConnectionLost(t *testing.T) {
 	testkit.SkipIfConnectionLossUnderRace(t)
 	t.Parallel()
