@@ -65,8 +65,8 @@ func fillOutbox(b *testing.B, pool *pgxpool.Pool, n int) {
 
 // BenchmarkForwarder measures events moved from the outbox table to
 // RabbitMQ (confirmed, each to two durable queues), beside what the same
-// broker takes in the same run: the raw ceiling (amqp091, one channel,
-// 1,000 deferred confirmations in flight) and Staybook's Publisher alone
+// broker takes in the same run: the raw ceiling (amqp091, 4 channels, each
+// with 1,000 deferred confirmations in flight) and Staybook's Publisher alone
 // (800 concurrent publishes, as the forwarder's 4 workers x 200 rows).
 // Reproduce:
 //
@@ -77,7 +77,7 @@ func BenchmarkForwarder(b *testing.B) {
 		publishing, err := (messaging.Marshaler{}).Marshal(confirmedEvent(b, 0))
 		testkit.Must(b, err)
 		b.ResetTimer()
-		testkit.Must(b, testkit.ConfirmedPublishCeiling(url, benchTopic, "", publishing, b.N, 1000))
+		testkit.Must(b, testkit.ConfirmedPublishCeiling(url, benchTopic, "", publishing, b.N, 4, 1000))
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 	})
 	b.Run("publisher", func(b *testing.B) {
