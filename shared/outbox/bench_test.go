@@ -128,4 +128,17 @@ func BenchmarkForwarder(b *testing.B) {
 			b.ReportMetric(raw, "ceiling_events/s")
 		})
 	}
+	// The database side alone: the same forwarder with a stub for a broker
+	// that confirms at once.
+	b.Run("forwarder/batch=200/workers=4/no-broker", func(b *testing.B) {
+		pool := testPool(b)
+		fillOutbox(b, pool, b.N)
+		b.ResetTimer()
+		runForwarder(b, outbox.Config{Pool: pool, Out: &brokerStub{}, BatchSize: 200, Workers: 4, PollInterval: 5 * time.Millisecond})
+		for rowsLeft(b, pool) > 0 {
+			time.Sleep(10 * time.Millisecond)
+		}
+		b.StopTimer()
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	})
 }
