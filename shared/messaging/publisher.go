@@ -239,14 +239,18 @@ func (p *Publisher) Close() error {
 // confirmChannel is one AMQP channel in confirm mode, opened on demand and
 // reopened after it closed (a lost connection, a channel error).
 type confirmChannel struct {
-	mu    sync.Mutex
-	ch    *amqp091.Channel
-	watch *returnWatch
+	mu     sync.Mutex
+	ch     *amqp091.Channel
+	watch  *returnWatch
+	closed bool // by Publisher.Close: never reopened
 }
 
 func (c *confirmChannel) get(conn *amqp.ConnectionWrapper) (*amqp091.Channel, *returnWatch, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.closed {
+		return nil, nil, errors.New("publisher closed")
+	}
 	if c.ch != nil && !c.ch.IsClosed() {
 		return c.ch, c.watch, nil
 	}
@@ -271,6 +275,7 @@ func (c *confirmChannel) get(conn *amqp.ConnectionWrapper) (*amqp091.Channel, *r
 func (c *confirmChannel) close() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.closed = true
 	if c.ch == nil || c.ch.IsClosed() {
 		return nil
 	}

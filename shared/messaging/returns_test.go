@@ -3,11 +3,13 @@ package messaging_test
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	amqp091 "github.com/rabbitmq/amqp091-go"
 
 	"github.com/staybook/staybook/shared/messaging"
 	"github.com/staybook/staybook/shared/testkit"
@@ -131,4 +133,70 @@ func TestRouter_MessageIsNotAckedWhenItsDeadLetterIsUnroutable(t *testing.T) {
 	testkit.Eventually(t, 10*time.Second, "commands.BookRoom empty", func() bool {
 		return testkit.QueueDepth(t, e.url, messaging.BookRoomQueue) == 0
 	})
+}
+
+// A broker that stops answering while the connection stays up: each
+// publish fails at its deadline, the unconfirmed messages keep their room
+// (MaxInFlight), so a publish beyond it is refused without being sent, and
+// once the broker answers again the room comes back. No connection drops, so
+// this runs under the race detector.
+func TestPublisher_UnconfirmedPublishesFailAtTheDeadlineAndAreBoundedInFlight(t *testing.T) {
+	t.Parallel()
+	amqpURL := testkit.Vhost(t)
+	u, err := url.Parse(amqpURL)
+	testkit.Must(t, err)
+	proxy := testkit.NewProxy(t, u.Host)
+	u.Host = proxy.Addr()
+	conn, err := messaging.Connect(testkit.Context(t), u.String(), "publish", testLogger())
+	testkit.Must(t, err)
+	t.Cleanup(func() { conn.Close() })
+	topo := classic()
+	testkit.Must(t, topo.DeclareOn(conn))
+	pub, err := messaging.NewPublisher(conn, messaging.PublisherConfig{Topology: topo, ChannelPoolSize: 1, MaxInFlight: 2, Timeout: 300 * time.Millisecond, Logger: testLogger()})
+	testkit.Must(t, err)
+	t.Cleanup(func() { pub.Close() })
+	testkit.Must(t, pub.Publish(messaging.BookRoomQueue, bookRoom(t, "before")))
+
+	proxy.Stall()
+	for i := range 3 { // the third finds no room: it is not sent at all
+		if err := pub.Publish(messaging.BookRoomQueue, bookRoom(t, fmt.Sprint("stalled-", i))); !errors.Is(err, messaging.ErrPublishTimeout) {
+			t.Fatalf("publish %d to a broker that does not answer: %v, want ErrPublishTimeout", i, err)
+		}
+	}
+	proxy.Resume()
+	testkit.Eventually(t, 10*time.Second, "room again once the broker confirms", func() bool {
+		return pub.Publish(messaging.BookRoomQueue, bookRoom(t, "after")) == nil
+	})
+	got := map[string]bool{}
+	for _, id := range correlationIDs(t, amqpURL, messaging.BookRoomQueue) {
+		got[id] = true
+	}
+	for _, id := range []string{"before", "stalled-0", "stalled-1", "after"} {
+		if !got[id] {
+			t.Errorf("%s not in commands.BookRoom (got %v)", id, got)
+		}
+	}
+	if got["stalled-2"] {
+		t.Error("the publish beyond MaxInFlight was sent")
+	}
+}
+
+// correlationIDs takes every message out of queue and returns their
+// correlation IDs.
+func correlationIDs(t *testing.T, amqpURL, queue string) []string {
+	t.Helper()
+	conn, err := amqp091.Dial(amqpURL)
+	testkit.Must(t, err)
+	defer conn.Close()
+	ch, err := conn.Channel()
+	testkit.Must(t, err)
+	var ids []string
+	for {
+		d, ok, err := ch.Get(queue, true)
+		testkit.Must(t, err)
+		if !ok {
+			return ids
+		}
+		ids = append(ids, d.CorrelationId)
+	}
 }
