@@ -31,7 +31,7 @@ type Common struct {
 	PublishTimeout    time.Duration `env:"PUBLISH_TIMEOUT" envDefault:"5s"`
 	// PublishChannels is how many AMQP channels a process publishes on; each
 	// carries many messages awaiting their confirms (messaging.Publisher).
-	PublishChannels    int           `env:"AMQP_PUBLISH_CHANNELS" envDefault:"32"`
+	PublishChannels    int           `env:"AMQP_PUBLISH_CHANNELS" envDefault:"4"`
 	ShutdownTimeout    time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"20s"`
 	AMQPConnectTimeout time.Duration `env:"AMQP_CONNECT_TIMEOUT" envDefault:"60s"`
 

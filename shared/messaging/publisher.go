@@ -190,7 +190,7 @@ func (p *Publisher) release(n int) {
 // returns that precede them, and reports the first failure.
 func (p *Publisher) send(r route, publishings []amqp091.Publishing) error {
 	cc := p.channels[p.next.Add(1)%uint64(len(p.channels))]
-	ch, watch, err := cc.get(p.conn)
+	ch, watch, err := cc.get(p.conn, p.cfg.MaxInFlight)
 	if err != nil {
 		return err
 	}
@@ -208,7 +208,6 @@ func (p *Publisher) send(r route, publishings []amqp091.Publishing) error {
 		<-dc.Done() // an ack, a nack, or the channel's close
 	}
 	// RabbitMQ sends a basic.return before the confirm of the same message.
-	watch.barrier()
 	errs := []error{sendErr}
 	for i, dc := range confirms {
 		returned := watch.take(returnKey{r.exchange, r.key, publishings[i].MessageId})
@@ -245,7 +244,7 @@ type confirmChannel struct {
 	closed bool // by Publisher.Close: never reopened
 }
 
-func (c *confirmChannel) get(conn *amqp.ConnectionWrapper) (*amqp091.Channel, *returnWatch, error) {
+func (c *confirmChannel) get(conn *amqp.ConnectionWrapper, maxInFlight int) (*amqp091.Channel, *returnWatch, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
@@ -265,9 +264,7 @@ func (c *confirmChannel) get(conn *amqp.ConnectionWrapper) (*amqp091.Channel, *r
 		ch.Close()
 		return nil, nil, fmt.Errorf("confirm mode: %w", err)
 	}
-	// Unbuffered: the connection's reader hands a return over before it
-	// reads the confirm that follows, which barrier relies on.
-	c.watch = newReturnWatch(ch.NotifyReturn(make(chan amqp091.Return)))
+	c.watch = newReturnWatch(ch.NotifyReturn(make(chan amqp091.Return, maxInFlight)))
 	c.ch = ch
 	return c.ch, c.watch, nil
 }
@@ -285,59 +282,28 @@ func (c *confirmChannel) close() error {
 // returnKey identifies a returned message: where it was sent, and its ID.
 type returnKey struct{ exchange, key, messageID string }
 
-// returnWatch collects a channel's basic.returns. amqp091 delivers returns
-// on a Go channel and confirms on another; barrier lets a publisher that
-// saw its confirms wait until every return received before them is noted.
+// returnWatch collects a channel's basic.returns. amqp091 hands a return to
+// the returns Go channel before it reads the confirm that follows it, so a
+// publisher that saw its confirm finds its return either in the buffer or
+// already moved to the map by another publisher: drain under the lock, then
+// look. The buffer holds MaxInFlight returns, more than can be waiting (each
+// belongs to a message in flight, and its publisher drains before it frees
+// the room), so amqp091 never gives up on handing one over.
 type returnWatch struct {
-	returns <-chan amqp091.Return
-	sync    chan chan struct{}
-	done    chan struct{}
-
 	mu       sync.Mutex
+	returns  <-chan amqp091.Return
 	returned map[returnKey]int
 }
 
 func newReturnWatch(returns <-chan amqp091.Return) *returnWatch {
-	w := &returnWatch{returns: returns, sync: make(chan chan struct{}), done: make(chan struct{}), returned: map[returnKey]int{}}
-	go w.run()
-	return w
-}
-
-// run ends when amqp091 closes the returns channel with the AMQP channel.
-func (w *returnWatch) run() {
-	defer close(w.done)
-	for {
-		select {
-		case r, ok := <-w.returns:
-			if !ok {
-				return
-			}
-			w.mu.Lock()
-			w.returned[returnKey{r.Exchange, r.RoutingKey, r.MessageId}]++
-			w.mu.Unlock()
-		case reply := <-w.sync:
-			close(reply)
-		}
-	}
-}
-
-// barrier returns once every return received so far is noted. Returns are
-// handed over synchronously, so a return that preceded a confirm the caller
-// already saw has been received, and run notes it before it takes the
-// barrier.
-func (w *returnWatch) barrier() {
-	reply := make(chan struct{})
-	select {
-	case w.sync <- reply:
-		<-reply
-	case <-w.done:
-	}
+	return &returnWatch{returns: returns, returned: map[returnKey]int{}}
 }
 
 // take reports (and forgets) one return of the message k.
 func (w *returnWatch) take(k returnKey) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.drain()
 	if w.returned[k] == 0 {
 		return false
 	}
@@ -345,4 +311,19 @@ func (w *returnWatch) take(k returnKey) bool {
 		delete(w.returned, k)
 	}
 	return true
+}
+
+// drain moves the returns handed over so far into the map; w.mu is held.
+func (w *returnWatch) drain() {
+	for {
+		select {
+		case r, ok := <-w.returns:
+			if !ok {
+				return
+			}
+			w.returned[returnKey{r.Exchange, r.RoutingKey, r.MessageId}]++
+		default:
+			return
+		}
+	}
 }
