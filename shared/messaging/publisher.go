@@ -187,7 +187,7 @@ func (p *Publisher) release(n int) {
 }
 
 // send publishes on one channel, waits for every confirm and for the
-// returns that precede them, and reports the first failure.
+// returns that precede them, and reports every failure.
 func (p *Publisher) send(r route, publishings []amqp091.Publishing) error {
 	cc := p.channels[p.next.Add(1)%uint64(len(p.channels))]
 	ch, watch, err := cc.get(p.conn, p.cfg.MaxInFlight)
