@@ -3,7 +3,6 @@ package messaging_test
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"sync"
 	"testing"
 	"time"
@@ -142,19 +141,7 @@ func TestRouter_MessageIsNotAckedWhenItsDeadLetterIsUnroutable(t *testing.T) {
 // this runs under the race detector.
 func TestPublisher_UnconfirmedPublishesFailAtTheDeadlineAndAreBoundedInFlight(t *testing.T) {
 	t.Parallel()
-	amqpURL := testkit.Vhost(t)
-	u, err := url.Parse(amqpURL)
-	testkit.Must(t, err)
-	proxy := testkit.NewProxy(t, u.Host)
-	u.Host = proxy.Addr()
-	conn, err := messaging.Connect(testkit.Context(t), u.String(), "publish", testLogger())
-	testkit.Must(t, err)
-	t.Cleanup(func() { conn.Close() })
-	topo := classic()
-	testkit.Must(t, topo.DeclareOn(conn))
-	pub, err := messaging.NewPublisher(conn, messaging.PublisherConfig{Topology: topo, ChannelPoolSize: 1, MaxInFlight: 2, Timeout: 300 * time.Millisecond, Logger: testLogger()})
-	testkit.Must(t, err)
-	t.Cleanup(func() { pub.Close() })
+	amqpURL, proxy, pub := proxiedPublisher(t, messaging.PublisherConfig{Topology: classic(), ChannelPoolSize: 1, MaxInFlight: 2, Timeout: 300 * time.Millisecond})
 	testkit.Must(t, pub.Publish(messaging.BookRoomQueue, bookRoom(t, "before")))
 
 	proxy.Stall()
