@@ -28,6 +28,8 @@ func testPool(t testing.TB) *pgxpool.Pool {
 	return pool
 }
 
+const traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
 // writeEvents writes n events to the outbox, as a booking transaction does,
 // and returns their UUIDs.
 func writeEvents(t testing.TB, pool *pgxpool.Pool, topic string, n int) []string {
@@ -36,7 +38,7 @@ func writeEvents(t testing.TB, pool *pgxpool.Pool, topic string, n int) []string
 	testkit.Must(t, pgx.BeginFunc(context.Background(), pool, func(tx pgx.Tx) error {
 		for i := range n {
 			msg := message.NewMessage(fmt.Sprintf("%s-%s-%05d", t.Name(), topic, i), []byte(`{"n":1}`))
-			msg.Metadata.Set("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+			msg.Metadata.Set("traceparent", traceparent)
 			if err := outbox.Publisher(tx).Publish(topic, msg); err != nil {
 				return err
 			}
