@@ -29,9 +29,9 @@ type Common struct {
 	BookingQueueMax   int           `env:"BOOKING_QUEUE_MAX" envDefault:"100000"`
 	QuorumDeliveryMax int           `env:"AMQP_DELIVERY_LIMIT" envDefault:"20"`
 	PublishTimeout    time.Duration `env:"PUBLISH_TIMEOUT" envDefault:"5s"`
-	// PublishChannels is how many AMQP channels publish at once, each waiting
-	// for its broker confirm: the bound on publishes in flight per process.
-	PublishChannels    int           `env:"AMQP_PUBLISH_CHANNELS" envDefault:"32"`
+	// PublishChannels is how many AMQP channels a process publishes on; each
+	// carries many messages awaiting their confirms (messaging.Publisher).
+	PublishChannels    int           `env:"AMQP_PUBLISH_CHANNELS" envDefault:"4"`
 	ShutdownTimeout    time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"20s"`
 	AMQPConnectTimeout time.Duration `env:"AMQP_CONNECT_TIMEOUT" envDefault:"60s"`
 

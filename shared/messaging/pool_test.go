@@ -12,26 +12,16 @@ import (
 	"github.com/staybook/staybook/shared/testkit"
 )
 
-// watermill-amqp v3.0.2 drops a pooled channel for good when reopening it
-// fails after a connection drop; with the pool empty, every publish would
-// wait for ever while the connection looks healthy. The publisher renews
-// its pools after publishes keep timing out while connected.
+// Channels die with their connection, and reopening one fails while the
+// connection is down or half up (watermill-amqp v3.0.2's own pool lost such
+// channels for good). The publisher reopens a channel at the next publish
+// after it closed: after repeated drops under load, publishing works again.
 func TestPublisher_RecoversItsChannelsAfterConnectionDrops_ConnectionLost(t *testing.T) {
 	testkit.SkipIfConnectionLossUnderRace(t)
 	t.Parallel()
-	amqpURL := testkit.Vhost(t)
-	u, _ := url.Parse(amqpURL)
-	proxy := testkit.NewProxy(t, u.Host)
-	u.Host = proxy.Addr()
-	conn, err := messaging.Connect(testkit.Context(t), u.String(), "publish", testLogger())
-	testkit.Must(t, err)
-	t.Cleanup(func() { conn.Close() })
 	topo := classic()
 	topo.BookingQueueMax = 1_000_000
-	testkit.Must(t, topo.DeclareOn(conn))
-	pub, err := messaging.NewPublisher(conn, messaging.PublisherConfig{Topology: topo, ChannelPoolSize: 4, Timeout: 500 * time.Millisecond, Logger: testLogger()})
-	testkit.Must(t, err)
-	t.Cleanup(func() { pub.Close() })
+	_, proxy, pub := proxiedPublisher(t, messaging.PublisherConfig{Topology: topo, ChannelPoolSize: 4, Timeout: 500 * time.Millisecond})
 
 	ctx, stop := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -55,4 +45,24 @@ func TestPublisher_RecoversItsChannelsAfterConnectionDrops_ConnectionLost(t *tes
 	testkit.Eventually(t, 30*time.Second, "publishing works again", func() bool {
 		return pub.IsConnected() && pub.Publish(messaging.BookRoomQueue, bookRoomB(t, "after")) == nil
 	})
+}
+
+// proxiedPublisher is a Publisher (cfg, its topology declared) that reaches
+// a vhost of its own through a proxy the test can cut or stall.
+func proxiedPublisher(t *testing.T, cfg messaging.PublisherConfig) (string, *testkit.Proxy, *messaging.Publisher) {
+	t.Helper()
+	amqpURL := testkit.Vhost(t)
+	u, err := url.Parse(amqpURL)
+	testkit.Must(t, err)
+	proxy := testkit.NewProxy(t, u.Host)
+	u.Host = proxy.Addr()
+	conn, err := messaging.Connect(testkit.Context(t), u.String(), "publish", testLogger())
+	testkit.Must(t, err)
+	t.Cleanup(func() { conn.Close() })
+	testkit.Must(t, cfg.Topology.DeclareOn(conn))
+	cfg.Logger = testLogger()
+	pub, err := messaging.NewPublisher(conn, cfg)
+	testkit.Must(t, err)
+	t.Cleanup(func() { pub.Close() })
+	return amqpURL, proxy, pub
 }

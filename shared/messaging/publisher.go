@@ -11,19 +11,35 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill-amqp/v3/pkg/amqp"
 	"github.com/ThreeDotsLabs/watermill/message"
+	amqp091 "github.com/rabbitmq/amqp091-go"
 )
 
-// ErrPublishTimeout: the broker did not confirm the message within the deadline.
-// The message may or may not have been stored.
-var ErrPublishTimeout = errors.New("publish not confirmed before the deadline")
+var (
+	// ErrPublishTimeout: the broker did not confirm the message within the
+	// deadline. The message may or may not have been stored.
+	ErrPublishTimeout = errors.New("publish not confirmed before the deadline")
+	// ErrUnroutable: the broker returned the message because no queue
+	// received it (a deleted command queue, a missing dead_letters). An
+	// event routed to the alternate exchange "unroutable" is not returned.
+	ErrUnroutable = errors.New("no queue received the message")
+	// ErrNotConfirmed: the broker refused the message (a basic.nack: a full
+	// queue with reject-publish) or the channel closed before its confirm.
+	ErrNotConfirmed = errors.New("broker did not confirm the message")
+	// ErrNotConnected: the publisher's connection is down; nothing was sent.
+	ErrNotConnected = errors.New("not connected to rabbitmq")
+)
 
 // PublisherConfig configures a Publisher.
 type PublisherConfig struct {
 	Topology Topology
-	// ChannelPoolSize is how many AMQP channels publish concurrently; each
-	// waits for its confirm, so this bounds publishes in flight.
+	// ChannelPoolSize is how many AMQP channels publish; each carries many
+	// messages awaiting their confirms (default 4).
 	ChannelPoolSize int
-	// Timeout is the deadline for one Publish call, confirm included.
+	// MaxInFlight bounds the messages published and not yet confirmed, all
+	// channels together (default 1024). A publish waits for room within its
+	// deadline.
+	MaxInFlight int
+	// Timeout is the deadline for one Publish call, confirms included.
 	Timeout time.Duration
 	Logger  *slog.Logger
 }
@@ -31,28 +47,29 @@ type PublisherConfig struct {
 // Publisher publishes to the whole topology over one connection: to a queue
 // through the default exchange (topics "commands.*", "dead_letters" and any
 // other queue name given by QueueTopic), and to fanout exchanges (topics
-// "events.*", "notifications", "control"). Every Publish waits for the
-// broker's confirm and fails after the deadline, so a caller never reports
-// success for a message the broker did not store; a message the broker
-// refuses (a full queue with reject-publish) is an error.
+// "events.*", "notifications", "control").
+//
+// A Publish returns nil only once the broker confirmed every message and,
+// for queues and events, routed it: such messages are published mandatory,
+// and one that comes back (basic.return) is ErrUnroutable. An event no
+// service is bound for goes to the alternate exchange "unroutable" and
+// counts as routed. The broadcasts (notifications, control) are for the
+// replicas up at the time and are not mandatory.
+//
+// It is written on amqp091 rather than watermill-amqp's publisher, which
+// keeps one confirm outstanding per channel and ignores returns: here each
+// channel has many messages in flight (deferred confirmations), bounded by
+// MaxInFlight. Messages are marshaled by Marshaler, as watermill-amqp's
+// subscribers expect. Channels are opened on demand, so a channel lost with
+// the connection is reopened by the next publish after the reconnect.
 type Publisher struct {
-	conn    *amqp.ConnectionWrapper
-	cfg     PublisherConfig
-	timeout time.Duration
-
-	mu         sync.RWMutex
-	toQueue    *amqp.Publisher
-	toExchange *amqp.Publisher
-	// timeouts counts publishes in a row that timed out while connected.
-	timeouts atomic.Int32
+	conn     *amqp.ConnectionWrapper
+	cfg      PublisherConfig
+	room     chan struct{} // one token per message in flight
+	channels []*confirmChannel
+	next     atomic.Uint64
+	closed   atomic.Bool
 }
-
-// renewAfter is how many publishes in a row may time out while the
-// connection is up before the channel pools are rebuilt: watermill-amqp
-// v3.0.2 loses a pooled channel for good when reopening it fails after a
-// connection drop (channelprovider.go; upstream PR #37), and once the pool
-// is empty every publish waits for ever while the connection looks healthy.
-const renewAfter = 3
 
 // QueueTopic marks a topic as a queue name to publish to through the default
 // exchange (replaying a dead letter to one service's queue).
@@ -60,8 +77,14 @@ func QueueTopic(queue string) string { return "queue:" + queue }
 
 // NewPublisher builds a Publisher on conn.
 func NewPublisher(conn *amqp.ConnectionWrapper, cfg PublisherConfig) (*Publisher, error) {
+	if conn == nil {
+		panic("messaging: NewPublisher with a nil connection")
+	}
 	if cfg.ChannelPoolSize == 0 {
-		cfg.ChannelPoolSize = 16
+		cfg.ChannelPoolSize = 4
+	}
+	if cfg.MaxInFlight == 0 {
+		cfg.MaxInFlight = 1024
 	}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 5 * time.Second
@@ -72,114 +95,235 @@ func NewPublisher(conn *amqp.ConnectionWrapper, cfg PublisherConfig) (*Publisher
 	if err := cfg.Topology.Validate(); err != nil {
 		return nil, err
 	}
-	p := &Publisher{conn: conn, cfg: cfg, timeout: cfg.Timeout}
-	var err error
-	if p.toQueue, p.toExchange, err = newAMQPPublishers(conn, cfg); err != nil {
-		return nil, err
+	if cfg.ChannelPoolSize < 1 || cfg.MaxInFlight < 1 || cfg.Timeout < 0 {
+		return nil, fmt.Errorf("publisher: channels %d, in flight %d and timeout %s must be positive",
+			cfg.ChannelPoolSize, cfg.MaxInFlight, cfg.Timeout)
+	}
+	p := &Publisher{conn: conn, cfg: cfg, room: make(chan struct{}, cfg.MaxInFlight)}
+	for range cfg.ChannelPoolSize {
+		p.channels = append(p.channels, &confirmChannel{})
 	}
 	return p, nil
-}
-
-func newAMQPPublishers(conn *amqp.ConnectionWrapper, cfg PublisherConfig) (*amqp.Publisher, *amqp.Publisher, error) {
-	wlog := wmLogger(cfg.Logger)
-
-	qcfg := amqp.NewDurableQueueConfig("")
-	qcfg.Connection = amqp.ConnectionConfig{AmqpURI: "unused"}
-	qcfg.Marshaler = Marshaler{}
-	qcfg.TopologyBuilder = topologyBuilder{cfg.Topology}
-	qcfg.Publish.ConfirmDelivery = true
-	qcfg.Publish.ChannelPoolSize = cfg.ChannelPoolSize
-	qcfg.Publish.GenerateRoutingKey = func(topic string) string { return strings.TrimPrefix(topic, "queue:") }
-	toQueue, err := amqp.NewPublisherWithConnection(qcfg, wlog, conn)
-	if err != nil {
-		return nil, nil, fmt.Errorf("queue publisher: %w", err)
-	}
-
-	ecfg := amqp.NewDurablePubSubConfig("", nil)
-	ecfg.Connection = amqp.ConnectionConfig{AmqpURI: "unused"}
-	ecfg.Marshaler = Marshaler{}
-	ecfg.TopologyBuilder = topologyBuilder{cfg.Topology}
-	ecfg.Publish.ConfirmDelivery = true
-	ecfg.Publish.ChannelPoolSize = cfg.ChannelPoolSize
-	toExchange, err := amqp.NewPublisherWithConnection(ecfg, wlog, conn)
-	if err != nil {
-		toQueue.Close()
-		return nil, nil, fmt.Errorf("exchange publisher: %w", err)
-	}
-	return toQueue, toExchange, nil
 }
 
 func isQueueTopic(topic string) bool {
 	return strings.HasPrefix(topic, "commands.") || strings.HasPrefix(topic, "queue:") || topic == DeadLetterQueue
 }
 
-// Publish publishes messages to topic and waits for their confirms, at most
-// the configured timeout. On ErrPublishTimeout the publish goes on in the
-// background and its channel returns to the pool when the broker answers or
-// the connection drops; the pool size bounds how many can be pending.
-func (p *Publisher) Publish(topic string, msgs ...*message.Message) error {
-	p.mu.RLock()
-	pub := p.toExchange
-	if isQueueTopic(topic) {
-		pub = p.toQueue
+// route is where a topic's messages go.
+type route struct {
+	exchange, key string
+	mandatory     bool
+}
+
+func routeOf(topic string) route {
+	switch {
+	case isQueueTopic(topic):
+		return route{exchange: "", key: strings.TrimPrefix(topic, "queue:"), mandatory: true}
+	case topic == NotificationsExchange || topic == ControlExchange:
+		return route{exchange: topic}
+	default:
+		return route{exchange: topic, mandatory: true}
 	}
-	p.mu.RUnlock()
-	done := make(chan error, 1)
-	go func() { done <- pub.Publish(topic, msgs...) }()
-	timer := time.NewTimer(p.timeout)
+}
+
+// Publish publishes msgs to topic and waits, at most the configured
+// timeout, until the broker confirmed and routed every one. Messages sent
+// before a timeout may still be stored: callers retry, consumers are
+// idempotent. Their confirms are awaited in the background and keep their
+// room in MaxInFlight until they arrive or the channel closes.
+func (p *Publisher) Publish(topic string, msgs ...*message.Message) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	if p.closed.Load() {
+		return fmt.Errorf("publish to %s: publisher closed", topic)
+	}
+	if len(msgs) > p.cfg.MaxInFlight {
+		return fmt.Errorf("publish to %s: %d messages at once, more than MaxInFlight %d", topic, len(msgs), p.cfg.MaxInFlight)
+	}
+	if !p.conn.IsConnected() {
+		return fmt.Errorf("publish to %s: %w", topic, ErrNotConnected)
+	}
+	publishings := make([]amqp091.Publishing, len(msgs))
+	for i, msg := range msgs {
+		var err error
+		if publishings[i], err = (Marshaler{}).Marshal(msg); err != nil {
+			return fmt.Errorf("publish to %s: marshal %s: %w", topic, msg.UUID, err)
+		}
+	}
+	timer := time.NewTimer(p.cfg.Timeout)
 	defer timer.Stop()
+	for i := range msgs {
+		select {
+		case p.room <- struct{}{}:
+		case <-timer.C:
+			p.release(i)
+			return fmt.Errorf("publish to %s: %d messages already in flight: %w", topic, p.cfg.MaxInFlight, ErrPublishTimeout)
+		}
+	}
+	// The socket write itself can block (a broker under a memory alarm
+	// stops reading), so the deadline is kept here, not in the sender.
+	result := make(chan error, 1)
+	go func() {
+		defer p.release(len(msgs))
+		result <- p.send(routeOf(topic), publishings)
+	}()
 	select {
-	case err := <-done:
-		p.timeouts.Store(0)
+	case err := <-result:
 		if err != nil {
 			return fmt.Errorf("publish to %s: %w", topic, err)
 		}
 		return nil
 	case <-timer.C:
-		if p.IsConnected() && p.timeouts.Add(1) == renewAfter {
-			p.renew()
-		}
 		return fmt.Errorf("publish to %s: %w", topic, ErrPublishTimeout)
 	}
 }
 
-// renew replaces the channel pools; closing the old ones releases the
-// publishes waiting for a channel (they fail, and their callers retry).
-func (p *Publisher) renew() {
-	toQueue, toExchange, err := newAMQPPublishers(p.conn, p.cfg)
-	if err != nil {
-		p.timeouts.Store(renewAfter - 1) // try again at the next timeout
-		p.cfg.Logger.Warn("publisher channels not renewed", "err", err)
-		return
+func (p *Publisher) release(n int) {
+	for range n {
+		<-p.room
 	}
-	p.mu.Lock()
-	oldQueue, oldExchange := p.toQueue, p.toExchange
-	p.toQueue, p.toExchange = toQueue, toExchange
-	p.mu.Unlock()
-	p.timeouts.Store(0)
-	p.cfg.Logger.Warn("publishes timed out while connected: publisher channels renewed")
-	closePool(oldQueue)
-	closePool(oldExchange)
 }
 
-// closePool closes a watermill-amqp publisher's channel pool. Its Close
-// panics on a pooled channel whose reopening failed (a nil AMQP channel),
-// after it has released the waiting publishes: that panic is absorbed.
-func closePool(pub *amqp.Publisher) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("close publisher channels: %v", r)
+// send publishes on one channel, waits for every confirm and for the
+// returns that precede them, and reports every failure.
+func (p *Publisher) send(r route, publishings []amqp091.Publishing) error {
+	cc := p.channels[p.next.Add(1)%uint64(len(p.channels))]
+	ch, watch, err := cc.get(p.conn, p.cfg.MaxInFlight)
+	if err != nil {
+		return err
+	}
+	confirms := make([]*amqp091.DeferredConfirmation, 0, len(publishings))
+	var sendErr error
+	for _, pub := range publishings {
+		dc, err := ch.PublishWithDeferredConfirm(r.exchange, r.key, r.mandatory, false, pub)
+		if err != nil {
+			sendErr = fmt.Errorf("send: %w", err)
+			break
 		}
-	}()
-	return pub.Close()
+		confirms = append(confirms, dc)
+	}
+	for _, dc := range confirms {
+		<-dc.Done() // an ack, a nack, or the channel's close
+	}
+	// RabbitMQ sends a basic.return before the confirm of the same message.
+	errs := []error{sendErr}
+	for i, dc := range confirms {
+		returned := watch.take(returnKey{r.exchange, r.key, publishings[i].MessageId})
+		switch {
+		case !dc.Acked():
+			errs = append(errs, fmt.Errorf("message %s: %w", publishings[i].MessageId, ErrNotConfirmed))
+		case returned:
+			errs = append(errs, fmt.Errorf("message %s to exchange %q key %q: %w", publishings[i].MessageId, r.exchange, r.key, ErrUnroutable))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // IsConnected reports whether the publisher's connection is up.
 func (p *Publisher) IsConnected() bool { return p.conn.IsConnected() }
 
-// Close releases the publisher's channels (not the connection).
+// Close closes the publisher's channels (not the connection); confirms
+// still awaited resolve as not confirmed.
 func (p *Publisher) Close() error {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	return errors.Join(closePool(p.toQueue), closePool(p.toExchange))
+	p.closed.Store(true)
+	var errs []error
+	for _, cc := range p.channels {
+		errs = append(errs, cc.close())
+	}
+	return errors.Join(errs...)
+}
+
+// confirmChannel is one AMQP channel in confirm mode, opened on demand and
+// reopened after it closed (a lost connection, a channel error).
+type confirmChannel struct {
+	mu     sync.Mutex
+	ch     *amqp091.Channel
+	watch  *returnWatch
+	closed bool // by Publisher.Close: never reopened
+}
+
+func (c *confirmChannel) get(conn *amqp.ConnectionWrapper, maxInFlight int) (*amqp091.Channel, *returnWatch, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, nil, errors.New("publisher closed")
+	}
+	if c.ch != nil && !c.ch.IsClosed() {
+		return c.ch, c.watch, nil
+	}
+	if !conn.IsConnected() {
+		return nil, nil, ErrNotConnected
+	}
+	ch, err := conn.Connection().Channel()
+	if err != nil {
+		return nil, nil, fmt.Errorf("open channel: %w", err)
+	}
+	if err := ch.Confirm(false); err != nil {
+		ch.Close()
+		return nil, nil, fmt.Errorf("confirm mode: %w", err)
+	}
+	c.watch = newReturnWatch(ch.NotifyReturn(make(chan amqp091.Return, maxInFlight)))
+	c.ch = ch
+	return c.ch, c.watch, nil
+}
+
+func (c *confirmChannel) close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed = true
+	if c.ch == nil || c.ch.IsClosed() {
+		return nil
+	}
+	return c.ch.Close()
+}
+
+// returnKey identifies a returned message: where it was sent, and its ID.
+type returnKey struct{ exchange, key, messageID string }
+
+// returnWatch collects a channel's basic.returns. amqp091 hands a return to
+// the returns Go channel before it reads the confirm that follows it, so a
+// publisher that saw its confirm finds its return either in the buffer or
+// already moved to the map by another publisher: drain under the lock, then
+// look. The buffer holds MaxInFlight returns, more than can be waiting (each
+// belongs to a message in flight, and its publisher drains before it frees
+// the room), so amqp091 never gives up on handing one over.
+type returnWatch struct {
+	mu       sync.Mutex
+	returns  <-chan amqp091.Return
+	returned map[returnKey]int
+}
+
+func newReturnWatch(returns <-chan amqp091.Return) *returnWatch {
+	return &returnWatch{returns: returns, returned: map[returnKey]int{}}
+}
+
+// take reports (and forgets) one return of the message k.
+func (w *returnWatch) take(k returnKey) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.drain()
+	if w.returned[k] == 0 {
+		return false
+	}
+	if w.returned[k]--; w.returned[k] == 0 {
+		delete(w.returned, k)
+	}
+	return true
+}
+
+// drain moves the returns handed over so far into the map; w.mu is held.
+func (w *returnWatch) drain() {
+	for {
+		select {
+		case r, ok := <-w.returns:
+			if !ok {
+				return
+			}
+			w.returned[returnKey{r.Exchange, r.RoutingKey, r.MessageId}]++
+		default:
+			return
+		}
+	}
 }

@@ -1,14 +1,22 @@
 // Package outbox is the transactional outbox: events are written to a
 // PostgreSQL table in the same transaction as the state change they announce,
-// and a forwarder (Watermill's components/forwarder over watermill-sql's
-// queue schema, delete on ack) publishes them to RabbitMQ afterwards. A crash
-// between commit and publish loses nothing: the row waits in the table.
+// and a Forwarder publishes them to RabbitMQ afterwards. A crash between
+// commit and publish loses nothing: the row waits in the table.
+//
+// Writing uses Watermill (components/forwarder's envelope over watermill-sql's
+// PostgreSQL queue schema). Reading is Staybook's own: watermill-sql v4.1.2's
+// subscriber deletes every row of a batch when its ack deadline runs out
+// mid-batch, published or not (docs/upstream/watermill-sql-ack-deadline.md).
+// The Forwarder deletes a row only once the broker confirmed its event.
 package outbox
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -22,10 +30,11 @@ import (
 // Topic is the forwarder's topic; its table is "watermill_outbox".
 const Topic = "outbox"
 
-// Table is the outbox table.
+// Table is the outbox table. The services' migrations create it (with a
+// 64-bit offset); its columns are watermill-sql's PostgreSQL queue schema.
 const Table = `"watermill_` + Topic + `"`
 
-var schema = wsql.PostgreSQLQueueSchema{SubscribeBatchSize: 100}
+var schema = wsql.PostgreSQLQueueSchema{}
 
 // Publisher returns a publisher that writes into the outbox inside tx.
 // Publish events through it before committing tx.
@@ -40,64 +49,228 @@ func Publisher(tx pgx.Tx) message.Publisher {
 // Config configures a Forwarder.
 type Config struct {
 	Pool *pgxpool.Pool
-	// Out is where events go (the AMQP publisher, decorated for tracing).
+	// Out is where events go (the AMQP publisher, decorated for tracing and
+	// metrics). Its Publish must return nil only for a confirmed event.
 	Out message.Publisher
-	// PollInterval is how often an idle forwarder looks for new rows.
+	// BatchSize is how many rows one transaction reads, publishes at once
+	// and deletes (default 200).
+	BatchSize int
+	// Workers is how many batches are in flight at once, each in its own
+	// transaction (default 4). Rows are locked with SKIP LOCKED, so workers
+	// and replicas never publish the same row at the same time.
+	Workers int
+	// PollInterval is how often an idle worker looks for new rows (default 100 ms).
 	PollInterval time.Duration
-	// Middleware wraps the forwarding handler (tracing, metrics).
-	Middleware []message.HandlerMiddleware
-	Logger     *slog.Logger
+	// RetryInterval is the pause after a batch of which nothing could be
+	// published, or after a database error (default 1 s).
+	RetryInterval time.Duration
+	Logger        *slog.Logger
 }
 
-// Forwarder moves outbox rows to the broker.
+// Forwarder moves outbox rows to the broker. A row is deleted only after
+// its event was confirmed; an event that fails stays in the table and is
+// tried again, however long the failure lasts. An event may be published
+// twice (a crash between the confirm and the delete's commit), never zero
+// times, and events of different rows are published concurrently, so they
+// may reach the broker in another order than they were written.
 type Forwarder struct {
-	fwd *forwarder.Forwarder
-	sub *wsql.Subscriber
+	cfg     Config
+	running chan struct{}
+	once    sync.Once
 }
 
-// NewForwarder creates the outbox table if needed and builds the forwarder.
+// NewForwarder builds a forwarder; the table must exist (migrations).
 func NewForwarder(ctx context.Context, cfg Config) (*Forwarder, error) {
+	if cfg.Pool == nil || cfg.Out == nil {
+		panic("outbox: Config.Pool and Config.Out are required")
+	}
+	if cfg.BatchSize == 0 {
+		cfg.BatchSize = 200
+	}
+	if cfg.Workers == 0 {
+		cfg.Workers = 4
+	}
 	if cfg.PollInterval == 0 {
 		cfg.PollInterval = 100 * time.Millisecond
+	}
+	if cfg.RetryInterval == 0 {
+		cfg.RetryInterval = time.Second
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	wlog := watermill.NewSlogLoggerWithLevelMapping(cfg.Logger, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
-	sub, err := wsql.NewSubscriber(wsql.BeginnerFromPgx(cfg.Pool), wsql.SubscriberConfig{
-		SchemaAdapter:    schema,
-		OffsetsAdapter:   wsql.PostgreSQLQueueOffsetsAdapter{DeleteOnAck: true},
-		PollInterval:     cfg.PollInterval,
-		ResendInterval:   time.Second,
-		RetryInterval:    time.Second,
-		InitializeSchema: true,
-	}, wlog)
-	if err != nil {
-		return nil, fmt.Errorf("outbox subscriber: %w", err)
+	if cfg.BatchSize < 1 || cfg.Workers < 1 || cfg.PollInterval < 0 || cfg.RetryInterval < 0 {
+		return nil, fmt.Errorf("outbox: batch size %d, workers %d and intervals must be positive", cfg.BatchSize, cfg.Workers)
 	}
-	if err := sub.SubscribeInitialize(Topic); err != nil {
-		return nil, fmt.Errorf("create outbox table: %w", err)
+	var exists bool
+	if err := cfg.Pool.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, Table).Scan(&exists); err != nil {
+		return nil, fmt.Errorf("outbox: look up table %s: %w", Table, err)
 	}
-	fwd, err := forwarder.NewForwarder(sub, cfg.Out, wlog, forwarder.Config{
-		ForwarderTopic: Topic,
-		Middlewares:    cfg.Middleware,
-		CloseTimeout:   10 * time.Second,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("outbox forwarder: %w", err)
+	if !exists {
+		return nil, fmt.Errorf("outbox: table %s does not exist (run the migrations)", Table)
 	}
-	return &Forwarder{fwd: fwd, sub: sub}, nil
+	return &Forwarder{cfg: cfg, running: make(chan struct{})}, nil
 }
 
-// Run forwards until ctx ends.
+// Running is closed once the forwarder's workers have started.
+func (f *Forwarder) Running() chan struct{} { return f.running }
+
+// Run forwards until ctx ends. A batch in flight when ctx ends finishes:
+// its confirmed rows are deleted, so they are not published again.
 func (f *Forwarder) Run(ctx context.Context) error {
-	err := f.fwd.Run(ctx)
-	f.sub.Close()
-	return err
+	var wg sync.WaitGroup
+	for range f.cfg.Workers {
+		wg.Go(func() { f.work(ctx) })
+	}
+	f.once.Do(func() { close(f.running) })
+	wg.Wait()
+	return nil
 }
 
-// Running is closed once the forwarder is consuming.
-func (f *Forwarder) Running() chan struct{} { return f.fwd.Running() }
+func (f *Forwarder) work(ctx context.Context) {
+	for ctx.Err() == nil {
+		read, published, err := f.ForwardBatch(ctx)
+		var wait time.Duration
+		switch {
+		case err != nil:
+			if ctx.Err() == nil {
+				f.cfg.Logger.WarnContext(ctx, "outbox batch failed; rows stay for the next one", "err", err)
+			}
+			wait = f.cfg.RetryInterval
+		case read > 0 && published == 0:
+			wait = f.cfg.RetryInterval
+		case read < f.cfg.BatchSize:
+			wait = f.cfg.PollInterval
+		}
+		if wait > 0 {
+			select {
+			case <-ctx.Done():
+			case <-time.After(wait):
+			}
+		}
+	}
+}
+
+// deleteTimeout bounds the delete and commit after a batch was published,
+// which run even when the forwarder is stopping.
+const deleteTimeout = 10 * time.Second
+
+// ForwardBatch reads up to BatchSize rows no one else holds, publishes
+// their events concurrently, deletes the rows whose events were confirmed
+// and commits. It reports how many rows it read and how many it published
+// (and deleted). Rows whose event failed stay, unlocked at commit.
+func (f *Forwarder) ForwardBatch(ctx context.Context) (read, published int, err error) {
+	tx, err := f.cfg.Pool.Begin(ctx)
+	if err != nil {
+		return 0, 0, fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // after Commit it is a no-op
+	events, err := f.lockBatch(ctx, tx)
+	if err != nil || len(events) == 0 {
+		return 0, 0, err
+	}
+	errs := make([]error, len(events))
+	var wg sync.WaitGroup
+	for i, ev := range events {
+		if ev.err != nil {
+			errs[i] = ev.err
+			continue
+		}
+		wg.Go(func() { errs[i] = f.cfg.Out.Publish(ev.topic, ev.msg) })
+	}
+	wg.Wait()
+
+	done := make([]int64, 0, len(events))
+	var failures []error
+	for i, ev := range events {
+		if errs[i] == nil {
+			done = append(done, ev.offset)
+		} else {
+			failures = append(failures, fmt.Errorf("row %d: %w", ev.offset, errs[i]))
+		}
+	}
+	if len(failures) > 0 {
+		f.cfg.Logger.WarnContext(ctx, "outbox events not published; their rows stay",
+			"failed", len(failures), "published", len(done), "first_err", failures[0])
+	}
+	if len(done) == 0 {
+		return len(events), 0, nil
+	}
+	// The events are out: record it even if the forwarder is stopping, or
+	// they would be published again.
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deleteTimeout)
+	defer cancel()
+	if _, err := tx.Exec(dctx, `DELETE FROM `+Table+` WHERE "offset" = ANY($1)`, done); err != nil {
+		return len(events), 0, fmt.Errorf("delete %d forwarded rows (they will be published again): %w", len(done), err)
+	}
+	if err := tx.Commit(dctx); err != nil {
+		return len(events), 0, fmt.Errorf("commit %d forwarded rows (they will be published again): %w", len(done), err)
+	}
+	return len(events), len(done), nil
+}
+
+// event is one outbox row, unwrapped.
+type event struct {
+	offset int64
+	topic  string
+	msg    *message.Message
+	err    error // the row cannot be unwrapped; it stays for an operator
+}
+
+func (f *Forwarder) lockBatch(ctx context.Context, tx pgx.Tx) ([]event, error) {
+	rows, err := tx.Query(ctx, `SELECT "offset", payload FROM `+Table+`
+		ORDER BY "offset" LIMIT $1 FOR UPDATE SKIP LOCKED`, f.cfg.BatchSize)
+	if err != nil {
+		return nil, fmt.Errorf("read outbox: %w", err)
+	}
+	var events []event
+	for rows.Next() {
+		var ev event
+		var payload []byte
+		if err := rows.Scan(&ev.offset, &payload); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("read outbox row: %w", err)
+		}
+		ev.topic, ev.msg, ev.err = unwrap(payload)
+		if ev.err != nil {
+			f.cfg.Logger.ErrorContext(ctx, "outbox row cannot be forwarded; it stays in the table", "offset", ev.offset, "err", ev.err)
+		} else {
+			// The trace context travels in the metadata; the publisher's
+			// tracing decorator continues it.
+			ev.msg.SetContext(context.WithoutCancel(ctx))
+		}
+		events = append(events, ev)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read outbox: %w", err)
+	}
+	return events, nil
+}
+
+// envelope is components/forwarder's envelope (its type is unexported).
+type envelope struct {
+	DestinationTopic string            `json:"destination_topic"`
+	UUID             string            `json:"uuid"`
+	Payload          []byte            `json:"payload"`
+	Metadata         map[string]string `json:"metadata"`
+}
+
+var errBadEnvelope = errors.New("not a forwarder envelope")
+
+func unwrap(payload []byte) (string, *message.Message, error) {
+	var e envelope
+	if err := json.Unmarshal(payload, &e); err != nil {
+		return "", nil, fmt.Errorf("%w: %w", errBadEnvelope, err)
+	}
+	if e.DestinationTopic == "" {
+		return "", nil, fmt.Errorf("%w: no destination topic", errBadEnvelope)
+	}
+	msg := message.NewMessage(e.UUID, e.Payload)
+	if e.Metadata != nil {
+		msg.Metadata = e.Metadata
+	}
+	return e.DestinationTopic, msg, nil
+}
 
 // Lag is the age of the oldest event not yet forwarded (0 when none waits).
 func Lag(ctx context.Context, pool *pgxpool.Pool) (time.Duration, int, error) {

@@ -12,7 +12,6 @@ import (
 	"github.com/staybook/staybook/shared/contracts"
 	"github.com/staybook/staybook/shared/messaging"
 	"github.com/staybook/staybook/shared/outbox"
-	"github.com/staybook/staybook/shared/postgres"
 	"github.com/staybook/staybook/shared/testkit"
 )
 
@@ -28,9 +27,7 @@ func TestForwarder_EventWrittenWhileBrokerIsDownIsPublishedLater_ConnectionLost(
 	u.Host = proxy.Addr()
 
 	ctx := testkit.Context(t)
-	pool, err := postgres.Open(ctx, postgres.Config{URL: testkit.Database(t), Logger: log})
-	testkit.Must(t, err)
-	t.Cleanup(pool.Close)
+	pool := testPool(t)
 	topo := messaging.Topology{QueueType: "classic", BookingQueueMax: 100000, DeliveryLimit: 20}
 	conn, err := messaging.Connect(ctx, u.String(), "forwarder", log)
 	testkit.Must(t, err)

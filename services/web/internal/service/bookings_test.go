@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	amqp091 "github.com/rabbitmq/amqp091-go"
 
 	"github.com/staybook/staybook/shared/contracts"
 	"github.com/staybook/staybook/shared/messaging"
@@ -333,6 +334,43 @@ func TestCreateBooking_FullQueueIs503WithRetryAfter(t *testing.T) {
 	}
 	if got := testkit.QueueDepth(t, amqpURL, messaging.BookRoomQueue); got != 2 {
 		t.Fatalf("commands.BookRoom holds %d, want 2", got)
+	}
+}
+
+// commands.BookRoom deleted while the web tier runs (an operator changing
+// its bound or type): the broker confirms a command no queue received, and
+// returns it. The customer gets 503, not a 202 for a booking that vanished,
+// and the same request succeeds once the queue is back.
+func TestCreateBooking_CommandQueueDeletedIs503AndLosesNothing(t *testing.T) {
+	t.Parallel()
+	amqpURL := testkit.Vhost(t)
+	fb := newFakeBooking(t)
+	w := startWeb(t, testConfig(amqpURL, fb.URL(), "http://127.0.0.1:1"))
+	conn, err := amqp091.Dial(amqpURL)
+	testkit.Must(t, err)
+	defer conn.Close()
+	ch, err := conn.Channel()
+	testkit.Must(t, err)
+	_, err = ch.QueueDelete(messaging.BookRoomQueue, false, false, false)
+	testkit.Must(t, err)
+
+	key := map[string]string{"Idempotency-Key": "while-the-queue-is-gone"}
+	resp := w.post(t, bookingBody(t, nil), key)
+	if resp.status != http.StatusServiceUnavailable || resp.header.Get("Retry-After") == "" {
+		t.Fatalf("command queue deleted: %d %s %v, want 503 with Retry-After", resp.status, resp.body, resp.header)
+	}
+	if e := resp.errorDetail(t); e.Code != api.CodeUnavailable {
+		t.Fatalf("error %+v", e)
+	}
+
+	cfg := testConfig(amqpURL, "", "")
+	topology := messaging.Topology{QueueType: cfg.AMQPQueueType, BookingQueueMax: cfg.BookingQueueMax, DeliveryLimit: cfg.QuorumDeliveryMax}
+	testkit.Must(t, topology.Declare(ch))
+	if resp := w.post(t, bookingBody(t, nil), key); resp.status != http.StatusAccepted {
+		t.Fatalf("retry once the queue is back: %d %s", resp.status, resp.body)
+	}
+	if got := testkit.QueueDepth(t, amqpURL, messaging.BookRoomQueue); got != 1 {
+		t.Fatalf("commands.BookRoom holds %d, want 1", got)
 	}
 }
 
