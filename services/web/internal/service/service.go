@@ -155,7 +155,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Service, err err
 	}
 	pages, err := site.New(site.Config{
 		Catalogue: cache, Bookings: bookings, Placer: public, VerifyBookingID: ids.Verify,
-		RetryAfter: retryAfter, MaxBodyBytes: cfg.MaxBodyBytes, Logger: log,
+		RetryAfter: retryAfter, MaxBodyBytes: cfg.MaxBodyBytes, TraceURL: traces.SearchURL, Logger: log,
 	})
 	if err != nil {
 		return nil, err
