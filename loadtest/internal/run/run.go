@@ -45,6 +45,12 @@ type Config struct {
 	DrainTimeout time.Duration
 	// AMQPURL: queue depths (empty: not sampled).
 	AMQPURL string
+	// PrometheusURL, if set, is where the service figures come from,
+	// summed over each service's replicas (docker compose); otherwise each
+	// service's /metrics is scraped.
+	PrometheusURL string
+	// JaegerURL is Jaeger's UI, for the slowest bookings' trace links.
+	JaegerURL string
 	// Service URLs: metrics and consistency checks (empty: left out).
 	BookingURL, VoucherURL, EmailURL, NotificationURL string
 	// MailpitURL: emails counted per booking, if reachable.
@@ -127,7 +133,7 @@ func Run(ctx context.Context, cfg Config) (*report.Run, error) {
 	say("load: %s, scenario %s, %s (%d requests planned), client timeout %s", cfg.Target, cfg.Scenario, cfg.Profile, cfg.Profile.Total(), cfg.Timeout)
 	start := time.Now()
 	sampler := sample.Start(ctx, sample.Config{
-		AMQPURL: cfg.AMQPURL, Services: services, BookingDatabaseURL: cfg.BookingDatabaseURL, Logger: cfg.Logger,
+		AMQPURL: cfg.AMQPURL, Services: services, Prometheus: sample.Prometheus{URL: cfg.PrometheusURL}, BookingDatabaseURL: cfg.BookingDatabaseURL, Logger: cfg.Logger,
 	}, start)
 	rec := record.New(start)
 	attacker := vegeta.NewAttacker(vegeta.Client(client), vegeta.Workers(cfg.Workers), vegeta.MaxWorkers(cfg.MaxWorkers), vegeta.MaxBody(64<<10))
@@ -187,7 +193,7 @@ func Run(ctx context.Context, cfg Config) (*report.Run, error) {
 	sum, tl := report.Summarize(report.Input{
 		Label: cfg.Label, Target: cfg.Target, Scenario: cfg.Scenario, Profile: cfg.Profile, Start: start, Load: load,
 		Recorder: rec, Samples: sampler.Samples(), Settle: st, StoredBefore: storedBefore, StoredAfter: storedAfter,
-		Notes: cfg.Notes,
+		JaegerURL: cfg.JaegerURL, Notes: cfg.Notes,
 	})
 	r := &report.Run{Summary: sum, Timeline: tl}
 	if cfg.OutDir != "" {

@@ -33,6 +33,15 @@ const (
 	HeaderIdempotencyKey = "Idempotency-Key"
 	// EchoPrefix prefixes the request headers copied into the response.
 	EchoPrefix = "X-Loadtest-Echo-"
+	// HeaderTraceparent starts every request's trace here (W3C Trace
+	// Context), so that the report can link a booking to its trace.
+	HeaderTraceparent = "traceparent"
+	// HeaderBaggage marks the traffic synthetic: the services set the span
+	// attribute staybook.synthetic=loadtest on every span of its traces
+	// (shared/telemetry.SyntheticBaggage).
+	HeaderBaggage = "baggage"
+	// Synthetic is the baggage every request carries.
+	Synthetic = "staybook.synthetic=loadtest"
 )
 
 // LoadTestHotelPrefix marks the seed's large hotels, the only ones booked.
@@ -198,8 +207,26 @@ func (g *Generator) Targeter() vegeta.Targeter {
 		default:
 			g.book(t)
 		}
+		t.Header.Set(HeaderTraceparent, NewTraceparent())
+		t.Header.Set(HeaderBaggage, Synthetic)
 		return nil
 	}
+}
+
+// NewTraceparent is a new trace context, sampled: a random trace ID and
+// parent span ID (from the runtime's random source, so unique across runs
+// even with the same -seed).
+func NewTraceparent() string {
+	return fmt.Sprintf("00-%016x%016x-%016x-01", rand.Uint64(), rand.Uint64(), rand.Uint64()|1)
+}
+
+// TraceID is the trace ID of a traceparent header ("" if malformed).
+func TraceID(traceparent string) string {
+	parts := strings.Split(traceparent, "-")
+	if len(parts) != 4 || len(parts[1]) != 32 {
+		return ""
+	}
+	return parts[1]
 }
 
 func (g *Generator) browse(t *vegeta.Target) {

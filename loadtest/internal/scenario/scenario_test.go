@@ -3,6 +3,7 @@ package scenario
 import (
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -140,5 +141,25 @@ func TestEchoTransport_ResponseNamesItsRequest(t *testing.T) {
 	resp.Body.Close()
 	if Echoed(resp.Header, HeaderIdempotencyKey) != "k-1" || Echoed(resp.Header, HeaderKind) != KindRepeat {
 		t.Fatalf("echoed headers: %v", resp.Header)
+	}
+}
+
+func TestEveryRequest_StartsItsOwnTraceAndIsMarkedSynthetic(t *testing.T) {
+	t.Parallel()
+	traces := map[string]bool{}
+	tp := regexp.MustCompile(`^00-[0-9a-f]{32}-[0-9a-f]{16}-01$`)
+	for _, tg := range targets(t, Config{Scenario: Mixed}, 500) {
+		h := tg.Header.Get(HeaderTraceparent)
+		if !tp.MatchString(h) || tg.Header.Get(HeaderBaggage) != "staybook.synthetic=loadtest" {
+			t.Fatalf("%s %s: traceparent %q, baggage %q", tg.Method, tg.URL, h, tg.Header.Get(HeaderBaggage))
+		}
+		id := TraceID(h)
+		if traces[id] || id == strings.Repeat("0", 32) {
+			t.Fatalf("trace ID %s twice or zero", id)
+		}
+		traces[id] = true
+	}
+	if TraceID("00-abc-def-01") != "" {
+		t.Error("a malformed traceparent has no trace ID")
 	}
 }
