@@ -81,7 +81,7 @@ func TestPrometheus_UnreachableIsAnErrorNotZeros(t *testing.T) {
 func TestSampler_WithPrometheusTakesServiceFiguresFromIt(t *testing.T) {
 	t.Parallel()
 	srv := fakePrometheus(t, map[string]map[string]string{
-		`sum by (job) (process_cpu_seconds_total)`: {"web": "4.5"},
+		`sum by (job) (process_cpu_seconds_total)`: {"web": "4.5", "postgres": "9"},
 	})
 	// The web tier's own address answers nothing: only Prometheus can.
 	s := Start(context.Background(), Config{
@@ -95,6 +95,9 @@ func TestSampler_WithPrometheusTakesServiceFiguresFromIt(t *testing.T) {
 	s.Stop()
 	if got := s.Latest().Services["web"][CPUSeconds]; got != 4.5 {
 		t.Fatalf("web CPU seconds %v, want 4.5 from Prometheus", got)
+	}
+	if _, ok := s.Latest().Services["postgres"]; ok {
+		t.Fatal("an exporter's job is not a Staybook service")
 	}
 	if q := s.Latest().Queues; q != nil {
 		t.Fatalf("queue depths %v without a broker: want none (not measured)", q)

@@ -213,6 +213,13 @@ func (s *Sampler) take(ctx context.Context) {
 				s.cfg.Logger.DebugContext(ctx, "service figures not sampled", "err", err)
 				return
 			}
+			// Only the services asked for: Prometheus also scrapes the
+			// exporters, whose process_* figures are not Staybook's.
+			for job := range figures {
+				if _, ok := s.cfg.Services[job]; !ok && len(s.cfg.Services) > 0 {
+					delete(figures, job)
+				}
+			}
 			mu.Lock()
 			smp.Services = figures
 			mu.Unlock()
