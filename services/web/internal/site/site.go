@@ -183,7 +183,7 @@ func (s *Site) assetURL(name string) string {
 }
 
 // Register adds the pages and assets to mux.
-func (s *Site) Register(mux *http.ServeMux) {
+func (s *Site) Register(mux httpx.Router) {
 	mux.HandleFunc("GET /{$}", s.home)
 	mux.HandleFunc("GET /hotels/{id}", s.hotel)
 	mux.HandleFunc("POST /bookings", s.createBooking)
