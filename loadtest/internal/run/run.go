@@ -102,7 +102,7 @@ func Run(ctx context.Context, cfg Config) (*report.Run, error) {
 	client := &http.Client{Timeout: cfg.Timeout, Transport: scenario.EchoTransport{Base: transport}}
 
 	catCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	hotels, err := scenario.LoadCatalogue(catCtx, &http.Client{Timeout: 10 * time.Second}, cfg.Target)
+	hotels, err := scenario.LoadCatalogue(catCtx, &http.Client{Timeout: 10 * time.Second, Transport: scenario.UntracedTransport{}}, cfg.Target)
 	cancel()
 	if err != nil {
 		return nil, fmt.Errorf("read the catalogue (is the web tier running at %s?): %w", cfg.Target, err)

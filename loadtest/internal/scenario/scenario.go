@@ -325,6 +325,26 @@ func (e EchoTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
+// UntracedTransport marks every request synthetic and not sampled: a new
+// trace context with the sampled flag off, which the services' parent-based
+// sampler follows, so that the load test's own reads (the drain polls each
+// booking's status, thousands of times in a long run) leave no trace in
+// Jaeger to push the bookings' traces out of its cap.
+type UntracedTransport struct{ Base http.RoundTripper }
+
+// RoundTrip implements http.RoundTripper.
+func (u UntracedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	req = req.Clone(req.Context())
+	tp := NewTraceparent()
+	req.Header.Set(HeaderTraceparent, tp[:len(tp)-2]+"00")
+	req.Header.Set(HeaderBaggage, Synthetic)
+	base := u.Base
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	return base.RoundTrip(req)
+}
+
 // Echoed returns the request header h as echoed in response headers.
 func Echoed(resp http.Header, h string) string { return resp.Get(EchoPrefix + h) }
 

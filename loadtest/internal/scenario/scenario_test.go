@@ -163,3 +163,27 @@ func TestEveryRequest_StartsItsOwnTraceAndIsMarkedSynthetic(t *testing.T) {
 		t.Error("a malformed traceparent has no trace ID")
 	}
 }
+
+func TestUntracedTransport_SendsANotSampledSyntheticTraceContext(t *testing.T) {
+	t.Parallel()
+	var got []http.Header
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got = append(got, r.Header.Clone()) }))
+	defer srv.Close()
+	client := &http.Client{Transport: UntracedTransport{}}
+	for range 2 {
+		resp, err := client.Get(srv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	tp := regexp.MustCompile(`^00-[0-9a-f]{32}-[0-9a-f]{16}-00$`)
+	for _, h := range got {
+		if !tp.MatchString(h.Get(HeaderTraceparent)) || h.Get(HeaderBaggage) != Synthetic {
+			t.Errorf("traceparent %q, baggage %q: want a not-sampled trace context and the synthetic mark", h.Get(HeaderTraceparent), h.Get(HeaderBaggage))
+		}
+	}
+	if len(got) != 2 || got[0].Get(HeaderTraceparent) == got[1].Get(HeaderTraceparent) {
+		t.Errorf("want a trace context of its own per request: %v", got)
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/staybook/staybook/loadtest/internal/record"
+	"github.com/staybook/staybook/loadtest/internal/scenario"
 )
 
 // States of a booking and its tasks (contracts).
@@ -119,7 +120,8 @@ func Run(ctx context.Context, cfg Config, accepted []*record.Accepted) *Result {
 	}
 	start := time.Now()
 	deadline := start.Add(cfg.Timeout)
-	client := &http.Client{Timeout: 10 * time.Second}
+	// Untraced: the polls would otherwise be most of Jaeger's traces.
+	client := &http.Client{Timeout: 10 * time.Second, Transport: scenario.UntracedTransport{}}
 	res := &Result{Accepted: len(accepted), Final: map[string]int{}, Checks: map[string]Check{}, QueueDrained: -1}
 
 	up := func(base string) bool { return base != "" && healthy(ctx, client, base) }
