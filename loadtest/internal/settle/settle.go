@@ -207,7 +207,11 @@ func Run(ctx context.Context, cfg Config, accepted []*record.Accepted) *Result {
 			cfg.Say("drain: %d of %d bookings final, %d not settled yet", final, len(bookings), len(pending))
 			lastSay = time.Now()
 		}
-		sleep(ctx, 200*time.Millisecond)
+		// A round reads every pending booking; with thousands pending, back
+		// to back, the reads would take the CPU the workers need to settle
+		// them. Wait about 5 ms per pending booking (at most 200 reads a
+		// second on average), 200 ms at least.
+		sleep(ctx, max(200*time.Millisecond, time.Duration(len(pending))*5*time.Millisecond))
 	}
 	res.Drain = time.Since(start)
 	var confirmed []*Booking
