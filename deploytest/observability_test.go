@@ -106,9 +106,9 @@ func known(names map[string]bool, name string) bool {
 }
 
 type dashboard struct {
-	UID    string `json:"uid"`
-	Title  string `json:"title"`
-	Links  []struct {
+	UID   string `json:"uid"`
+	Title string `json:"title"`
+	Links []struct {
 		Title string `json:"title"`
 		URL   string `json:"url"`
 	} `json:"links"`
@@ -206,9 +206,9 @@ func TestDashboards_QueryOnlyMetricsTheServicesOrExportersServe(t *testing.T) {
 func TestPromqlMetricNames_FindsMetricsNotFunctionsOrLabels(t *testing.T) {
 	t.Parallel()
 	for expr, want := range map[string][]string{
-		`histogram_quantile(0.95, sum by (le, handler_name) (rate(staybook_handler_execution_time_seconds_bucket[1m])))`: {"staybook_handler_execution_time_seconds_bucket"},
+		`histogram_quantile(0.95, sum by (le, handler_name) (rate(staybook_handler_execution_time_seconds_bucket[1m])))`:                     {"staybook_handler_execution_time_seconds_bucket"},
 		`sum by (datname) (pg_stat_database_numbackends{datname=~"staybook_.*"}) / on(instance) group_left max(pg_settings_max_connections)`: {"pg_stat_database_numbackends", "pg_settings_max_connections"},
-		`max(staybook_outbox_lag_seconds) > 1e3 offset 5m`: {"staybook_outbox_lag_seconds"},
+		`max(staybook_outbox_lag_seconds) > 1e3 offset 5m`:                                                                                   {"staybook_outbox_lag_seconds"},
 		`up`: {"up"},
 	} {
 		if got := promqlMetricNames(expr); !slices.Equal(got, want) {
