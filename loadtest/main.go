@@ -122,6 +122,7 @@ func runCommand(ctx context.Context, args []string, out io.Writer) (int, error) 
 	bookingDB := fs.String("booking-db-url", "", "booking database (read only): connections by state and bookings stored, e.g. postgres://postgres@localhost:5432/staybook_booking?sslmode=disable")
 	prometheusURL := fs.String("prometheus-url", "", "Prometheus: service figures summed over replicas, instead of each service's /metrics (docker compose)")
 	jaegerURL := fs.String("jaeger-url", "http://localhost:16686", "Jaeger's UI: the report links the slowest bookings to their traces (empty: IDs only)")
+	traceShare := fs.Float64("trace-share", 1, "share of requests traced (sampled); the rest are not recorded, so a long run leaves whole traces within Jaeger's cap")
 	if err := fs.Parse(args); err != nil {
 		return exitFailed, err
 	}
@@ -138,7 +139,7 @@ func runCommand(ctx context.Context, args []string, out io.Writer) (int, error) 
 	dir := l.outDir()
 	r, err := run.Run(ctx, run.Config{
 		Target: strings.TrimRight(*target, "/"), Scenario: l.scenario, Profile: profile, BookShare: *bookShare,
-		RepeatShare: *repeatShare, Seed: l.seed, Timeout: l.timeout, MaxWorkers: l.maxWorkers, DrainTimeout: l.drainTimeout,
+		RepeatShare: *repeatShare, TraceShare: *traceShare, Seed: l.seed, Timeout: l.timeout, MaxWorkers: l.maxWorkers, DrainTimeout: l.drainTimeout,
 		AMQPURL: *amqpURL, BookingURL: *bookingURL, VoucherURL: *voucherURL, EmailURL: *emailURL,
 		NotificationURL: *notificationURL, MailpitURL: *mailpitURL, BookingDatabaseURL: *bookingDB,
 		PrometheusURL: *prometheusURL, JaegerURL: *jaegerURL, OutDir: dir, Out: out,

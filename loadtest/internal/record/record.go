@@ -158,8 +158,12 @@ func (r *Recorder) Add(res *vegeta.Result) {
 	a, ok := r.accepted[body.ID]
 	if !ok {
 		a = &Accepted{ID: body.ID, Key: key, SentAt: res.Timestamp, Latency: res.Latency, Code: int(res.Code), TraceID: body.TraceID}
+		tp := res.Headers.Get(scenario.HeaderTraceparent)
 		if a.TraceID == "" {
-			a.TraceID = scenario.TraceID(res.Headers.Get(scenario.HeaderTraceparent))
+			a.TraceID = scenario.TraceID(tp)
+		}
+		if tp != "" && !scenario.Sampled(tp) {
+			a.TraceID = "" // not recorded (-trace-share): no trace to link to
 		}
 		r.accepted[body.ID] = a
 	}

@@ -181,3 +181,21 @@ func TestSummarize_SlowestBookingsLinkToTheirTraces(t *testing.T) {
 		t.Error("report.html does not link the slowest booking to its trace")
 	}
 }
+
+func TestSummarize_SlowestAreTracedBookingsWhenOnlySomeAreSampled(t *testing.T) {
+	t.Parallel()
+	start := time.Now()
+	rec := record.New(start)
+	// The slowest answer was not sampled (-trace-share): it has no trace to link to.
+	r := result(start, 0, 3*time.Second, 202, scenario.KindBook, "k0", `{"id":"slow","status":"pending","trace_id":"`+strings.Repeat("a", 32)+`"}`)
+	r.Headers.Set("traceparent", "00-"+strings.Repeat("a", 32)+"-00f067aa0ba902b7-00")
+	rec.Add(r)
+	r = result(start, 0, time.Second, 202, scenario.KindBook, "k1", `{"id":"traced","status":"pending","trace_id":"`+strings.Repeat("b", 32)+`"}`)
+	r.Headers.Set("traceparent", "00-"+strings.Repeat("b", 32)+"-00f067aa0ba902b7-01")
+	rec.Add(r)
+	s, _ := Summarize(Input{Scenario: "book", Profile: pace.Constant(1, time.Second), Start: start, Load: time.Second,
+		Recorder: rec, StoredBefore: -1, StoredAfter: -1, JaegerURL: "http://jaeger"})
+	if len(s.Slowest) != 1 || s.Slowest[0].ID != "traced" || s.Slowest[0].TraceURL != "http://jaeger/trace/"+strings.Repeat("b", 32) {
+		t.Fatalf("slowest %+v: want the traced booking only", s.Slowest)
+	}
+}

@@ -332,8 +332,9 @@ func Summarize(in Input) (*Summary, *Timeline) {
 	return s, tl
 }
 
-// slowest ranks the accepted bookings by the time to their last task when
-// the drain saw it, else by the answer's latency, and keeps SlowestShown.
+// slowest ranks the accepted bookings that have a trace by the time to
+// their last task when the drain saw it, else by the answer's latency, and
+// keeps SlowestShown; with no trace at all (none sampled), every booking.
 func slowest(accepted []*record.Accepted, st *settle.Result, jaegerURL string) []SlowBooking {
 	settled := map[string]time.Duration{}
 	if st != nil {
@@ -342,8 +343,12 @@ func slowest(accepted []*record.Accepted, st *settle.Result, jaegerURL string) [
 		}
 	}
 	ms := func(d time.Duration) float64 { return round(float64(d) / float64(time.Millisecond)) }
+	traced := slices.ContainsFunc(accepted, func(a *record.Accepted) bool { return a.TraceID != "" })
 	out := make([]SlowBooking, 0, len(accepted))
 	for _, a := range accepted {
+		if traced && a.TraceID == "" {
+			continue
+		}
 		b := SlowBooking{ID: a.ID, AnswerMS: ms(a.Latency), SettledMS: ms(settled[a.ID]), TraceID: a.TraceID}
 		if jaegerURL != "" && a.TraceID != "" {
 			b.TraceURL = strings.TrimRight(jaegerURL, "/") + "/trace/" + a.TraceID

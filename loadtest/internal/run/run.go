@@ -33,8 +33,8 @@ type Config struct {
 	Target   string
 	Scenario string
 	Profile  pace.Profile
-	// BookShare, RepeatShare, Seed: see scenario.Config.
-	BookShare, RepeatShare float64
+	// BookShare, RepeatShare, TraceShare, Seed: see scenario.Config.
+	BookShare, RepeatShare, TraceShare float64
 	Seed                   uint64
 	// Timeout is how long a client waits for an answer.
 	Timeout time.Duration
@@ -108,7 +108,7 @@ func Run(ctx context.Context, cfg Config) (*report.Run, error) {
 		return nil, fmt.Errorf("read the catalogue (is the web tier running at %s?): %w", cfg.Target, err)
 	}
 	gen, err := scenario.New(scenario.Config{
-		Target: cfg.Target, Scenario: cfg.Scenario, BookShare: cfg.BookShare, RepeatShare: cfg.RepeatShare,
+		Target: cfg.Target, Scenario: cfg.Scenario, BookShare: cfg.BookShare, RepeatShare: cfg.RepeatShare, TraceShare: cfg.TraceShare,
 		Seed: cfg.Seed, RunID: time.Now().UTC().Format("20060102t150405") + fmt.Sprintf("%04d", time.Now().Nanosecond()%10000),
 	}, hotels)
 	if err != nil {

@@ -134,6 +134,11 @@ type Config struct {
 	Seed uint64
 	// Now is the clock the dates are chosen from (default time.Now).
 	Now func() time.Time
+	// TraceShare is the share of requests sent with a sampled trace
+	// context (default 1: all). The others carry one with the sampled flag
+	// off, which the services follow: a long run can keep Jaeger's trace
+	// cap for whole traces of a sample of its bookings.
+	TraceShare float64
 }
 
 // Booking is the body of POST /api/bookings.
@@ -180,6 +185,9 @@ func New(cfg Config, hotels []Hotel) (*Generator, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.TraceShare <= 0 || cfg.TraceShare > 1 {
+		cfg.TraceShare = 1
+	}
 	if cfg.RunID == "" {
 		cfg.RunID = time.Now().UTC().Format("20060102T150405")
 	}
@@ -207,7 +215,13 @@ func (g *Generator) Targeter() vegeta.Targeter {
 		default:
 			g.book(t)
 		}
-		t.Header.Set(HeaderTraceparent, NewTraceparent())
+		tp := NewTraceparent()
+		// Not from g.rng: the share must not change the sequence of
+		// requests a -seed gives.
+		if rand.Float64() >= g.cfg.TraceShare {
+			tp = tp[:len(tp)-2] + "00"
+		}
+		t.Header.Set(HeaderTraceparent, tp)
 		t.Header.Set(HeaderBaggage, Synthetic)
 		return nil
 	}
@@ -219,6 +233,9 @@ func (g *Generator) Targeter() vegeta.Targeter {
 func NewTraceparent() string {
 	return fmt.Sprintf("00-%016x%016x-%016x-01", rand.Uint64(), rand.Uint64(), rand.Uint64()|1)
 }
+
+// Sampled reports whether a traceparent header has the sampled flag.
+func Sampled(traceparent string) bool { return strings.HasSuffix(traceparent, "-01") }
 
 // TraceID is the trace ID of a traceparent header ("" if malformed).
 func TraceID(traceparent string) string {

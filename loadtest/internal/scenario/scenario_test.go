@@ -1,6 +1,7 @@
 package scenario
 
 import (
+	"bytes"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -185,5 +186,29 @@ func TestUntracedTransport_SendsANotSampledSyntheticTraceContext(t *testing.T) {
 	}
 	if len(got) != 2 || got[0].Get(HeaderTraceparent) == got[1].Get(HeaderTraceparent) {
 		t.Errorf("want a trace context of its own per request: %v", got)
+	}
+}
+
+func TestTraceShare_SamplesThatShareAndKeepsTheSequence(t *testing.T) {
+	t.Parallel()
+	all := targets(t, Config{Scenario: Mixed, Seed: 9}, 2000)
+	some := targets(t, Config{Scenario: Mixed, Seed: 9, TraceShare: 0.1}, 2000)
+	sampled := 0
+	for i := range some {
+		if all[i].URL != some[i].URL || !bytes.Equal(all[i].Body, some[i].Body) {
+			t.Fatalf("request %d differs with a trace share: the sequence must stay the seed's", i)
+		}
+		if !Sampled(all[i].Header.Get(HeaderTraceparent)) {
+			t.Fatalf("request %d not sampled with the default share", i)
+		}
+		if Sampled(some[i].Header.Get(HeaderTraceparent)) {
+			sampled++
+		}
+		if some[i].Header.Get(HeaderBaggage) != Synthetic {
+			t.Fatalf("request %d not marked synthetic", i)
+		}
+	}
+	if sampled < 140 || sampled > 260 {
+		t.Fatalf("%d of 2000 sampled with a share of 0.1", sampled)
 	}
 }
