@@ -6,10 +6,21 @@ SERVICES := $(notdir $(wildcard services/*))
 # Every module of the workspace (go.work); tools/ is outside it on purpose.
 MODULES  := shared $(addprefix services/,$(SERVICES)) system loadtest
 
-.PHONY: help build tools test test-short lint fmt dev reset reset-compose clean fuzz loadtest loadtest-compose demo-spike demo-async demo-dlq chaos
+.PHONY: help env build tools test test-short lint fmt dev reset reset-compose clean fuzz loadtest loadtest-compose demo-spike demo-async demo-dlq chaos
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+env: ## write .env for docker compose from .env.example, each change-me value a fresh secret (keeps an existing .env)
+	@if [ -e .env ]; then echo "keeping the existing .env (remove it for fresh secrets)"; exit 0; fi; \
+	command -v openssl >/dev/null || { echo "make env needs openssl"; exit 1; }; \
+	umask 077; while IFS= read -r line || [ -n "$$line" ]; do \
+		case "$$line" in \
+			[A-Z]*=change-me*) echo "$${line%%=*}=$$(openssl rand -hex 32)" ;; \
+			*) printf '%s\n' "$$line" ;; \
+		esac; \
+	done < .env.example > .env; \
+	echo "wrote .env: every change-me value is a fresh random secret"
 
 build: ## build every service into bin/
 	$(GO) build -o $(BIN)/ $(addprefix ./services/,$(SERVICES)) ./services/deadletters/cmd/dlq

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -410,8 +411,11 @@ func checkLimitsAndRestarts(t testing.TB, p *types.Project) []string {
 				shutdown = d
 			}
 		}
-		if s.StopGracePeriod == nil || time.Duration(*s.StopGracePeriod) <= shutdown {
-			out = append(out, fmt.Sprintf("%s: stop_grace_period must exceed SHUTDOWN_TIMEOUT (%s), or docker kills in-flight work (default 10s)", s.Name, shutdown))
+		// After SHUTDOWN_TIMEOUT a handler still running is cancelled and
+		// given 5 s to return; then the publisher closes and traces flush
+		// (up to 5 s): docs/architecture.md, "Shutdown".
+		if need := shutdown + shutdownMargin; s.StopGracePeriod == nil || time.Duration(*s.StopGracePeriod) < need {
+			out = append(out, fmt.Sprintf("%s: stop_grace_period must be at least SHUTDOWN_TIMEOUT + %s (%s), or docker kills in-flight work (default 10s)", s.Name, shutdownMargin, need))
 		}
 	}
 	return out
@@ -772,6 +776,10 @@ func report(t *testing.T, problems []string) {
 	}
 }
 
+// shutdownMargin is what a service needs after SHUTDOWN_TIMEOUT: 5 s for a
+// cancelled handler to return, the publisher's close and the trace flush.
+const shutdownMargin = 15 * time.Second
+
 func TestCompose_HasAServiceForEveryServiceDirectory(t *testing.T) {
 	t.Parallel()
 	report(t, checkComposeHasEveryService(t, loadCompose(t)))
@@ -867,10 +875,59 @@ func TestEnvExample_DocumentsEveryVariableWithPlaceholderSecrets(t *testing.T) {
 			t.Errorf(".env.example: %s=%q looks like a real secret; keep a change-me placeholder", name, value)
 		}
 	}
-	// The web tier refuses a BOOKING_ID_SECRET under 16 bytes: a copy of the
-	// example must start.
-	if v := example["BOOKING_ID_SECRET"]; len(v) < 16 {
-		t.Errorf(".env.example: BOOKING_ID_SECRET %q is shorter than the 16 bytes the web tier requires", v)
+}
+
+// The services refuse the change-me placeholders (and secrets under 32
+// bytes) outside STAYBOOK_DEV; `make env`, which the README's first command
+// runs, turns the example into a .env they accept.
+func TestMakeEnv_GivesEveryPlaceholderAFreshSecretAndKeepsTheRest(t *testing.T) {
+	t.Parallel()
+	root := repoRoot(t)
+	dir := t.TempDir()
+	for _, f := range []string{"Makefile", ".env.example"} {
+		if err := os.WriteFile(filepath.Join(dir, f), []byte(readFile(t, filepath.Join(root, f))), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 2 {
+		if out, err := exec.Command("make", "-s", "-C", dir, "env").CombinedOutput(); err != nil {
+			t.Fatalf("make env: %v\n%s", err, out)
+		}
+		got := map[string]string{}
+		for _, m := range dotenvLineRe.FindAllStringSubmatch(readFile(t, filepath.Join(dir, ".env")), -1) {
+			got[m[1]] = m[2]
+		}
+		seen := map[string]bool{}
+		for _, m := range dotenvLineRe.FindAllStringSubmatch(readFile(t, filepath.Join(root, ".env.example")), -1) {
+			name, example := m[1], m[2]
+			switch value := got[name]; {
+			case !strings.Contains(example, "change-me"):
+				if value != example {
+					t.Errorf("%s: %q changed to %q", name, example, value)
+				}
+			case !regexp.MustCompile(`^[0-9a-f]{64}$`).MatchString(value):
+				t.Errorf("%s: %q is not a fresh 32-byte hex secret", name, value)
+			case seen[value]:
+				t.Errorf("%s: the same secret as another variable", name)
+			default:
+				seen[value] = true
+			}
+		}
+		if len(seen) < 6 {
+			t.Fatalf("only %d secrets generated", len(seen))
+		}
+		// A second run keeps the .env it finds (and succeeds, so that
+		// `make env && docker compose up` works again); remove .env to renew.
+		before := readFile(t, filepath.Join(dir, ".env"))
+		if out, err := exec.Command("make", "-s", "-C", dir, "env").CombinedOutput(); err != nil {
+			t.Fatalf("make env with a .env: %v\n%s", err, out)
+		}
+		if readFile(t, filepath.Join(dir, ".env")) != before {
+			t.Fatal("make env overwrote an existing .env")
+		}
+		if err := os.Remove(filepath.Join(dir, ".env")); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
@@ -1021,4 +1078,43 @@ func writeTemp(t testing.TB, content string) string {
 		t.Fatal(err)
 	}
 	return f
+}
+
+// Compose listens on this machine only unless the user says otherwise:
+// with .env.example as it is, and with PUBLIC_BIND_ADDRESS left out, every
+// published port of every service binds 127.0.0.1.
+func TestCompose_EveryPortBindsLoopbackUnlessToldOtherwise(t *testing.T) {
+	t.Parallel()
+	root := repoRoot(t)
+	var without []string
+	for _, line := range strings.Split(readFile(t, filepath.Join(root, ".env.example")), "\n") {
+		if !strings.HasPrefix(line, "PUBLIC_BIND_ADDRESS=") {
+			without = append(without, line)
+		}
+	}
+	unset := filepath.Join(t.TempDir(), "env")
+	if err := os.WriteFile(unset, []byte(strings.Join(without, "\n")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for name, env := range map[string]string{".env.example": filepath.Join(root, ".env.example"), "PUBLIC_BIND_ADDRESS unset": unset} {
+		p, err := loadComposeWith(t, root, env)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		published := 0
+		for _, svc := range sortedServiceNames(p) {
+			for _, port := range p.Services[svc].Ports {
+				if port.Published == "" {
+					continue
+				}
+				published++
+				if port.HostIP != "127.0.0.1" {
+					t.Errorf("%s: %s publishes %s on %q, want 127.0.0.1", name, svc, port.Published, port.HostIP)
+				}
+			}
+		}
+		if published < 10 {
+			t.Fatalf("%s: only %d published ports found", name, published)
+		}
+	}
 }

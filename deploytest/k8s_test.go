@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
@@ -528,6 +529,10 @@ func checkStaybookDeployments(t testing.TB, m *manifests) []string {
 		if c == nil {
 			out = append(out, fmt.Sprintf("Deployment %s: no container runs the image staybook/%s", svc, svc))
 			continue
+		}
+		// The default SHUTDOWN_TIMEOUT (20 s) and the margin after it.
+		if need := int64((20*time.Second + shutdownMargin) / time.Second); d.Spec.Template.Spec.TerminationGracePeriodSeconds == nil || *d.Spec.Template.Spec.TerminationGracePeriodSeconds < need {
+			out = append(out, fmt.Sprintf("Deployment %s: terminationGracePeriodSeconds must be at least %d (SHUTDOWN_TIMEOUT + %s), or the kubelet kills in-flight work", svc, need, shutdownMargin))
 		}
 		port := contractPorts[svc]
 		if !slices.ContainsFunc(c.Ports, func(p corev1.ContainerPort) bool { return int(p.ContainerPort) == port }) {

@@ -272,6 +272,9 @@ var contractVariables = map[string][]string{
 var optionalSecrets = map[string]string{
 	"NTFY_TOKEN":    "ntfy access token: the bundled ntfy has no access control",
 	"SMTP_PASSWORD": "SMTP AUTH: Mailpit accepts mail without it",
+	// Compose sets it (a load test through nginx works by default); a
+	// Kubernetes operator adds it to staybook-secrets to load-test.
+	"LOADTEST_TOKEN": "the load generator's allowance: without it a load test is rate-limited like any client",
 }
 
 var secretNameRe = regexp.MustCompile(`(^|_)(SECRET|TOKEN|PASSWORD|PASS)$`)

@@ -111,6 +111,7 @@ func runCommand(ctx context.Context, args []string, out io.Writer) (int, error) 
 	l.register(fs, "mixed", "constant", 50, 30*time.Second)
 	mode := fs.String("mode", "run", "run, or compare (the same as the compare command)")
 	target := fs.String("target", "http://localhost:8080", "the web tier")
+	token := fs.String("token", defaultLoadTestToken(), "the web tier's LOADTEST_TOKEN, sent so that the rate limit lets the load through (default: $LOADTEST_TOKEN, else LOADTEST_TOKEN in the repository's .env)")
 	bookShare := fs.Float64("book-share", 0.15, "mixed: share of booking requests")
 	repeatShare := fs.Float64("repeat-share", 0.05, "share of booking requests sent again with the same Idempotency-Key (negative: none)")
 	amqpURL := fs.String("amqp-url", "amqp://guest:guest@localhost:5672/", "RabbitMQ, for queue depths (empty: not sampled)")
@@ -138,7 +139,7 @@ func runCommand(ctx context.Context, args []string, out io.Writer) (int, error) 
 	}
 	dir := l.outDir()
 	r, err := run.Run(ctx, run.Config{
-		Target: strings.TrimRight(*target, "/"), Scenario: l.scenario, Profile: profile, BookShare: *bookShare,
+		Target: strings.TrimRight(*target, "/"), LoadTestToken: *token, Scenario: l.scenario, Profile: profile, BookShare: *bookShare,
 		RepeatShare: *repeatShare, TraceShare: *traceShare, Seed: l.seed, Timeout: l.timeout, MaxWorkers: l.maxWorkers, DrainTimeout: l.drainTimeout,
 		AMQPURL: *amqpURL, BookingURL: *bookingURL, VoucherURL: *voucherURL, EmailURL: *emailURL,
 		NotificationURL: *notificationURL, MailpitURL: *mailpitURL, BookingDatabaseURL: *bookingDB,

@@ -37,6 +37,11 @@ type Common struct {
 
 	LogLevel  string `env:"LOG_LEVEL" envDefault:"info"`
 	LogFormat string `env:"LOG_FORMAT" envDefault:"json"`
+
+	// Development (STAYBOOK_DEV) accepts placeholder and short secrets:
+	// make dev and the test stacks set it. Anywhere else a service refuses
+	// to start with them (CheckSecrets).
+	Development bool `env:"STAYBOOK_DEV"`
 }
 
 // Defaults fills the shared defaults (the envDefault tags, so that a config
@@ -76,6 +81,7 @@ func (c *Common) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf(`LOG_FORMAT: %q is not "json" or "text"`, c.LogFormat))
 	}
+	errs = append(errs, c.checkURLPasswords())
 	return errors.Join(errs...)
 }
 

@@ -56,3 +56,58 @@ func TestDefaults_FillSharedDefaultsWithoutTheEnvironment(t *testing.T) {
 		t.Fatalf("%+v", c)
 	}
 }
+
+func TestCheckSecrets_RefusePlaceholdersAndShortSecretsOutsideDevelopment(t *testing.T) {
+	long := strings.Repeat("k", MinSecretBytes)
+	for _, tc := range []struct {
+		name   string
+		secret Secret
+		want   string // "" for no error
+	}{
+		{"placeholder", Secret{Name: "ADMIN_TOKEN", Value: "change-me-admin-token-and-long-enough-to-pass"}, "placeholder"},
+		{"short", Secret{Name: "BOOKING_ID_SECRET", Value: long[1:]}, "shorter than the 32"},
+		{"missing", Secret{Name: "NTFY_TOPIC_SECRET"}, "is not set"},
+		{"optional and missing", Secret{Name: "LOADTEST_TOKEN", Optional: true}, ""},
+		{"optional and short", Secret{Name: "LOADTEST_TOKEN", Value: "x", Optional: true}, "shorter"},
+		{"good", Secret{Name: "ADMIN_TOKEN", Value: long}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var c Common
+			c.Defaults("web", ":8080")
+			err := c.CheckSecrets(tc.secret)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			// The message names the variable and says what to do.
+			if err == nil || !strings.Contains(err.Error(), tc.secret.Name) || !strings.Contains(err.Error(), tc.want) ||
+				!strings.Contains(err.Error(), "openssl rand -hex 32") || !strings.Contains(err.Error(), "STAYBOOK_DEV=true") {
+				t.Fatalf("error %v", err)
+			}
+			c.Development = true
+			if err := c.CheckSecrets(tc.secret); err != nil {
+				t.Fatalf("in development: %v", err)
+			}
+		})
+	}
+}
+
+func TestValidate_RefusesAPlaceholderPasswordInTheBrokerOrDatabaseURL(t *testing.T) {
+	for _, name := range []string{"AMQP_URL", "DATABASE_URL"} {
+		t.Run(name, func(t *testing.T) {
+			t.Setenv(name, "amqp://staybook:change-me-password@rabbitmq:5672/")
+			var cfg testConfig
+			err := Load(&cfg)
+			if err == nil || !strings.Contains(err.Error(), name) || !strings.Contains(err.Error(), "placeholder") {
+				t.Fatalf("error %v", err)
+			}
+			t.Setenv("STAYBOOK_DEV", "true")
+			cfg = testConfig{}
+			if err := Load(&cfg); err != nil {
+				t.Fatalf("in development: %v", err)
+			}
+		})
+	}
+}

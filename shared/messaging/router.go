@@ -2,8 +2,10 @@ package messaging
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -25,7 +27,8 @@ type RouterConfig struct {
 	Logger *slog.Logger
 	// DeadLetters receives messages that failed for good (topic DeadLetterQueue).
 	DeadLetters message.Publisher
-	// CloseTimeout is how long in-flight handlers may run after Close.
+	// CloseTimeout is how long in-flight handlers may run after Close
+	// before their contexts are cancelled (and their messages requeued).
 	CloseTimeout time.Duration
 	// Outer middleware runs outside the standard chain (tracing goes here).
 	Outer []message.HandlerMiddleware
@@ -69,10 +72,23 @@ type Handler struct {
 // outermost first: the configured outer middleware (tracing), correlation
 // ID, dead letter, retry, timeout, (attempt counting,) panic recovery,
 // inner middleware (fault injection).
+//
+// At shutdown, handlers in flight finish their attempt (up to CloseTimeout)
+// before their messages are settled; only then are the subscribers closed
+// (see drainingSubscriber). Waits between retries end at once.
 type Router struct {
 	router  *message.Router
 	cfg     RouterConfig
 	closing atomic.Bool
+	// shutdown ends when Close is called: it ends the waits between retries.
+	shutdown     context.Context
+	stopRetrying context.CancelFunc
+	// abort ends CloseTimeout after Close: it cancels the handlers still running.
+	abort        context.Context
+	abortRunning context.CancelFunc
+
+	mu          sync.Mutex
+	subscribers map[message.Subscriber]*drainingSubscriber
 	// initCounters starts a handler's failure counters at zero, so
 	// dashboards see the series before the first failure.
 	initCounters func(handler string)
@@ -90,11 +106,15 @@ func NewRouter(cfg RouterConfig) (*Router, error) {
 		cfg.CloseTimeout = 20 * time.Second
 	}
 	wlog := watermill.NewSlogLoggerWithLevelMapping(cfg.Logger, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
-	r, err := message.NewRouter(message.RouterConfig{CloseTimeout: cfg.CloseTimeout}, wlog)
+	// Watermill waits a little longer than CloseTimeout: the handlers
+	// cancelled then get time to return and have their messages nacked.
+	r, err := message.NewRouter(message.RouterConfig{CloseTimeout: cfg.CloseTimeout + abortGrace}, wlog)
 	if err != nil {
 		return nil, fmt.Errorf("create router: %w", err)
 	}
-	router := &Router{router: r, cfg: cfg, initCounters: func(string) {}}
+	router := &Router{router: r, cfg: cfg, initCounters: func(string) {}, subscribers: map[message.Subscriber]*drainingSubscriber{}}
+	router.shutdown, router.stopRetrying = context.WithCancel(context.Background())
+	router.abort, router.abortRunning = context.WithCancel(context.Background())
 	if cfg.Metrics != nil {
 		metrics.NewPrometheusMetricsBuilder(cfg.Metrics, MetricsNamespace, "").AddPrometheusRouterMetrics(r)
 		router.cfg.Hooks, router.initCounters = withCounters(cfg.Metrics, cfg.Hooks)
@@ -153,12 +173,13 @@ func (r *Router) AddHandler(h Handler) {
 		h.Queue = h.Topic
 	}
 	r.initCounters(h.Name)
+	sub := r.draining(h.Subscriber)
 	for i := 1; i <= h.Instances; i++ {
 		name := h.Name
 		if h.Instances > 1 {
 			name = fmt.Sprintf("%s#%d", h.Name, i)
 		}
-		wh := r.router.AddConsumerHandler(name, h.Topic, h.Subscriber, func(msg *message.Message) error {
+		wh := r.router.AddConsumerHandler(name, h.Topic, sub, func(msg *message.Message) error {
 			return h.Handle(msg)
 		})
 		chain := append([]message.HandlerMiddleware{}, r.cfg.Outer...)
@@ -166,6 +187,7 @@ func (r *Router) AddHandler(h Handler) {
 			middleware.CorrelationID,
 			r.logContext,
 			r.deadLetter(h),
+			r.retryUntilShutdown,
 			middleware.Retry{
 				MaxRetries:          h.Policy.MaxAttempts - 1,
 				InitialInterval:     h.Policy.InitialInterval,
@@ -175,6 +197,7 @@ func (r *Router) AddHandler(h Handler) {
 				MaxElapsedTime:      h.Policy.MaxElapsed,
 				ResetContextOnRetry: true,
 			}.Middleware,
+			attemptContext,
 			middleware.Timeout(h.Policy.Timeout),
 			// attempt counts every call, including one that an inner
 			// middleware (an injected fault) fails or that panics.
@@ -188,10 +211,41 @@ func (r *Router) AddHandler(h Handler) {
 	}
 }
 
-// Run runs the handlers until ctx ends, then closes the router. The router
-// itself runs on a context of its own: were it given ctx, Watermill would
-// cancel the handlers before ShuttingDown turns true, and a message failing
-// because of the shutdown would look like any failure.
+// draining wraps sub once, however many handlers consume through it.
+func (r *Router) draining(sub message.Subscriber) *drainingSubscriber {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	d, ok := r.subscribers[sub]
+	if !ok {
+		d = newDrainingSubscriber(sub, r.abort)
+		r.subscribers[sub] = d
+	}
+	return d
+}
+
+// closeSubscribers drains and closes every subscriber (each waits for its
+// messages in flight to be settled on the broker).
+func (r *Router) closeSubscribers() error {
+	r.mu.Lock()
+	subs := make([]*drainingSubscriber, 0, len(r.subscribers))
+	for _, d := range r.subscribers {
+		subs = append(subs, d)
+	}
+	r.mu.Unlock()
+	var errs []error
+	for _, d := range subs {
+		if err := d.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close subscriber: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Run runs the handlers until ctx ends, then closes the router, and returns
+// once every message in flight is settled. The router itself runs on a
+// context of its own: were it given ctx, Watermill would cancel the handlers
+// before ShuttingDown turns true, and a message failing because of the
+// shutdown would look like any failure.
 func (r *Router) Run(ctx context.Context) error {
 	stopped := make(chan struct{})
 	defer close(stopped)
@@ -202,18 +256,28 @@ func (r *Router) Run(ctx context.Context) error {
 		case <-stopped:
 		}
 	}()
-	return r.router.Run(context.WithoutCancel(ctx))
+	err := r.router.Run(context.WithoutCancel(ctx))
+	// Watermill's Run returns when its handlers have returned; the acks of
+	// their messages may still be on their way to the broker.
+	return errors.Join(err, r.closeSubscribers())
 }
 
 // Running is closed once every handler is subscribed.
 func (r *Router) Running() chan struct{} { return r.router.Running() }
 
-// Close stops consuming. Handlers in flight get CloseTimeout to finish; a
-// message whose handler fails because of the shutdown is nacked (requeued),
-// neither retried nor dead-lettered.
+// Close stops consuming. Handlers in flight finish their attempt on a
+// context the shutdown does not cancel, for up to CloseTimeout; then their
+// contexts are cancelled. A message whose handler fails during the shutdown
+// (or was waiting to retry) is nacked (requeued), neither retried nor
+// dead-lettered. Close returns once every message is settled on the broker
+// and the subscribers are closed.
 func (r *Router) Close() error {
 	r.closing.Store(true)
-	return r.router.Close()
+	r.stopRetrying()
+	abort := time.AfterFunc(r.cfg.CloseTimeout, r.abortRunning)
+	defer abort.Stop()
+	err := r.router.Close()
+	return errors.Join(err, r.closeSubscribers())
 }
 
 // ShuttingDown reports whether Close has been called. (Watermill's own
@@ -233,6 +297,34 @@ func (r *Router) logContext(h message.HandlerFunc) message.HandlerFunc {
 }
 
 type attemptsKey struct{}
+
+type attemptContextKey struct{}
+
+// retryUntilShutdown gives the Retry middleware a context that the shutdown
+// cancels, so a wait between attempts ends at once (and the message is
+// requeued), while attemptContext, inside Retry, gives each attempt back the
+// context the shutdown does not cancel: an attempt under way finishes.
+func (r *Router) retryUntilShutdown(next message.HandlerFunc) message.HandlerFunc {
+	return func(msg *message.Message) ([]*message.Message, error) {
+		attemptCtx := msg.Context()
+		ctx, cancel := context.WithCancel(context.WithValue(attemptCtx, attemptContextKey{}, attemptCtx))
+		defer cancel()
+		stop := context.AfterFunc(r.shutdown, cancel)
+		defer stop()
+		msg.SetContext(ctx)
+		return next(msg)
+	}
+}
+
+// attemptContext: see retryUntilShutdown.
+func attemptContext(next message.HandlerFunc) message.HandlerFunc {
+	return func(msg *message.Message) ([]*message.Message, error) {
+		if ctx, ok := msg.Context().Value(attemptContextKey{}).(context.Context); ok {
+			msg.SetContext(ctx)
+		}
+		return next(msg)
+	}
+}
 
 // attempt counts calls and makes permanent errors stop the retries: an error
 // wrapped in backoff.Permanent ends Watermill's Retry at once (its own

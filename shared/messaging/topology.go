@@ -6,6 +6,7 @@ package messaging
 
 import (
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -78,13 +79,27 @@ type Topology struct {
 	DeliveryLimit   int    // quorum queues only: deliveries before the broker dead-letters
 }
 
-func (t Topology) durableQueueArgs(name string) amqp091.Table {
+// UnlimitedDeliveries is the delivery limit of the terminal quorum queues
+// (dead_letters, unroutable), which have nothing to dead-letter to: since
+// RabbitMQ 4.0 a quorum queue without x-delivery-limit gets a limit of 20,
+// and a message returned more often than that is deleted. The value -1 means
+// unlimited on 4.x only: RabbitMQ 3.10 accepts it and then drops a message
+// at its first return (measured, docs/reliability.md). A limit this high is
+// the same argument on both versions (so a broker upgrade keeps the queue
+// declarable) and is never reached: at one return a second, 68 years.
+const UnlimitedDeliveries = math.MaxInt32
+
+// QueueArguments are the arguments a durable queue of the topology is
+// declared with.
+func (t Topology) QueueArguments(name string) amqp091.Table {
 	args := amqp091.Table{}
 	switch name {
 	case DeadLetterQueue, UnroutableQueue:
-		// terminal queues: nothing further to dead-letter to.
+		// terminal queues: nothing further to dead-letter to, so nothing
+		// may ever be dropped.
 		if t.QueueType == QueueTypeQuorum {
 			args["x-queue-type"] = QueueTypeQuorum
+			args["x-delivery-limit"] = int64(UnlimitedDeliveries)
 		}
 		return args
 	}
@@ -158,7 +173,7 @@ func (t Topology) Declare(ch *amqp091.Channel) error {
 		}
 	}
 	for _, q := range t.DurableQueues() {
-		if _, err := ch.QueueDeclare(q, true, false, false, false, t.durableQueueArgs(q)); err != nil {
+		if _, err := ch.QueueDeclare(q, true, false, false, false, t.QueueArguments(q)); err != nil {
 			return fmt.Errorf("declare queue %s: %w", q, err)
 		}
 	}

@@ -62,6 +62,24 @@ const (
 	// booking.after_commit, which exits right after a booking commits and
 	// before its outbox rows are forwarded; then start it normally.
 	KindFailpoint FaultKind = "failpoint"
+	// KindBrokerOutage: Config.BrokerOutage (RabbitMQ stopped for long:
+	// longer than every publish, ack and retry deadline of the services).
+	KindBrokerOutage FaultKind = "broker-outage"
+	// KindAlarmBacklog: the booking service stopped until commands.BookRoom
+	// holds a backlog, then RabbitMQ's memory alarm raised (Config.Alarm)
+	// and the booking service started: it settles the backlog while every
+	// publisher, its outbox forwarder included, is blocked for
+	// Config.AlarmBacklog; then the alarm is cleared.
+	KindAlarmBacklog FaultKind = "alarm-backlog"
+	// KindEmailDatabase: Config.EmailDatabase (the email service's database
+	// connections cut for long: longer than recording a sent email once
+	// gave it, and than its claim's lease); the email dead letters of the
+	// outage are replayed afterwards. No email may be sent twice.
+	KindEmailDatabase FaultKind = "email-database"
+	// KindRollingRestart: every service stopped (SIGTERM, the way a
+	// deployment rolls) and started again, one after the other, while the
+	// stream runs at Config.BurstFactor times its rate.
+	KindRollingRestart FaultKind = "rolling-restart"
 )
 
 // Fault is one step of a run.
@@ -83,14 +101,18 @@ func (f Fault) String() string {
 func Kill(service string) Fault { return Fault{Kind: KindKill, Service: service} }
 
 // FullFaults is the full run: every service killed, RabbitMQ and PostgreSQL
-// restarted, the SMTP outage, the failpoint, RabbitMQ's memory alarm; and,
-// last because it may leave the system unable to publish, the broker
-// connections flapping.
+// restarted, the SMTP outage, the failpoint, RabbitMQ's memory alarm, the
+// long faults (RabbitMQ stopped for long, the memory alarm held while the
+// booking service settles a backlog), a rolling restart of every service
+// during a burst; and, last because it may leave the system unable to
+// publish, the broker connections flapping.
 func FullFaults() []Fault {
 	return []Fault{
 		Kill("web"), Kill("booking"), Kill("voucher"), Kill("email"), Kill("notification"), Kill("deadletters"),
 		{Kind: KindBroker}, {Kind: KindDatabase}, {Kind: KindSMTP}, {Kind: KindFailpoint},
-		{Kind: KindBrokerAlarm}, {Kind: KindBrokerFlaps},
+		{Kind: KindBrokerAlarm}, {Kind: KindBrokerOutage}, {Kind: KindAlarmBacklog}, {Kind: KindEmailDatabase},
+		{Kind: KindRollingRestart},
+		{Kind: KindBrokerFlaps},
 	}
 }
 
@@ -121,9 +143,18 @@ type Config struct {
 	Rate    float64
 	Workers int
 	Faults  []Fault
-	// Broker, BrokerFlaps and Database run the KindBroker, KindBrokerFlaps
-	// and KindDatabase faults.
-	Broker, BrokerFlaps, BrokerAlarm, Database *Disruption
+	// Broker, BrokerFlaps, BrokerAlarm, BrokerOutage and Database run the
+	// faults of those kinds.
+	Broker, BrokerFlaps, BrokerAlarm, BrokerOutage, Database, EmailDatabase *Disruption
+	// Alarm raises (on) or clears RabbitMQ's memory alarm, for
+	// KindAlarmBacklog, which holds it for AlarmBacklog (90 s by default)
+	// once commands.BookRoom holds Backlog commands (Rate x 15 s by default).
+	Alarm        func(ctx context.Context, on bool) error
+	AlarmBacklog time.Duration
+	Backlog      int
+	// BurstFactor multiplies the stream's rate during KindRollingRestart (3
+	// by default).
+	BurstFactor float64
 	// SMTPOutage is how long the SMTP server stays away: longer than the
 	// email retries (EmailRetryBudget) last.
 	SMTPOutage time.Duration
@@ -184,9 +215,20 @@ func (c *Config) defaults() error {
 	if c.Progress == nil {
 		c.Progress = io.Discard
 	}
+	if c.AlarmBacklog == 0 {
+		c.AlarmBacklog = 90 * time.Second
+	}
+	if c.Backlog == 0 {
+		c.Backlog = int(c.Rate * 15)
+	}
+	if c.BurstFactor == 0 {
+		c.BurstFactor = 3
+	}
 	for _, f := range c.Faults {
 		if (f.Kind == KindBroker && c.Broker == nil) || (f.Kind == KindDatabase && c.Database == nil) ||
-			(f.Kind == KindBrokerFlaps && c.BrokerFlaps == nil) || (f.Kind == KindBrokerAlarm && c.BrokerAlarm == nil) {
+			(f.Kind == KindBrokerFlaps && c.BrokerFlaps == nil) || (f.Kind == KindBrokerAlarm && c.BrokerAlarm == nil) ||
+			(f.Kind == KindBrokerOutage && c.BrokerOutage == nil) || (f.Kind == KindAlarmBacklog && c.Alarm == nil) ||
+			(f.Kind == KindEmailDatabase && c.EmailDatabase == nil) {
 			return fmt.Errorf("chaos: fault %s needs its Disruption in the Config", f.Kind)
 		}
 	}
@@ -242,15 +284,20 @@ type engine struct {
 	tracker *tracker
 	stream  *stream
 	mail    mailpit
+	push    *pushGateway
 	client  *http.Client
 	started time.Time
 
 	mu     sync.Mutex
 	faults []*FaultRecord
-	// smtpOutages are when the SMTP server was away (dead letters expected);
+	// emailOutages are when the SMTP server or the email database was away
+	// (email dead letters expected);
 	// duplicateRisks when a second copy of an email is explainable (the
 	// email service killed, the database or SMTP server gone mid-send).
-	smtpOutages, duplicateRisks []window
+	emailOutages, duplicateRisks []window
+	// pushRisks when a second push is explainable (the notification
+	// service killed, the broker connections lost mid-push).
+	pushRisks []window
 }
 
 // Run runs the system, the stream and the faults, and checks the outcome.
@@ -266,6 +313,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		client: &http.Client{Timeout: 30 * time.Second}, started: time.Now(),
 	}
 	defer e.client.CloseIdleConnections()
+	push, err := startPushGateway()
+	if err != nil {
+		return nil, err
+	}
+	defer push.Close()
+	e.push = push
 	if err := e.startSystem(ctx); err != nil {
 		if e.st != nil {
 			e.st.Close()
@@ -368,6 +421,8 @@ func (e *engine) startSystem(ctx context.Context) error {
 		"SEND_CONFIRMATION_EMAIL_MAX_ATTEMPTS":     strconv.Itoa(emailMaxAttempts),
 		"SEND_CONFIRMATION_EMAIL_INITIAL_INTERVAL": emailInitialInterval.String(),
 		"SEND_CONFIRMATION_EMAIL_MULTIPLIER":       "2",
+		"NTFY_URL":                                 e.push.URL(),
+		"NTFY_TOPIC_SECRET":                        "chaos-run-topic-secret",
 	}
 	for k, v := range e.cfg.Env {
 		env[k] = v

@@ -149,11 +149,17 @@ func (e *engine) check(ctx context.Context) *Report {
 	// or outage fell between the SMTP server's acceptance and the record).
 	r.Checks = append(r.Checks, e.checkEmails(ctx, confirmed)...)
 
-	// 6. Dead letters only from the SMTP outage, all replayed.
+	// 5b. One push per booking and kind (the run's ntfy gateway).
+	r.Checks = append(r.Checks, e.checkPushes(r.Confirmed, r.Rejected))
+
+	// 6. Dead letters only from the email outages, all replayed.
 	r.Checks = append(r.Checks, e.checkDeadLetters(ctx))
 
 	// 7. Queues drained, nothing unroutable that should have reached a queue.
 	r.Checks = append(r.Checks, e.checkQueues()...)
+
+	// 7b. The outboxes empty: every event forwarded.
+	r.Checks = append(r.Checks, e.checkOutboxes(ctx))
 
 	// 8. The web tier tells customers what the booking database says.
 	r.Checks = append(r.Checks, e.checkStatusAPI(ctx, bookings))
@@ -282,10 +288,10 @@ func (e *engine) checkEmails(ctx context.Context, confirmed map[string]bool) []C
 	return out
 }
 
-// checkDeadLetters: every dead letter comes from the SMTP outage (the email
+// checkDeadLetters: every dead letter comes from an email outage (the email
 // handler, failed while or just after the server was away) and was replayed.
 func (e *engine) checkDeadLetters(ctx context.Context) Check {
-	name := "dead letters only from the SMTP outage, all replayed"
+	name := "dead letters only from the email outages (SMTP server, email database), all replayed"
 	conn, err := pgx.Connect(ctx, e.cfg.CheckDatabaseURL("deadletters"))
 	if err != nil {
 		return Check{Name: name, Detail: err.Error()}
@@ -297,7 +303,7 @@ func (e *engine) checkDeadLetters(ctx context.Context) Check {
 	}
 	defer rows.Close()
 	e.mu.Lock()
-	outages := append([]window(nil), e.smtpOutages...)
+	outages := append([]window(nil), e.emailOutages...)
 	e.mu.Unlock()
 	total, expected := 0, 0
 	unexpected := map[string]int{}
@@ -335,7 +341,7 @@ func (e *engine) checkDeadLetters(ctx context.Context) Check {
 	}
 	return Check{
 		Name: name, OK: rows.Err() == nil && n == 0 && notReplayed == 0,
-		Detail: fmt.Sprintf("%d dead letters: %d from the SMTP outage, %d unexpected%s; %d not replayed",
+		Detail: fmt.Sprintf("%d dead letters: %d from the email outages, %d unexpected%s; %d not replayed",
 			total, expected, n, states(unexpected), notReplayed),
 	}
 }
@@ -507,4 +513,20 @@ func states(m map[string]int) string {
 	}
 	sort.Strings(parts)
 	return " [" + strings.Join(parts, "; ") + "]"
+}
+
+// checkOutboxes: the booking and deadletters outboxes are empty at the end
+// (every event they held was forwarded).
+func (e *engine) checkOutboxes(ctx context.Context) Check {
+	name := "outboxes empty"
+	left := map[string]int{}
+	for _, service := range []string{"booking", "deadletters"} {
+		n, err := e.outboxRowsOf(ctx, service)
+		if err != nil {
+			return Check{Name: name, Detail: fmt.Sprintf("%s: %v", service, err)}
+		}
+		left[service] = n
+	}
+	return Check{Name: name, OK: left["booking"] == 0 && left["deadletters"] == 0,
+		Detail: fmt.Sprintf("rows left: %s", counts(left))}
 }

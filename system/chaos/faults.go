@@ -13,7 +13,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	amqp091 "github.com/rabbitmq/amqp091-go"
 
+	"github.com/staybook/staybook/shared/messaging"
 	"github.com/staybook/staybook/system/stack"
 )
 
@@ -57,16 +59,30 @@ func (e *engine) inject(ctx context.Context, f Fault) *FaultRecord {
 	case KindBroker:
 		rec.Name = e.cfg.Broker.Name
 		err = e.disrupt(ctx, rec, e.cfg.Broker)
+		e.pushRisk(window{rec.Started, rec.Repaired, "a broker fault"})
+	case KindBrokerOutage:
+		rec.Name = e.cfg.BrokerOutage.Name
+		err = e.disrupt(ctx, rec, e.cfg.BrokerOutage)
+		e.pushRisk(window{rec.Started, rec.Repaired, "a broker fault"})
 	case KindBrokerFlaps:
 		rec.Name = e.cfg.BrokerFlaps.Name
 		err = e.disrupt(ctx, rec, e.cfg.BrokerFlaps)
+		e.pushRisk(window{rec.Started, rec.Repaired, "a broker fault"})
+	case KindAlarmBacklog:
+		rec.Name = fmt.Sprintf("memory alarm %s while booking settles a backlog of %d", round(e.cfg.AlarmBacklog), e.cfg.Backlog)
+		err = e.alarmBacklog(ctx, rec)
+	case KindEmailDatabase:
+		rec.Name = e.cfg.EmailDatabase.Name + ", dead letters replayed"
+		err = e.emailDatabaseOutage(ctx, rec)
+	case KindRollingRestart:
+		rec.Name = fmt.Sprintf("rolling restart of every service, stream x%g", e.cfg.BurstFactor)
+		err = e.rollingRestart(ctx, rec)
 	case KindBrokerAlarm:
 		rec.Name = e.cfg.BrokerAlarm.Name
 		err = e.disrupt(ctx, rec, e.cfg.BrokerAlarm)
 	case KindDatabase:
 		rec.Name = e.cfg.Database.Name
 		err = e.disrupt(ctx, rec, e.cfg.Database)
-		e.risk(window{rec.Started, rec.Repaired, "the database outage"})
 	case KindSMTP:
 		rec.Name = fmt.Sprintf("SMTP server down %s, dead letters replayed", round(e.cfg.SMTPOutage))
 		err = e.smtpOutage(ctx, rec)
@@ -98,6 +114,12 @@ func (e *engine) risk(w window) {
 	e.mu.Unlock()
 }
 
+func (e *engine) pushRisk(w window) {
+	e.mu.Lock()
+	e.pushRisks = append(e.pushRisks, w)
+	e.mu.Unlock()
+}
+
 // kill sends SIGKILL to service right after it logs its trigger line (or
 // after a few seconds without one), then starts it again.
 func (e *engine) kill(ctx context.Context, rec *FaultRecord, service string) error {
@@ -117,8 +139,11 @@ func (e *engine) kill(ctx context.Context, rec *FaultRecord, service string) err
 	e.st.Kill(service)
 	err := e.start(ctx, service)
 	rec.Repaired = time.Now()
-	if service == "email" {
+	switch service {
+	case "email":
 		e.risk(window{rec.Started, rec.Repaired, "the kill of the email service"})
+	case "notification":
+		e.pushRisk(window{rec.Started, rec.Repaired, "the kill of the notification service"})
 	}
 	return err
 }
@@ -168,13 +193,18 @@ func (e *engine) smtpOutage(ctx context.Context, rec *FaultRecord) error {
 	if err := e.mail.start(ctx, e.st); err != nil {
 		return fmt.Errorf("restart mailpit: %w", err)
 	}
-	back := time.Now()
-	e.mu.Lock()
-	e.smtpOutages = append(e.smtpOutages, window{rec.Started, back, "SMTP outage"})
-	e.mu.Unlock()
+	return e.replayOutageLetters(ctx, rec, window{rec.Started, time.Now(), "SMTP outage"})
+}
 
-	// Emails failing when Mailpit came back are dead-lettered within the
-	// retry budget; after that the count must stay still.
+// replayOutageLetters notes outage as a time when email dead letters are
+// expected, waits until the emails failing around its end are dead-lettered
+// (within the retry budget; after that the count must stay still), and
+// replays every dead letter.
+func (e *engine) replayOutageLetters(ctx context.Context, rec *FaultRecord, outage window) error {
+	e.mu.Lock()
+	e.emailOutages = append(e.emailOutages, outage)
+	e.mu.Unlock()
+	back := outage.to
 	db, err := pgx.Connect(ctx, e.cfg.CheckDatabaseURL("deadletters"))
 	if err != nil {
 		return fmt.Errorf("deadletters database: %w", err)
@@ -304,8 +334,11 @@ func (e *engine) failpoint(ctx context.Context, rec *FaultRecord) error {
 	return nil
 }
 
-func (e *engine) outboxRows(ctx context.Context) (int, error) {
-	conn, err := pgx.Connect(ctx, e.cfg.CheckDatabaseURL("booking"))
+func (e *engine) outboxRows(ctx context.Context) (int, error) { return e.outboxRowsOf(ctx, "booking") }
+
+// outboxRowsOf counts the rows of service's outbox (shared/outbox's table).
+func (e *engine) outboxRowsOf(ctx context.Context, service string) (int, error) {
+	conn, err := pgx.Connect(ctx, e.cfg.CheckDatabaseURL(service))
 	if err != nil {
 		return 0, err
 	}
@@ -370,4 +403,100 @@ func (m mailpit) messages(ctx context.Context, client *http.Client) ([]mailpitMe
 func messageBookingID(messageID string) string {
 	id, _, _ := strings.Cut(strings.Trim(messageID, "<>"), "@")
 	return id
+}
+
+// alarmBacklog stops the booking service until commands.BookRoom holds
+// Config.Backlog commands (the web tier goes on accepting), raises the
+// memory alarm, starts the booking service, which settles the backlog while
+// its outbox forwarder cannot publish, holds the alarm for
+// Config.AlarmBacklog (longer than every publish and ack deadline), and
+// clears it. The outbox must lose none of the events it holds meanwhile.
+func (e *engine) alarmBacklog(ctx context.Context, rec *FaultRecord) error {
+	rec.Started = time.Now()
+	if err := e.st.Stop("booking", 30*time.Second); err != nil {
+		rec.Notes = append(rec.Notes, "stop: "+err.Error())
+	}
+	depth, err := e.waitQueueDepth(ctx, messaging.BookRoomQueue, e.cfg.Backlog, 2*time.Minute)
+	if err != nil {
+		return err
+	}
+	rec.Notes = append(rec.Notes, fmt.Sprintf("%d commands queued after %s", depth, round(time.Since(rec.Started))))
+	if err := e.cfg.Alarm(ctx, true); err != nil {
+		return err
+	}
+	alarmed := time.Now()
+	startErr := e.start(ctx, "booking")
+	held := sleep(ctx, e.cfg.AlarmBacklog-time.Since(alarmed))
+	if n, err := e.outboxRows(ctx); err == nil {
+		rec.Notes = append(rec.Notes, fmt.Sprintf("%d events in the outbox at the end of the alarm", n))
+	}
+	clearErr := e.cfg.Alarm(context.WithoutCancel(ctx), false)
+	rec.Repaired = time.Now()
+	return errors.Join(startErr, held, clearErr)
+}
+
+// waitQueueDepth waits until queue holds at least n messages, or timeout
+// passes (then it goes on with what there is).
+func (e *engine) waitQueueDepth(ctx context.Context, queue string, n int, timeout time.Duration) (int, error) {
+	conn, err := amqp091.Dial(e.cfg.CheckAMQPURL)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	deadline := time.Now().Add(timeout)
+	for {
+		ch, err := conn.Channel()
+		if err != nil {
+			return 0, err
+		}
+		q, err := ch.QueueDeclarePassive(queue, true, false, false, false, nil)
+		ch.Close()
+		if err != nil {
+			return 0, err
+		}
+		if q.Messages >= n || time.Now().After(deadline) {
+			return q.Messages, nil
+		}
+		if err := sleep(ctx, 200*time.Millisecond); err != nil {
+			return q.Messages, err
+		}
+	}
+}
+
+// rollingRestart stops every service gracefully (SIGTERM) and starts it
+// again, one after the other, as a deployment rolls, while the stream runs
+// at Config.BurstFactor times its rate. A stopping service must finish (or
+// hand back) what it is doing: nothing lost, nothing done twice.
+func (e *engine) rollingRestart(ctx context.Context, rec *FaultRecord) error {
+	rec.Started = time.Now()
+	stopBurst := e.stream.Burst(e.cfg.Rate * (e.cfg.BurstFactor - 1))
+	defer stopBurst()
+	var errs []error
+	for _, s := range stack.Services {
+		began := time.Now()
+		if err := e.st.Stop(s, 40*time.Second); err != nil {
+			errs = append(errs, fmt.Errorf("stop %s: %w", s, err))
+		}
+		stopped := time.Since(began)
+		if err := e.start(ctx, s); err != nil {
+			errs = append(errs, err)
+		}
+		rec.Notes = append(rec.Notes, fmt.Sprintf("%s stopped in %s, back in %s", s, round(stopped), round(time.Since(began))))
+	}
+	rec.Repaired = time.Now()
+	return errors.Join(errs...)
+}
+
+// emailDatabaseOutage cuts the email service's database connections for
+// long (Config.EmailDatabase): the sends caught between the SMTP server's
+// acceptance and their record wait for the database, holding their
+// messages, and the other emails fail their attempts and are dead-lettered;
+// those are replayed once the database is back. Nothing may be sent twice:
+// no window for second copies is noted.
+func (e *engine) emailDatabaseOutage(ctx context.Context, rec *FaultRecord) error {
+	rec.Started = time.Now()
+	if err := e.cfg.EmailDatabase.Run(ctx); err != nil {
+		return err
+	}
+	return e.replayOutageLetters(ctx, rec, window{rec.Started, time.Now(), "email database outage"})
 }

@@ -205,16 +205,38 @@ func (n *RabbitNode) Restart(ctx context.Context) error {
 
 // Alarm makes the node raise its memory alarm for d, as a node short of
 // memory would: it blocks every connection that publishes, while consumers
-// go on. (The watermark is set near zero, then back to the default.)
+// go on.
 func (n *RabbitNode) Alarm(ctx context.Context, d time.Duration) error {
-	if err := n.ctlRun(ctx, "set_vm_memory_high_watermark", "0.0000001"); err != nil {
+	if err := n.SetAlarm(ctx, true); err != nil {
 		return err
 	}
 	waitErr := sleep(ctx, d)
-	if err := n.ctlRun(context.WithoutCancel(ctx), "set_vm_memory_high_watermark", "0.4"); err != nil {
+	if err := n.SetAlarm(context.WithoutCancel(ctx), false); err != nil {
 		return err
 	}
 	return waitErr
+}
+
+// SetAlarm raises the memory alarm (the watermark set near zero) or clears
+// it (the watermark back to the default, 0.4).
+func (n *RabbitNode) SetAlarm(ctx context.Context, on bool) error {
+	watermark := "0.4"
+	if on {
+		watermark = "0.0000001"
+	}
+	return n.ctlRun(ctx, "set_vm_memory_high_watermark", watermark)
+}
+
+// Outage stops the node the way an operator would and starts it again
+// after d.
+func (n *RabbitNode) Outage(ctx context.Context, d time.Duration) error {
+	if err := n.Stop(ctx); err != nil {
+		return err
+	}
+	if err := sleep(ctx, d); err != nil {
+		return err
+	}
+	return n.Start(ctx)
 }
 
 func (n *RabbitNode) ctlRun(ctx context.Context, args ...string) error {

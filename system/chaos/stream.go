@@ -59,9 +59,11 @@ type stream struct {
 	patience time.Duration
 	start    time.Time
 
-	seq  atomic.Int64
-	stop chan struct{}
-	done sync.WaitGroup
+	seq    atomic.Int64
+	jobs   chan int64
+	stop   chan struct{}
+	pacers sync.WaitGroup
+	done   sync.WaitGroup
 
 	mu    sync.Mutex
 	stats StreamStats
@@ -81,36 +83,62 @@ func newStream(web string, rate float64, workers int, run string, tr *tracker) *
 // Start starts the pacer and the client workers.
 func (s *stream) Start() {
 	s.start = time.Now()
-	jobs := make(chan int64, s.workers)
+	s.jobs = make(chan int64, s.workers)
+	s.pacers.Add(1)
+	go func() {
+		defer s.pacers.Done()
+		s.pace(s.rate, nil)
+	}()
 	s.done.Add(1)
-	go func() { // the pacer: one booking per tick, dropped if nobody is free
+	go func() { // the jobs end with the last pacer
 		defer s.done.Done()
-		defer close(jobs)
-		tick := time.NewTicker(time.Duration(float64(time.Second) / s.rate))
-		defer tick.Stop()
-		for {
-			select {
-			case <-s.stop:
-				return
-			case <-tick.C:
-			}
-			i := s.seq.Add(1)
-			select {
-			case jobs <- i:
-				s.count(func(st *StreamStats) { st.Offered++ })
-			default:
-				s.count(func(st *StreamStats) { st.Skipped++ })
-			}
-		}
+		s.pacers.Wait()
+		close(s.jobs)
 	}()
 	for range s.workers {
 		s.done.Add(1)
 		go func() {
 			defer s.done.Done()
-			for i := range jobs {
+			for i := range s.jobs {
 				s.book(i)
 			}
 		}()
+	}
+}
+
+// Burst offers rate more bookings a second, on top of the steady stream,
+// until the returned stop is called (or the stream stops).
+func (s *stream) Burst(rate float64) (stop func()) {
+	end := make(chan struct{})
+	s.pacers.Add(1)
+	go func() {
+		defer s.pacers.Done()
+		s.pace(rate, end)
+	}()
+	var once sync.Once
+	return func() { once.Do(func() { close(end) }) }
+}
+
+// pace offers one booking per tick of rate, dropped if no worker is free,
+// until the stream stops or end is closed.
+func (s *stream) pace(rate float64, end <-chan struct{}) {
+	tick := time.NewTicker(time.Duration(float64(time.Second) / rate))
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-end:
+			return
+		case <-tick.C:
+		}
+		i := s.seq.Add(1)
+		select {
+		case s.jobs <- i:
+			s.count(func(st *StreamStats) { st.Offered++ })
+		default:
+			s.count(func(st *StreamStats) { st.Skipped++ })
+		}
 	}
 }
 

@@ -98,7 +98,13 @@ type mailpitMessage struct {
 // messagesTo lists the messages Mailpit holds for address.
 func (m mailpit) messagesTo(t testing.TB, address string) []mailpitMessage {
 	t.Helper()
-	resp, err := http.Get("http://" + m.API + "/api/v1/search?query=" + strings.ReplaceAll("to:"+address, "@", "%40"))
+	return m.list(t, "/api/v1/search?query="+strings.ReplaceAll("to:"+address, "@", "%40"))
+}
+
+// list returns the messages of a Mailpit API listing (path and query).
+func (m mailpit) list(t testing.TB, path string) []mailpitMessage {
+	t.Helper()
+	resp, err := http.Get("http://" + m.API + path)
 	testkit.Must(t, err)
 	defer resp.Body.Close()
 	var body struct {

@@ -179,6 +179,10 @@ func (s *Stack) URL(service string) string {
 // Env is the environment a service starts with.
 func (s *Stack) Env(service string) []string {
 	env := map[string]string{
+		// Local stacks (make dev, the end-to-end, load and chaos tests) run
+		// with well-known development secrets, which a service refuses
+		// without this flag (config.CheckSecrets). Env may override it.
+		"STAYBOOK_DEV": "true",
 		"HTTP_ADDR":    fmt.Sprintf("%s:%d", s.cfg.Host, s.cfg.Ports[service]),
 		"AMQP_URL":     s.cfg.AMQPURL,
 		"DATABASE_URL": s.cfg.DatabaseURL(service),

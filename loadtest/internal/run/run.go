@@ -30,9 +30,12 @@ type Config struct {
 	// Label names the run in reports (e.g. "queue" or "direct").
 	Label string
 	// Target is the web tier's base URL.
-	Target   string
-	Scenario string
-	Profile  pace.Profile
+	Target string
+	// LoadTestToken (LOADTEST_TOKEN), if set, goes with every request to
+	// the target in LoadTestTokenHeader.
+	LoadTestToken string
+	Scenario      string
+	Profile       pace.Profile
 	// BookShare, RepeatShare, TraceShare, Seed: see scenario.Config.
 	BookShare, RepeatShare, TraceShare float64
 	Seed                   uint64
@@ -99,10 +102,11 @@ func Run(ctx context.Context, cfg Config) (*report.Run, error) {
 		IdleConnTimeout:     90 * time.Second,
 	}
 	defer transport.CloseIdleConnections()
-	client := &http.Client{Timeout: cfg.Timeout, Transport: scenario.EchoTransport{Base: transport}}
+	client := &http.Client{Timeout: cfg.Timeout, Transport: scenario.EchoTransport{Base: withToken(transport, cfg.LoadTestToken)}}
 
 	catCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	hotels, err := scenario.LoadCatalogue(catCtx, &http.Client{Timeout: 10 * time.Second, Transport: scenario.UntracedTransport{}}, cfg.Target)
+	hotels, err := scenario.LoadCatalogue(catCtx, &http.Client{Timeout: 10 * time.Second,
+		Transport: scenario.UntracedTransport{Base: withToken(nil, cfg.LoadTestToken)}}, cfg.Target)
 	cancel()
 	if err != nil {
 		return nil, fmt.Errorf("read the catalogue (is the web tier running at %s?): %w", cfg.Target, err)
@@ -181,6 +185,7 @@ func Run(ctx context.Context, cfg Config) (*report.Run, error) {
 		Target: cfg.Target, BookingURL: cfg.BookingURL, VoucherURL: cfg.VoucherURL, EmailURL: cfg.EmailURL,
 		NotificationURL: cfg.NotificationURL, MailpitURL: cfg.MailpitURL, Emails: cfg.Emails, Notifications: cfg.Notifications,
 		QueueDepth: queueDepth, Timeout: cfg.DrainTimeout, RunStart: start, Say: say, Logger: cfg.Logger,
+		Transport: withToken(nil, cfg.LoadTestToken),
 	}, rec.Accepted())
 	sampler.Stop()
 

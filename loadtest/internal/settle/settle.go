@@ -64,6 +64,9 @@ type Config struct {
 	// Say prints a progress line.
 	Say    func(format string, args ...any)
 	Logger *slog.Logger
+	// Transport carries the reads (nil: http.DefaultTransport); the run
+	// passes one that adds the load-test token, as the rate limit reads it.
+	Transport http.RoundTripper
 }
 
 // Check is the outcome of one consistency check.
@@ -121,7 +124,7 @@ func Run(ctx context.Context, cfg Config, accepted []*record.Accepted) *Result {
 	start := time.Now()
 	deadline := start.Add(cfg.Timeout)
 	// Untraced: the polls would otherwise be most of Jaeger's traces.
-	client := &http.Client{Timeout: 10 * time.Second, Transport: scenario.UntracedTransport{}}
+	client := &http.Client{Timeout: 10 * time.Second, Transport: scenario.UntracedTransport{Base: cfg.Transport}}
 	res := &Result{Accepted: len(accepted), Final: map[string]int{}, Checks: map[string]Check{}, QueueDrained: -1}
 
 	up := func(base string) bool { return base != "" && healthy(ctx, client, base) }

@@ -58,6 +58,8 @@ func (c *Config) Validate() error {
 	if c.ReplayTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("REPLAY_TIMEOUT: %s must be positive", c.ReplayTimeout))
 	}
+	// Outside development (STAYBOOK_DEV) no placeholder or short token.
+	errs = append(errs, c.CheckSecrets(config.Secret{Name: "ADMIN_TOKEN", Value: c.AdminToken, Optional: true}))
 	return errors.Join(errs...)
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/puddle/v2"
 
 	"github.com/staybook/staybook/services/email/internal/domain"
 )
@@ -35,7 +36,8 @@ func Migrations() fs.FS {
 // Defaults of EmailStoreConfig.
 const (
 	// DefaultRecordTimeout bounds the retries of the write that records a
-	// send's outcome: long enough to outlast a PostgreSQL restart.
+	// failed send (releases the claim): long enough to outlast a PostgreSQL
+	// restart. A send the SMTP server accepted is recorded with no time limit.
 	DefaultRecordTimeout = 30 * time.Second
 	// DefaultLease is how long a claim keeps other workers from sending
 	// the same email.
@@ -53,15 +55,17 @@ var ErrBeingSent = errors.New("email is being sent by another worker")
 type EmailStoreConfig struct {
 	// Pool must be migrated with Migrations.
 	Pool *pgxpool.Pool
-	// Lease is how long a claim (status sending) excludes other workers.
-	// The claimant's fn runs for at most Lease - RecordTimeout, and the
-	// outcome is recorded within RecordTimeout, so a live claimant is never
-	// taken over; a crashed one's email is sent again after the lease (the
-	// one duplicate the service accepts, with the same Message-ID).
+	// Lease is how long a claim (status sending) excludes other workers
+	// after the claimant was last heard of: a live claimant renews it every
+	// Lease/3 until its outcome is recorded, so it is never taken over while
+	// the database can be reached; a crashed one's email is sent again after
+	// the lease (the one duplicate the service accepts, with the same
+	// Message-ID). The claimant's fn runs for at most Lease - RecordTimeout.
 	// DefaultLease if 0; must exceed RecordTimeout.
 	Lease time.Duration
-	// RecordTimeout bounds the retries of recording a send's outcome
-	// (DefaultRecordTimeout if 0).
+	// RecordTimeout bounds the retries of releasing a claim whose send
+	// failed (DefaultRecordTimeout if 0). Recording a send the SMTP server
+	// accepted is retried for as long as it takes.
 	RecordTimeout time.Duration
 	// Instance names this process in claimed_by (host name and pid if empty).
 	Instance string
@@ -144,8 +148,15 @@ func (s *EmailStore) Get(ctx context.Context, bookingID string) (domain.Email, e
 //     until it is sent, released or expired, or ctx ends with ErrBeingSent).
 //  2. fn runs (the send) with no transaction open, bounded by the lease.
 //  3. The outcome is written on a connection taken afresh from the pool,
-//     retried with backoff for up to RecordTimeout on a context that the
-//     caller's cancellation (shutdown, attempt timeout) does not end.
+//     with retries, on a context that the caller's cancellation (shutdown,
+//     attempt timeout) does not end: a sent email until it is recorded,
+//     however long the database is away (giving up would leave the row
+//     sending, and the next attempt, once the lease ran out, would send it
+//     again); a failed send for up to RecordTimeout.
+//
+// From the claim until the outcome is recorded, the claim's lease is renewed
+// every Lease/3, so a live claimant is not taken over however long it sends
+// or waits for the database.
 //
 // fn is not called when the email is sent already.
 func (s *EmailStore) Claim(ctx context.Context, draft domain.Email, fn func(ctx context.Context, e *domain.Email) error) (domain.Email, error) {
@@ -154,6 +165,8 @@ func (s *EmailStore) Claim(ctx context.Context, draft domain.Email, fn func(ctx 
 	if err != nil || e.Sent() {
 		return e, err
 	}
+	stopRenewing := s.renew(e.BookingID, token)
+	defer stopRenewing()
 
 	sendCtx, cancelSend := context.WithTimeout(ctx, s.lease-s.recordTimeout)
 	fnErr := fn(sendCtx, &e)
@@ -162,15 +175,15 @@ func (s *EmailStore) Claim(ctx context.Context, draft domain.Email, fn func(ctx 
 	// Once fn has run, the SMTP server may have accepted the email: record
 	// that even if ctx was cancelled meanwhile, or the email would be sent
 	// again on redelivery.
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.recordTimeout)
-	defer cancel()
 	if e.Sent() {
-		rec, err := s.markSent(rctx, e)
+		rec, err := s.markSent(context.WithoutCancel(ctx), e)
 		if err != nil {
 			return domain.Email{}, errors.Join(fnErr, err)
 		}
 		return rec, fnErr
 	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.recordTimeout)
+	defer cancel()
 	rec, err := s.release(rctx, e, token)
 	if err != nil {
 		return domain.Email{}, errors.Join(fnErr, err)
@@ -226,7 +239,33 @@ func (s *EmailStore) claim(ctx context.Context, draft domain.Email, token string
 	}
 }
 
-// markSent records the SMTP server's acceptance. The claim's token is not
+// renew keeps the claim's lease fresh (claimed_at = now()) every Lease/3
+// until the returned stop is called. A renewal that fails (the database
+// away) is simply tried again at the next tick.
+func (s *EmailStore) renew(bookingID, token string) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(s.lease / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			actx, cancelAttempt := context.WithTimeout(ctx, recordAttemptTimeout)
+			_, _ = s.pool.Exec(actx, `UPDATE emails SET claimed_at = now()
+				WHERE booking_id = $1 AND status = 'sending' AND claimed_by = $2`, bookingID, token)
+			cancelAttempt()
+		}
+	}()
+	return func() { cancel(); <-done }
+}
+
+// markSent records the SMTP server's acceptance, retrying until it is
+// recorded, ctx ends or the pool is closed. The claim's token is not
 // required: whoever holds the row now, the email was sent.
 func (s *EmailStore) markSent(ctx context.Context, e domain.Email) (domain.Email, error) {
 	var rec domain.Email
@@ -270,9 +309,10 @@ func (s *EmailStore) release(ctx context.Context, e domain.Email, token string) 
 	return rec, nil
 }
 
-// retry runs write until it succeeds or ctx ends, with backoff. Each call
-// takes a connection from the pool afresh: a connection the database
-// dropped is discarded by the pool, and the next attempt dials anew.
+// retry runs write until it succeeds, ctx ends or the pool is closed (the
+// service is stopping), with backoff. Each call takes a connection from the
+// pool afresh: a connection the database dropped is discarded by the pool,
+// and the next attempt dials anew.
 func (s *EmailStore) retry(ctx context.Context, write func(ctx context.Context) error) error {
 	wait := 50 * time.Millisecond
 	for attempt := 1; ; attempt++ {
@@ -288,6 +328,9 @@ func (s *EmailStore) retry(ctx context.Context, write func(ctx context.Context) 
 			cancel()
 			if err == nil {
 				return nil
+			}
+			if errors.Is(err, puddle.ErrClosedPool) {
+				return fmt.Errorf("gave up after %d attempts: %w", attempt, err)
 			}
 		}
 		t := time.NewTimer(wait)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -29,10 +30,16 @@ func newStore(t *testing.T) *adapters.EmailStore {
 // here), and returns the pool too.
 func newStoreWith(t *testing.T, cfg adapters.EmailStoreConfig) (*adapters.EmailStore, *pgxpool.Pool) {
 	t.Helper()
+	return openStore(t, testkit.Database(t), cfg)
+}
+
+// openStore migrates the database at dbURL and builds a store on it.
+func openStore(t *testing.T, dbURL string, cfg adapters.EmailStoreConfig) (*adapters.EmailStore, *pgxpool.Pool) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	pool, err := postgres.Open(ctx, postgres.Config{
-		URL: testkit.Database(t), MaxConns: 10, Migrations: adapters.Migrations(), Logger: slog.New(slog.DiscardHandler),
+		URL: dbURL, MaxConns: 10, Migrations: adapters.Migrations(), Logger: slog.New(slog.DiscardHandler),
 	})
 	testkit.Must(t, err)
 	t.Cleanup(pool.Close)
@@ -208,39 +215,52 @@ func killConnections(t *testing.T, pool *pgxpool.Pool) {
 	}
 }
 
-func TestEmailStore_LiveClaimOfAnotherWorkerIsNeitherSentConcurrentlyNorTakenOver(t *testing.T) {
-	t.Parallel()
-	store := newStore(t)
-	sending, release := make(chan struct{}), make(chan struct{})
+// slowSend starts a claim of b-1 whose send (a slow SMTP server) lasts
+// until the returned release is called, and returns once it is sending.
+func slowSend(t *testing.T, store *adapters.EmailStore) (release func()) {
+	t.Helper()
+	sending, released := make(chan struct{}), make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
 		_, err := store.Claim(context.Background(), draft(t, "b-1"), func(ctx context.Context, e *domain.Email) error {
 			close(sending)
-			<-release // a slow SMTP server
+			<-released
 			e.MarkSent(time.Now().UTC())
 			return nil
 		})
 		done <- err
 	}()
 	<-sending
+	return func() { close(released); testkit.Must(t, <-done) }
+}
+
+// requireBeingSent: another worker that tries to claim b-1 for d neither
+// sends it nor takes the claim over.
+func requireBeingSent(t *testing.T, store *adapters.EmailStore, d time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	called := false
+	_, err := store.Claim(ctx, draft(t, "b-1"), func(context.Context, *domain.Email) error {
+		called = true
+		return nil
+	})
+	if called || !errors.Is(err, adapters.ErrBeingSent) {
+		t.Fatalf("second claimant for %s: called %v, err %v; want ErrBeingSent without a send", d, called, err)
+	}
+}
+
+func TestEmailStore_LiveClaimOfAnotherWorkerIsNeitherSentConcurrentlyNorTakenOver(t *testing.T) {
+	t.Parallel()
+	store := newStore(t)
+	release := slowSend(t, store)
 	got, err := store.Get(context.Background(), "b-1")
 	testkit.Must(t, err)
 	if got.Status != domain.StatusSending {
 		t.Fatalf("while sending: %+v", got)
 	}
-
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-	defer cancel()
-	called := false
-	_, err = store.Claim(ctx, draft(t, "b-1"), func(context.Context, *domain.Email) error {
-		called = true
-		return nil
-	})
-	if called || !errors.Is(err, adapters.ErrBeingSent) {
-		t.Fatalf("second claimant: called %v, err %v; want ErrBeingSent without a send", called, err)
-	}
-	close(release)
-	testkit.Must(t, <-done)
+	requireBeingSent(t, store, 300*time.Millisecond)
+	release()
 }
 
 func TestEmailStore_ExpiredClaimOfACrashedWorkerIsTakenOver(t *testing.T) {
@@ -263,4 +283,88 @@ func TestEmailStore_ExpiredClaimOfACrashedWorkerIsTakenOver(t *testing.T) {
 	if sends != 1 || !rec.Sent() || rec.MessageID != "<b-1@staybook>" {
 		t.Fatalf("after the lease: %d sends, %+v", sends, rec)
 	}
+}
+
+// newStoreBehindProxy builds a store whose database connections go through
+// a TCP proxy the test can cut.
+func newStoreBehindProxy(t *testing.T, cfg adapters.EmailStoreConfig) (*adapters.EmailStore, *testkit.Proxy) {
+	t.Helper()
+	u, err := url.Parse(testkit.Database(t))
+	testkit.Must(t, err)
+	proxy := testkit.NewProxy(t, u.Host)
+	u.Host = proxy.Addr()
+	store, _ := openStore(t, u.String(), cfg)
+	return store, proxy
+}
+
+// The database goes away right after the SMTP server accepted the email, for
+// longer than every deadline on the path (the lease, 2 s here; the record
+// timeout, 1 s; one record attempt, 5 s; the attempt's own timeout, 3 s):
+// recording "sent" keeps trying while the claim is held, and neither this
+// delivery's retries nor a later delivery send the email again.
+func TestEmailStore_DatabaseAwayLongerThanEveryDeadlineAfterTheSendSendsOnce(t *testing.T) {
+	t.Parallel()
+	store, proxy := newStoreBehindProxy(t, adapters.EmailStoreConfig{Lease: 2 * time.Second, RecordTimeout: time.Second})
+	const outage = 8 * time.Second
+	var sends atomic.Int32
+	restored := make(chan struct{})
+	send := func(ctx context.Context, e *domain.Email) error {
+		if e.Sent() {
+			return nil
+		}
+		if sends.Add(1) == 1 { // the SMTP server accepts the email, then the database is cut
+			proxy.Cut()
+			time.AfterFunc(outage, func() { proxy.Restore(); close(restored) })
+		}
+		e.MarkSent(time.Now().UTC().Truncate(time.Microsecond))
+		return nil
+	}
+	// The handler's attempts, as the router's Retry makes them: each with
+	// its timeout, another after a failure.
+	var (
+		rec      domain.Email
+		err      error
+		failures int
+	)
+	for attempt := 1; ; attempt++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		rec, err = store.Claim(ctx, draft(t, "b-1"), send)
+		cancel()
+		if err == nil {
+			break
+		}
+		failures++
+		if attempt == 100 {
+			t.Fatalf("no attempt succeeded: %v", err)
+		}
+		<-time.After(200 * time.Millisecond) // the retry's backoff
+	}
+	<-restored
+	if !rec.Sent() {
+		t.Fatalf("claim returned %+v", rec)
+	}
+	// A redelivery after the outage finds the email sent.
+	again, err := store.Claim(context.Background(), draft(t, "b-1"), send)
+	testkit.Must(t, err)
+	if n := sends.Load(); n != 1 {
+		t.Fatalf("sent %d times (%d failed attempts), want once", n, failures)
+	}
+	if !again.Sent() || !again.SentAt.Equal(rec.SentAt) {
+		t.Fatalf("record after the outage: %+v", again)
+	}
+}
+
+// A claimant that sends for longer than the lease (a slow SMTP server)
+// keeps its claim: the lease is renewed, and another worker waits.
+func TestEmailStore_LiveClaimOutlastingItsLeaseIsRenewedNotTakenOver(t *testing.T) {
+	t.Parallel()
+	store := newStoreWithLease(t, 3*time.Second, time.Second)
+	release := slowSend(t, store)
+	requireBeingSent(t, store, 6*time.Second) // twice the lease
+	release()
+}
+
+func newStoreWithLease(t *testing.T, lease, record time.Duration) *adapters.EmailStore {
+	store, _ := newStoreWith(t, adapters.EmailStoreConfig{Lease: lease, RecordTimeout: record})
+	return store
 }

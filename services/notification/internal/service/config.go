@@ -126,6 +126,8 @@ func (c Config) Validate() error {
 			errs = append(errs, err)
 		}
 		errs = append(errs, c.topics().Validate())
+		// Outside development (STAYBOOK_DEV) no placeholder or short secret.
+		errs = append(errs, c.CheckSecrets(config.Secret{Name: "NTFY_TOPIC_SECRET", Value: c.NtfyTopicSecret}))
 	}
 	for _, u := range c.webhookURLs() {
 		errs = append(errs, adapters.ParseWebhookURL(u))

@@ -31,7 +31,7 @@ func TestLoadConfig_DefaultsSuitALocalRun(t *testing.T) {
 
 func TestLoadConfig_ReadsTheEnvironment(t *testing.T) {
 	t.Setenv("NTFY_URL", "http://ntfy:80")
-	t.Setenv("NTFY_TOPIC_SECRET", "a-long-enough-secret")
+	t.Setenv("NTFY_TOPIC_SECRET", "a-long-enough-secret-0123456789abcdef")
 	t.Setenv("NOTIFY_WEBHOOK_URLS", "http://a/hook, http://b/hook")
 	t.Setenv("NOTIFICATION_WORKERS", "5")
 	t.Setenv("NOTIFICATION_EXTRA_LATENCY", "1s")
@@ -50,7 +50,7 @@ func TestLoadConfig_ErrorsNameTheVariable(t *testing.T) {
 	cases := map[string]map[string]string{
 		"NOTIFICATION_WORKERS":                  {"NOTIFICATION_WORKERS": "many"},
 		"NTFY_TOPIC_SECRET":                     {"NTFY_URL": "http://ntfy:80"},
-		"NTFY_URL":                              {"NTFY_URL": "ntfy:80", "NTFY_TOPIC_SECRET": "a-long-enough-secret"},
+		"NTFY_URL":                              {"NTFY_URL": "ntfy:80", "NTFY_TOPIC_SECRET": "a-long-enough-secret-0123456789abcdef"},
 		"NOTIFY_WEBHOOK_URLS":                   {"NOTIFY_WEBHOOK_URLS": "http://a/hook,ftp://b"},
 		"NOTIFY_BOOKING_REJECTED_ON_EXHAUSTED":  {"NOTIFY_BOOKING_REJECTED_ON_EXHAUSTED": "drop"},
 		"NOTIFICATION_EXTRA_LATENCY":            {"NOTIFICATION_EXTRA_LATENCY": "-1s"},
@@ -64,6 +64,26 @@ func TestLoadConfig_ErrorsNameTheVariable(t *testing.T) {
 			_, err := service.LoadConfig()
 			if err == nil || !strings.Contains(err.Error(), want) {
 				t.Fatalf("err %v, want one naming %s", err, want)
+			}
+		})
+	}
+}
+
+func TestLoadConfig_RefusesAPlaceholderOrShortTopicSecretOutsideDevelopment(t *testing.T) {
+	for value, want := range map[string]string{
+		"change-me-ntfy-topic-secret-0123456789": "placeholder",
+		"only-twenty-bytes...":                   "shorter than the 32",
+	} {
+		t.Run(want, func(t *testing.T) {
+			t.Setenv("NTFY_URL", "http://ntfy:80")
+			t.Setenv("NTFY_TOPIC_SECRET", value)
+			_, err := service.LoadConfig()
+			if err == nil || !strings.Contains(err.Error(), "NTFY_TOPIC_SECRET") || !strings.Contains(err.Error(), want) {
+				t.Fatalf("err %v", err)
+			}
+			t.Setenv("STAYBOOK_DEV", "true")
+			if _, err := service.LoadConfig(); err != nil {
+				t.Fatalf("in development: %v", err)
 			}
 		})
 	}

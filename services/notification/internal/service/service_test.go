@@ -28,7 +28,7 @@ import (
 )
 
 const (
-	topicSecret = "service-test-secret-0123456789"
+	topicSecret = "service-test-secret-0123456789-abcdefghij"
 	guestEmail  = "ann.guest@example.org"
 )
 

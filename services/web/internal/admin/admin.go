@@ -18,8 +18,10 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -31,6 +33,7 @@ import (
 	"github.com/staybook/staybook/shared/messaging"
 
 	"github.com/staybook/staybook/services/web/internal/jaeger"
+	"github.com/staybook/staybook/services/web/internal/ratelimit"
 )
 
 // Services are the services a fault can be set on.
@@ -45,6 +48,7 @@ const (
 	CodeTracesUnavailable      = "traces_unavailable"
 	CodeUnavailable            = "unavailable"
 	CodeNotFound               = "not_found"
+	CodeTooManyFailures        = "too_many_failures"
 )
 
 // MaxHandlerBytes bounds a fault's handler name.
@@ -77,7 +81,13 @@ type Config struct {
 	VerifyBookingID func(string) bool
 	// MaxBodyBytes bounds a request body.
 	MaxBodyBytes int64
-	Logger       *slog.Logger
+	// Failures, if set, limits wrong tokens per client address (told by
+	// ClientAddress): a client whose bucket is empty gets 429 for every
+	// admin request, right token or not, until it refills, so the token
+	// cannot be guessed at the speed of the network.
+	Failures      *ratelimit.Buckets
+	ClientAddress func(*http.Request) (netip.Addr, bool)
+	Logger        *slog.Logger
 }
 
 // API serves the admin endpoints.
@@ -90,7 +100,7 @@ type API struct {
 
 // New builds the admin API.
 func New(cfg Config) (*API, error) {
-	if cfg.Publisher == nil || cfg.Traces == nil || cfg.VerifyBookingID == nil {
+	if cfg.Publisher == nil || cfg.Traces == nil || cfg.VerifyBookingID == nil || (cfg.Failures != nil && cfg.ClientAddress == nil) {
 		panic("admin: missing dependency")
 	}
 	base, err := url.Parse(strings.TrimSuffix(cfg.DeadLettersURL, "/"))
@@ -128,6 +138,8 @@ func (a *API) Register(mux httpx.Router) {
 // <ADMIN_TOKEN>". The comparison takes constant time, over SHA-256 digests
 // so that not even the token's length leaks. With no token configured every
 // request is refused (503): an admin API open to anyone is worse than none.
+// A client that sent too many wrong tokens is refused (429) until its
+// failure bucket refills (Config.Failures).
 func (a *API) RequireToken(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
@@ -135,9 +147,22 @@ func (a *API) RequireToken(next http.Handler) http.Handler {
 			httpx.WriteError(w, http.StatusServiceUnavailable, CodeAdminDisabled, "admin API disabled: ADMIN_TOKEN is not set")
 			return
 		}
+		client, known := netip.Addr{}, false
+		if a.cfg.Failures != nil {
+			client, known = a.cfg.ClientAddress(r)
+		}
+		if known && !a.cfg.Failures.Has(client, time.Now()) {
+			w.Header().Set("Retry-After", strconv.Itoa(a.cfg.Failures.RetryAfter()))
+			httpx.WriteError(w, http.StatusTooManyRequests, CodeTooManyFailures, "too many wrong admin tokens from this address; retry later")
+			return
+		}
 		scheme, got, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 		gotSum := sha256.Sum256([]byte(strings.TrimSpace(got)))
 		if !ok || !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare(gotSum[:], a.want[:]) != 1 {
+			if known {
+				a.cfg.Failures.Allow(client, time.Now())
+				a.log.WarnContext(r.Context(), "admin request with a wrong token", "client", client)
+			}
 			w.Header().Set("WWW-Authenticate", `Bearer realm="staybook-admin"`)
 			httpx.WriteError(w, http.StatusUnauthorized, CodeUnauthorized, "a valid admin token is required (Authorization: Bearer <ADMIN_TOKEN>)")
 			return

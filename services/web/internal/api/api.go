@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -71,8 +72,15 @@ type Config struct {
 	// Heartbeat is how often an idle event stream gets a comment line, so
 	// that proxies and browsers keep it open.
 	Heartbeat time.Duration
-	Metrics   *Metrics
-	Logger    *slog.Logger
+	// Streams bounds the event streams per client (told by ClientAddress)
+	// and per replica; StreamLifetime ends each stream after about that
+	// long, with a reconnect hint, so that no stream holds a replica
+	// forever and reconnects spread over the replicas.
+	Streams        *live.Streams
+	ClientAddress  func(*http.Request) (netip.Addr, bool)
+	StreamLifetime time.Duration
+	Metrics        *Metrics
+	Logger         *slog.Logger
 	// Now is the clock ("today" for dates).
 	Now func() time.Time
 }
@@ -86,7 +94,8 @@ type API struct {
 
 // New builds the API.
 func New(cfg Config) (*API, error) {
-	if cfg.IDs == nil || cfg.Bookings == nil || cfg.Catalogue == nil || cfg.Vouchers == nil || cfg.Hub == nil {
+	if cfg.IDs == nil || cfg.Bookings == nil || cfg.Catalogue == nil || cfg.Vouchers == nil || cfg.Hub == nil ||
+		cfg.Streams == nil || cfg.ClientAddress == nil {
 		panic("api: missing dependency")
 	}
 	switch cfg.Transport {
@@ -106,6 +115,9 @@ func New(cfg Config) (*API, error) {
 	}
 	if cfg.Heartbeat <= 0 {
 		cfg.Heartbeat = 15 * time.Second
+	}
+	if cfg.StreamLifetime <= 0 {
+		cfg.StreamLifetime = 10 * time.Minute
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

@@ -18,6 +18,7 @@ const (
 	CodeCatalogueUnavailable  = "catalogue_unavailable"
 	CodeBookingUnavailable    = "booking_unavailable"
 	CodeVoucherUnavailable    = "voucher_unavailable"
+	CodeTooManyStreams        = "too_many_streams"
 )
 
 func writeError(w http.ResponseWriter, status int, code, message string) {

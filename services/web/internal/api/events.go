@@ -4,15 +4,20 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"time"
+
+	"github.com/staybook/staybook/services/web/internal/live"
 )
 
 // bookingEvents is GET /api/bookings/{id}/events: a Server-Sent Events
 // stream of the booking's state. The first event is the current state, then
 // each change with a higher version, as "event: status" with the JSON of
-// GET /api/bookings/{id}. It ends when the client leaves or the server
-// shuts down.
+// GET /api/bookings/{id}. It ends when the client leaves, the server shuts
+// down or the stream has lived StreamLifetime (the browser then reconnects
+// after the "retry:" delay, possibly to another replica). A client with too
+// many streams open gets 429, a full replica 503.
 func (a *API) bookingEvents(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	id := r.PathValue("id")
@@ -20,6 +25,18 @@ func (a *API) bookingEvents(w http.ResponseWriter, r *http.Request) {
 		notFound(w, "booking")
 		return
 	}
+	client, _ := a.cfg.ClientAddress(r) // the zero address if unknown: one shared count
+	release, err := a.cfg.Streams.Open(client)
+	switch {
+	case errors.Is(err, live.ErrClientStreams):
+		w.Header().Set("Retry-After", a.retryAfter)
+		writeError(w, http.StatusTooManyRequests, CodeTooManyStreams, "too many event streams open from this address; close one")
+		return
+	case err != nil:
+		a.unavailable(w, CodeTooManyStreams, "this server has no room for another event stream; retry later")
+		return
+	}
+	defer release()
 	// Subscribe first, then read the state: a change made in between is
 	// then both in the snapshot and waiting in the subscription, and the
 	// version check below sends it once.
@@ -48,7 +65,7 @@ func (a *API) bookingEvents(w http.ResponseWriter, r *http.Request) {
 	defer a.cfg.Metrics.streams.Dec()
 
 	// Reconnect after 2 s if the connection drops.
-	if _, err := fmt.Fprint(w, "retry: 2000\n\n"); err != nil {
+	if _, err := fmt.Fprintf(w, "retry: %d\n\n", reconnectDelay.Milliseconds()); err != nil {
 		return
 	}
 	if err := writeStatus(w, rc, snap); err != nil {
@@ -57,11 +74,19 @@ func (a *API) bookingEvents(w http.ResponseWriter, r *http.Request) {
 	last := snap.Version
 	heartbeat := time.NewTicker(a.cfg.Heartbeat)
 	defer heartbeat.Stop()
+	lifetime := time.NewTimer(jitter(a.cfg.StreamLifetime))
+	defer lifetime.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-sub.Done():
+			return
+		case <-lifetime.C:
+			// The browser's EventSource reconnects by itself after the
+			// retry delay; the new stream starts from the current state.
+			fmt.Fprintf(w, "retry: %d\n: stream lifetime reached, reconnect\n\n", reconnectDelay.Milliseconds())
+			rc.Flush()
 			return
 		case <-sub.Ready():
 			ev, ok := sub.Take()
@@ -81,6 +106,16 @@ func (a *API) bookingEvents(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+}
+
+// reconnectDelay is the "retry:" hint: how long a browser waits before
+// reconnecting a stream that ended.
+const reconnectDelay = 2 * time.Second
+
+// jitter returns d shortened by up to a tenth, at random, so that streams
+// opened together (after a deploy) do not all end and reconnect together.
+func jitter(d time.Duration) time.Duration {
+	return d - rand.N(d/10+1)
 }
 
 func writeStatus(w http.ResponseWriter, rc *http.ResponseController, v BookingView) error {

@@ -20,6 +20,7 @@ import (
 	"github.com/staybook/staybook/services/web/internal/bookingid"
 	"github.com/staybook/staybook/services/web/internal/catalogue"
 	"github.com/staybook/staybook/services/web/internal/live"
+	"github.com/staybook/staybook/services/web/internal/ratelimit"
 	"github.com/staybook/staybook/services/web/internal/voucher"
 )
 
@@ -102,7 +103,8 @@ func fuzzAPI(t testing.TB, transport string) (*API, *recordingPublisher, *record
 	}
 	pub, books := &recordingPublisher{}, &recordingBookings{}
 	cfg := Config{Transport: transport, IDs: ids, Bookings: books, Catalogue: staticCatalogue{}, Vouchers: noVouchers{},
-		Hub: live.NewHub(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: func() time.Time { return now }}
+		Hub: live.NewHub(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: func() time.Time { return now },
+		Streams: live.NewStreams(live.StreamLimits{Max: 10, MaxPerClient: 10}), ClientAddress: ratelimit.ClientAddresses{}.Of}
 	if transport == TransportQueue {
 		cfg.Publisher = pub
 	}

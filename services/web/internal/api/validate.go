@@ -243,8 +243,53 @@ func validateGuestName(name string) (string, error) {
 		return "", httpx.FieldError("guest_name", "guest_name must be valid UTF-8")
 	case strings.ContainsFunc(name, unicode.IsControl):
 		return "", httpx.FieldError("guest_name", "guest_name must not contain control characters")
+	case hasInvisible(name):
+		return "", httpx.FieldError("guest_name", "guest_name must not contain invisible or bidirectional formatting characters")
 	}
 	return name, nil
+}
+
+// hasInvisible reports an invisible or bidirectional formatting character
+// in a name, except a zero-width non-joiner or joiner (U+200C, U+200D) that
+// joins two letters or marks of a script that uses them (Persian
+// "می‌خواهم", Devanagari "क्‍ष"): there they are part of correct spelling,
+// and they cannot reorder text. Between Latin, Greek or Cyrillic letters, or
+// at an edge, they are refused like the rest.
+func hasInvisible(name string) bool {
+	runes := []rune(name)
+	for i, r := range runes {
+		if !invisible(r) {
+			continue
+		}
+		if (r == '\u200c' || r == '\u200d') && i > 0 && i < len(runes)-1 &&
+			joins(runes[i-1]) && joins(runes[i+1]) {
+			continue
+		}
+		return true
+	}
+	return false
+}
+
+// joins reports a letter or mark of a script whose spelling uses zero-width
+// joiners: anything but the Latin, Greek, Cyrillic and common (punctuation,
+// digits) ones.
+func joins(r rune) bool {
+	if !unicode.In(r, unicode.L, unicode.M) {
+		return false
+	}
+	return !unicode.In(r, unicode.Latin, unicode.Greek, unicode.Cyrillic, unicode.Common, unicode.Inherited) ||
+		unicode.In(r, unicode.M) // a virama or vowel sign before a joiner
+}
+
+// invisible reports a format character (category Cf: the bidirectional
+// embeddings, overrides and isolates U+202A-202E and U+2066-2069, the
+// marks U+200E-200F, the zero-width characters U+200B-200D and U+FEFF, the
+// soft hyphen...) or a line or paragraph separator. In a name they change
+// how the text around it reads on pages, in emails and in push
+// notifications (a name can appear to be something else), and nobody types
+// them by accident.
+func invisible(r rune) bool {
+	return unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp)
 }
 
 // validateEmail accepts a bare address (guest@example.com), not a display
@@ -256,6 +301,9 @@ func validateEmail(email string) (string, error) {
 		return "", httpx.FieldError("guest_email", "guest_email is required")
 	case len(email) > MaxEmailBytes:
 		return "", httpx.FieldError("guest_email", fmt.Sprintf("guest_email must be at most %d bytes", MaxEmailBytes))
+	}
+	if strings.ContainsFunc(email, func(r rune) bool { return unicode.IsControl(r) || invisible(r) }) {
+		return "", httpx.FieldError("guest_email", "guest_email must not contain control, invisible or bidirectional formatting characters")
 	}
 	addr, err := mail.ParseAddress(email)
 	if err != nil || addr.Name != "" || addr.Address != email {

@@ -102,6 +102,25 @@ func TestValidateGuestNameAndEmail(t *testing.T) {
 		"Ana\u0085Silva":         false, // C1 control
 		"Ana \ufffd":             false, // what json leaves of invalid UTF-8
 		"Ana\x7f":                false,
+		// Bidirectional and invisible format characters (SECURITY.md).
+		"Ana\u202eavliS":       false, // right-to-left override
+		"Ana\u202aSilva":       false, // left-to-right embedding
+		"Ana\u2066Silva\u2069": false, // isolates
+		"Ana\u2067Silva":       false,
+		"Ana\u2068Silva":       false,
+		"Ana\u200bSilva":       false, // zero-width space
+		"Ana\u200dSilva":       false, // zero-width joiner between Latin letters
+		"Ana\u200cSilva":       false, // zero-width non-joiner between Latin letters
+		"\u200c\u0645\u06cc":   false, // non-joiner at an edge
+		"\u0645\u06cc\u200c":   false,
+		"\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645": true,  // Persian, the non-joiner joins letters
+		"\u0915\u094d\u200d\u0937":                         true,  // Devanagari, the joiner after a virama
+		"Ana\u200fSilva":                                   false, // right-to-left mark
+		"\ufeffAna":                                        false, // byte order mark
+		"Ana\u00adSilva":                                   false, // soft hyphen (Cf)
+		"Ana\u2028Silva":                                   false, // line separator
+		"Ana\U000E0041":                                    false, // tag character (Cf)
+		"Ana \u05e9\u05dc\u05d5\u05dd":                     true,  // right-to-left letters themselves are fine
 	}
 	for name, valid := range names {
 		if _, err := validateGuestName(name); (err == nil) != valid {
@@ -117,6 +136,8 @@ func TestValidateGuestNameAndEmail(t *testing.T) {
 		"<ana@example.com>":        false,
 		"ana@example.com, b@c.com": false,
 		"ana@exa mple.com":         false,
+		"ana\u202e@example.com":    false,
+		"ana@exa\u200bmple.com":    false,
 		strings.Repeat("a", 243) + "@example.com": false, // 255 bytes
 	}
 	for email, valid := range emails {

@@ -1,66 +1,83 @@
-// Package ratelimit limits the public API's requests per client address, a
-// token bucket per client (golang.org/x/time/rate). Addresses in exempt
-// networks (loopback by default, so a load test from the same machine
-// measures the system rather than the limiter) are never limited. Behind a
-// load balancer, the client is the first X-Forwarded-For hop, but only when
-// the request comes from a trusted proxy network.
+// Package ratelimit limits the public API's requests per client address: a
+// token bucket per client (golang.org/x/time/rate) in a bounded cache
+// (hashicorp/golang-lru), so that memory stays bounded whatever addresses
+// arrive.
+//
+// Behind a load balancer the client is told apart by what the trusted
+// proxy says (ClientAddresses): the rightmost X-Forwarded-For hop that is
+// not a trusted proxy, or a header only the proxy sets (X-Real-IP). A
+// client cannot pick its bucket by sending its own header.
+//
+// Two kinds of request are never limited: those from exempt networks
+// (loopback by default, so a load test on the same machine measures the
+// system rather than the limiter) and those carrying the load generator's
+// token (LOADTEST_TOKEN), which the operator gives to the load test run
+// through the load balancer.
 package ratelimit
 
 import (
+	"crypto/sha256"
+	"crypto/subtle"
 	"fmt"
-	"math"
-	"net"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
-	"sync"
 	"time"
-
-	"golang.org/x/time/rate"
 
 	"github.com/staybook/staybook/shared/httpx"
 )
+
+// LoadTestTokenHeader carries the load generator's token (LOADTEST_TOKEN).
+const LoadTestTokenHeader = "X-Loadtest-Token"
 
 // Config configures a Limiter.
 type Config struct {
 	// RPS is the sustained rate per client; 0 turns the limiter off.
 	RPS   float64
 	Burst int
+	// MaxClients bounds the clients remembered (DefaultMaxClients if 0).
+	MaxClients int
 	// Exempt clients are never limited.
 	Exempt []netip.Prefix
-	// TrustedProxies may name the client in X-Forwarded-For.
-	TrustedProxies []netip.Prefix
+	// Clients tells the client address of a request.
+	Clients ClientAddresses
+	// LoadTestToken, if set, exempts the requests that carry it in
+	// LoadTestTokenHeader: the operator's load generator.
+	LoadTestToken string
 	// Paths limited: a request whose path starts with one of these.
 	Paths []string
 }
 
 // Limiter is HTTP middleware.
 type Limiter struct {
-	cfg     Config
-	mu      sync.Mutex
-	clients map[netip.Addr]*client
-	now     func() time.Time
-}
-
-type client struct {
-	lim  *rate.Limiter
-	seen time.Time
+	cfg       Config
+	buckets   *Buckets // nil: no limit
+	tokenHash [sha256.Size]byte
+	now       func() time.Time
 }
 
 // New returns a Limiter.
-func New(cfg Config) *Limiter {
-	if cfg.Burst < 1 {
-		cfg.Burst = max(1, int(math.Ceil(cfg.RPS)))
+func New(cfg Config) (*Limiter, error) {
+	l := &Limiter{cfg: cfg, now: time.Now}
+	if cfg.LoadTestToken != "" {
+		l.tokenHash = sha256.Sum256([]byte(cfg.LoadTestToken))
 	}
-	return &Limiter{cfg: cfg, clients: map[netip.Addr]*client{}, now: time.Now}
+	if cfg.RPS > 0 {
+		var err error
+		if l.buckets, err = NewBuckets(cfg.RPS, cfg.Burst, cfg.MaxClients); err != nil {
+			return nil, err
+		}
+	}
+	return l, nil
 }
 
-// ParsePrefixes parses a comma-separated list of CIDRs or addresses.
+// ParsePrefixes parses a list of CIDRs or addresses; "none" is the empty list.
 func ParsePrefixes(list []string) ([]netip.Prefix, error) {
 	var out []netip.Prefix
 	for _, s := range list {
 		s = strings.TrimSpace(s)
-		if s == "" {
+		if s == "" || strings.EqualFold(s, "none") {
 			continue
 		}
 		if !strings.Contains(s, "/") {
@@ -80,50 +97,27 @@ func ParsePrefixes(list []string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
-func contains(nets []netip.Prefix, a netip.Addr) bool {
-	a = a.Unmap()
-	for _, p := range nets {
-		if p.Contains(a) {
-			return true
-		}
+// Clients is the number of client buckets held (a metric and for tests).
+func (l *Limiter) Clients() int {
+	if l.buckets == nil {
+		return 0
 	}
-	return false
-}
-
-// Client is the address a request is counted against.
-func (l *Limiter) Client(r *http.Request) (netip.Addr, bool) {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	a, err := netip.ParseAddr(host)
-	if err != nil {
-		return netip.Addr{}, false
-	}
-	a = a.Unmap()
-	if contains(l.cfg.TrustedProxies, a) {
-		if first, _, _ := strings.Cut(r.Header.Get("X-Forwarded-For"), ","); first != "" {
-			if fa, err := netip.ParseAddr(strings.TrimSpace(first)); err == nil {
-				return fa.Unmap(), true
-			}
-		}
-	}
-	return a, true
+	return l.buckets.Len()
 }
 
 // Middleware answers 429 with Retry-After to a client over its rate.
 func (l *Limiter) Middleware(next http.Handler) http.Handler {
-	if l.cfg.RPS <= 0 {
+	if l.buckets == nil {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !l.limited(r.URL.Path) {
+		if !l.limited(r) {
 			next.ServeHTTP(w, r)
 			return
 		}
-		a, ok := l.Client(r)
-		if ok && !contains(l.cfg.Exempt, a) && !l.allow(a) {
-			w.Header().Set("Retry-After", fmt.Sprint(max(1, int(math.Ceil(1/l.cfg.RPS)))))
+		a, ok := l.cfg.Clients.Of(r)
+		if ok && !contains(l.cfg.Exempt, a) && !l.buckets.Allow(a, l.now()) {
+			w.Header().Set("Retry-After", strconv.Itoa(l.buckets.RetryAfter()))
 			httpx.WriteError(w, http.StatusTooManyRequests, "rate_limited", "too many requests; slow down")
 			return
 		}
@@ -131,31 +125,21 @@ func (l *Limiter) Middleware(next http.Handler) http.Handler {
 	})
 }
 
-func (l *Limiter) limited(path string) bool {
+func (l *Limiter) limited(r *http.Request) bool {
+	if l.cfg.LoadTestToken != "" {
+		if t := r.Header.Get(LoadTestTokenHeader); t != "" {
+			// Compare digests in constant time: neither the token nor its
+			// length leaks through timing.
+			h := sha256.Sum256([]byte(t))
+			if subtle.ConstantTimeCompare(h[:], l.tokenHash[:]) == 1 {
+				return false
+			}
+		}
+	}
 	for _, p := range l.cfg.Paths {
-		if strings.HasPrefix(path, p) {
+		if strings.HasPrefix(r.URL.Path, p) {
 			return true
 		}
 	}
 	return false
-}
-
-func (l *Limiter) allow(a netip.Addr) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := l.now()
-	c, ok := l.clients[a]
-	if !ok {
-		if len(l.clients) > 100_000 { // forget idle clients rather than grow without bound
-			for k, v := range l.clients {
-				if now.Sub(v.seen) > time.Minute {
-					delete(l.clients, k)
-				}
-			}
-		}
-		c = &client{lim: rate.NewLimiter(rate.Limit(l.cfg.RPS), l.cfg.Burst)}
-		l.clients[a] = c
-	}
-	c.seen = now
-	return c.lim.AllowN(now, 1)
 }

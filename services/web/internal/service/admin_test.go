@@ -21,7 +21,7 @@ import (
 	"github.com/staybook/staybook/services/web/internal/jaeger"
 )
 
-const adminToken = "test-admin-token-0123456789"
+const adminToken = "test-admin-token-0123456789-abcdefghij"
 
 var bearer = map[string]string{"Authorization": "Bearer " + adminToken}
 
@@ -76,7 +76,49 @@ func adminConfig(t *testing.T, amqpURL, bookingURL, deadLettersURL string) Confi
 	cfg := testConfig(amqpURL, bookingURL, "http://127.0.0.1:1")
 	cfg.AdminToken = adminToken
 	cfg.DeadlettersURL = deadLettersURL
+	cfg.AdminMaxFailures = 1000 // these tests send many wrong tokens on purpose
 	return cfg
+}
+
+func TestAdminAPI_WrongTokensAreLimitedPerClientAddress(t *testing.T) {
+	t.Parallel()
+	fb := newFakeBooking(t)
+	dl := newFakeDeadLetters(t)
+	cfg := adminConfig(t, testkit.Vhost(t), fb.URL(), dl.srv.URL)
+	cfg.AdminMaxFailures = 3
+	cfg.AdminFailureWindow = time.Hour         // no refill during the test
+	cfg.TrustedProxies = []string{"127.0.0.1"} // the test plays the load balancer
+	w := startWeb(t, cfg)
+	const path = "/api/admin/dead-letters"
+	as := func(client string, h map[string]string) response {
+		header := map[string]string{"X-Forwarded-For": client}
+		for k, v := range h {
+			header[k] = v
+		}
+		return do(t, http.MethodGet, w.base+path, "", header)
+	}
+	wrong := map[string]string{"Authorization": "Bearer not-the-token"}
+	for i := range 3 {
+		if r := as("198.51.100.1", wrong); r.status != http.StatusUnauthorized {
+			t.Fatalf("wrong token %d: %d", i, r.status)
+		}
+	}
+	// Past the allowance, even the right token is refused: guessing further
+	// would otherwise tell a right guess by its answer.
+	for name, h := range map[string]map[string]string{"wrong token": wrong, "right token": bearer} {
+		r := as("198.51.100.1", h)
+		if r.status != http.StatusTooManyRequests || r.errorDetail(t).Code != "too_many_failures" || r.header.Get("Retry-After") == "" {
+			t.Fatalf("%s after 3 failures: %d %v %s", name, r.status, r.header, r.body)
+		}
+	}
+	// A forged X-Forwarded-For on the left does not make a new client.
+	if r := as("203.0.113.9, 198.51.100.1", bearer); r.status != http.StatusTooManyRequests {
+		t.Fatalf("forged hop escaped the limit: %d", r.status)
+	}
+	// Another address is not affected.
+	if r := as("198.51.100.2", bearer); r.status != http.StatusOK {
+		t.Fatalf("another client: %d %s", r.status, r.body)
+	}
 }
 
 func TestAdminAPI_RefusedWithoutTheTokenAndPassedOnWithIt(t *testing.T) {

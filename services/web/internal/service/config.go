@@ -3,9 +3,9 @@ package service
 import (
 	"errors"
 	"fmt"
-	"github.com/staybook/staybook/services/web/internal/ratelimit"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/caarlos0/env/v11"
@@ -15,6 +15,7 @@ import (
 
 	"github.com/staybook/staybook/services/web/internal/api"
 	"github.com/staybook/staybook/services/web/internal/bookingid"
+	"github.com/staybook/staybook/services/web/internal/ratelimit"
 )
 
 // Development defaults of the booking ID settings. Every replica must share
@@ -46,8 +47,18 @@ type Config struct {
 	HTTPWriteTimeout time.Duration `env:"HTTP_WRITE_TIMEOUT" envDefault:"60s"`
 	// SSEHeartbeat is how often an idle event stream gets a comment line.
 	SSEHeartbeat time.Duration `env:"SSE_HEARTBEAT" envDefault:"15s"`
+	// SSEMaxStreams bounds the event streams open on a replica (503 past
+	// it) and SSEMaxStreamsPerClient those of one client address (429);
+	// SSEMaxLifetime ends a stream, with a reconnect hint, after about that long.
+	SSEMaxStreams          int           `env:"SSE_MAX_STREAMS" envDefault:"2000"`
+	SSEMaxStreamsPerClient int           `env:"SSE_MAX_STREAMS_PER_CLIENT" envDefault:"8"`
+	SSEMaxLifetime         time.Duration `env:"SSE_MAX_LIFETIME" envDefault:"10m"`
 	// AdminToken is the admin API's bearer token; empty turns it off.
 	AdminToken string `env:"ADMIN_TOKEN"`
+	// AdminMaxFailures wrong admin tokens per client address, refilled at
+	// AdminMaxFailures per AdminFailureWindow, before that address gets 429.
+	AdminMaxFailures   int           `env:"ADMIN_MAX_FAILURES" envDefault:"10"`
+	AdminFailureWindow time.Duration `env:"ADMIN_FAILURE_WINDOW" envDefault:"1m"`
 	// DeadlettersURL is the deadletters service, behind the admin API.
 	DeadlettersURL string `env:"DEADLETTERS_URL" envDefault:"http://localhost:8085"`
 	// JaegerQueryURL is Jaeger's query API, read by the booking trace page.
@@ -62,11 +73,20 @@ type Config struct {
 	// client address (0: no limit); RateLimitBurst the bucket size.
 	RateLimitRPS   float64 `env:"RATE_LIMIT_RPS" envDefault:"20"`
 	RateLimitBurst int     `env:"RATE_LIMIT_BURST" envDefault:"40"`
+	// RateLimitMaxClients bounds the client buckets a replica keeps.
+	RateLimitMaxClients int `env:"RATE_LIMIT_MAX_CLIENTS" envDefault:"100000"`
 	// RateLimitExempt clients are never limited (loopback by default, so a
-	// load test on the same machine is not throttled).
+	// load test on the same machine is not throttled); "none" for none.
 	RateLimitExempt []string `env:"RATE_LIMIT_EXEMPT" envSeparator:"," envDefault:"127.0.0.0/8,::1"`
-	// TrustedProxies may name the client in X-Forwarded-For (the load balancer).
-	TrustedProxies []string `env:"TRUSTED_PROXIES" envSeparator:","`
+	// TrustedProxies (the load balancer) may name the client in
+	// ClientAddressHeader: X-Forwarded-For (its rightmost hop that is not a
+	// trusted proxy) or a header the proxy sets to one address (X-Real-IP).
+	TrustedProxies      []string `env:"TRUSTED_PROXIES" envSeparator:","`
+	ClientAddressHeader string   `env:"CLIENT_ADDRESS_HEADER" envDefault:"X-Forwarded-For"`
+	// LoadTestToken, if set, exempts requests carrying it in the
+	// X-Loadtest-Token header from the rate limit: the operator's load test
+	// through the load balancer (SECURITY.md says why).
+	LoadTestToken string `env:"LOADTEST_TOKEN"`
 }
 
 // DefaultConfig is the configuration with every default and no environment
@@ -105,6 +125,15 @@ func (c *Config) Validate() error {
 	if len(c.BookingIDSecret) < bookingid.MinSecretBytes {
 		errs = append(errs, fmt.Errorf("BOOKING_ID_SECRET: must be at least %d bytes", bookingid.MinSecretBytes))
 	}
+	if c.UsesDevSecret() && !c.Development {
+		errs = append(errs, errors.New("BOOKING_ID_SECRET: is not set (the public development default would let anyone forge booking IDs); generate one with `openssl rand -hex 32`, or set STAYBOOK_DEV=true on a development machine (make dev does)"))
+	} else {
+		errs = append(errs, c.CheckSecrets(config.Secret{Name: "BOOKING_ID_SECRET", Value: c.BookingIDSecret}))
+	}
+	errs = append(errs, c.CheckSecrets(
+		config.Secret{Name: "ADMIN_TOKEN", Value: c.AdminToken, Optional: true},
+		config.Secret{Name: "LOADTEST_TOKEN", Value: c.LoadTestToken, Optional: true},
+	))
 	if c.CatalogueTTL <= 0 {
 		errs = append(errs, fmt.Errorf("CATALOGUE_TTL: %s must be positive", c.CatalogueTTL))
 	}
@@ -131,6 +160,21 @@ func (c *Config) Validate() error {
 	}
 	if _, err := ratelimit.ParsePrefixes(c.TrustedProxies); err != nil {
 		errs = append(errs, fmt.Errorf("TRUSTED_PROXIES: %w", err))
+	}
+	if c.RateLimitMaxClients < 1 {
+		errs = append(errs, fmt.Errorf("RATE_LIMIT_MAX_CLIENTS: %d must be at least 1", c.RateLimitMaxClients))
+	}
+	if c.ClientAddressHeader == "" || strings.ContainsFunc(c.ClientAddressHeader, func(r rune) bool { return r <= ' ' || r >= 0x7f || r == ':' }) {
+		errs = append(errs, fmt.Errorf("CLIENT_ADDRESS_HEADER: %q is not a header name", c.ClientAddressHeader))
+	}
+	if c.SSEMaxStreams < 1 || c.SSEMaxStreamsPerClient < 1 {
+		errs = append(errs, fmt.Errorf("SSE_MAX_STREAMS (%d) and SSE_MAX_STREAMS_PER_CLIENT (%d) must be at least 1", c.SSEMaxStreams, c.SSEMaxStreamsPerClient))
+	}
+	if c.SSEMaxLifetime < time.Second {
+		errs = append(errs, fmt.Errorf("SSE_MAX_LIFETIME: %s must be at least 1s", c.SSEMaxLifetime))
+	}
+	if c.AdminMaxFailures < 1 || c.AdminFailureWindow <= 0 {
+		errs = append(errs, fmt.Errorf("ADMIN_MAX_FAILURES (%d) and ADMIN_FAILURE_WINDOW (%s) must be positive", c.AdminMaxFailures, c.AdminFailureWindow))
 	}
 	for _, o := range c.TrustedOrigins {
 		if err := http.NewCrossOriginProtection().AddTrustedOrigin(o); err != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -202,5 +203,111 @@ func TestEvents_ShutdownEndsOpenStreamsPromptly(t *testing.T) {
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Fatalf("shutdown took %s: the stream held it up", d)
+	}
+}
+
+// streamAs opens the event stream of id as client (X-Forwarded-For, the
+// test playing the trusted load balancer) and returns the response; the
+// stream closes when the test ends or close is called.
+func streamAs(t *testing.T, w *web, id, client string) (resp *http.Response, close func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, w.base+"/api/bookings/"+id+"/events", nil)
+	testkit.Must(t, err)
+	req.Header.Set("X-Forwarded-For", client)
+	resp, err = http.DefaultClient.Do(req)
+	testkit.Must(t, err)
+	close = func() { cancel(); resp.Body.Close() }
+	t.Cleanup(close)
+	return resp, close
+}
+
+func TestEvents_CappedPerClientWith429AndPerReplicaWith503(t *testing.T) {
+	t.Parallel()
+	fb := newFakeBooking(t)
+	cfg := testConfig(testkit.Vhost(t), fb.URL(), "http://127.0.0.1:1")
+	cfg.SSEMaxStreamsPerClient = 2
+	cfg.SSEMaxStreams = 3
+	cfg.TrustedProxies = []string{"127.0.0.1"}
+	w := startWeb(t, cfg)
+	var accepted api.Accepted
+	w.post(t, bookingBody(t, nil), nil).json(t, &accepted)
+	id := accepted.ID
+
+	status := func(client string) (int, func()) {
+		resp, closeStream := streamAs(t, w, id, client)
+		if resp.StatusCode != http.StatusOK {
+			if resp.Header.Get("Retry-After") == "" {
+				t.Errorf("%d without Retry-After", resp.StatusCode)
+			}
+			var body struct{ Error struct{ Code string } }
+			json.NewDecoder(resp.Body).Decode(&body)
+			if body.Error.Code != api.CodeTooManyStreams {
+				t.Errorf("%d with code %q", resp.StatusCode, body.Error.Code)
+			}
+		}
+		return resp.StatusCode, closeStream
+	}
+	_, closeA1 := status("198.51.100.1")
+	if code, _ := status("198.51.100.1"); code != http.StatusOK {
+		t.Fatalf("second stream of a client: %d", code)
+	}
+	if code, _ := status("198.51.100.1"); code != http.StatusTooManyRequests {
+		t.Fatalf("third stream of a client: %d, want 429", code)
+	}
+	if code, _ := status("198.51.100.2"); code != http.StatusOK {
+		t.Fatalf("another client's stream: %d", code)
+	}
+	if code, _ := status("198.51.100.3"); code != http.StatusServiceUnavailable {
+		t.Fatalf("a stream past the replica's bound: %d, want 503", code)
+	}
+	// A stream that ends makes room again.
+	closeA1()
+	testkit.Eventually(t, 10*time.Second, "room after a stream closed", func() bool {
+		code, closeStream := status("198.51.100.3")
+		closeStream()
+		return code == http.StatusOK
+	})
+}
+
+func TestEvents_AStreamEndsAfterItsLifetimeWithAReconnectHint(t *testing.T) {
+	t.Parallel()
+	fb := newFakeBooking(t)
+	cfg := testConfig(testkit.Vhost(t), fb.URL(), "http://127.0.0.1:1")
+	cfg.SSEMaxLifetime = time.Second
+	cfg.SSEHeartbeat = 100 * time.Millisecond
+	w := startWeb(t, cfg)
+	var accepted api.Accepted
+	w.post(t, bookingBody(t, nil), nil).json(t, &accepted)
+
+	resp, _ := streamAs(t, w, accepted.ID, "198.51.100.1")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("events: %d", resp.StatusCode)
+	}
+	start := time.Now()
+	ended := make(chan []string, 1)
+	go func() {
+		var lines []string
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			lines = append(lines, sc.Text())
+		}
+		ended <- lines
+	}()
+	select {
+	case lines := <-ended:
+		if d := time.Since(start); d > 5*time.Second {
+			t.Fatalf("the stream lived %s, lifetime 1s", d)
+		}
+		// The stream's last words: a retry hint, then the end.
+		tail := strings.Join(lines[max(0, len(lines)-3):], "\n")
+		if !strings.Contains(tail, "retry: 2000\n: stream lifetime reached") {
+			t.Fatalf("the stream ended without a reconnect hint; last lines:\n%s", tail)
+		}
+		if !slices.Contains(lines, "event: status") {
+			t.Fatalf("no status event before the end:\n%s", strings.Join(lines, "\n"))
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the stream outlived its lifetime by 9s")
 	}
 }

@@ -180,7 +180,7 @@ func testConfig(amqpURL, bookingURL, voucherURL string) Config {
 	cfg.AMQPURL = amqpURL
 	cfg.BookingURL = bookingURL
 	cfg.VoucherURL = voucherURL
-	cfg.BookingIDSecret = "test-secret-for-web-tier-tests"
+	cfg.BookingIDSecret = "test-secret-for-the-web-tier-tests-0123456789"
 	cfg.PublishTimeout = 3 * time.Second
 	cfg.ShutdownTimeout = 10 * time.Second
 	cfg.AMQPConnectTimeout = 20 * time.Second

@@ -11,7 +11,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/staybook/staybook/services/web/internal/ratelimit"
 	"log/slog"
 	"net/http"
 	"os"
@@ -41,6 +40,7 @@ import (
 	"github.com/staybook/staybook/services/web/internal/catalogue"
 	"github.com/staybook/staybook/services/web/internal/jaeger"
 	"github.com/staybook/staybook/services/web/internal/live"
+	"github.com/staybook/staybook/services/web/internal/ratelimit"
 	"github.com/staybook/staybook/services/web/internal/site"
 	"github.com/staybook/staybook/services/web/internal/voucher"
 )
@@ -74,8 +74,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Service, err err
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("configuration: %w", err)
 	}
-	if cfg.UsesDevSecret() {
-		log.WarnContext(ctx, "BOOKING_ID_SECRET is the public development default: anyone can forge booking IDs; set a secret of your own outside development")
+	if cfg.Development {
+		log.WarnContext(ctx, "STAYBOOK_DEV is set: development secrets are accepted; never expose this service")
 	}
 	if cfg.AdminToken == "" {
 		log.WarnContext(ctx, "ADMIN_TOKEN is not set: the admin API and console refuse every request")
@@ -130,6 +130,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Service, err err
 		return nil, err
 	}
 
+	exempt, _ := ratelimit.ParsePrefixes(cfg.RateLimitExempt) // checked by Validate
+	proxies, _ := ratelimit.ParsePrefixes(cfg.TrustedProxies)
+	clients := ratelimit.ClientAddresses{TrustedProxies: proxies, Header: cfg.ClientAddressHeader}
+
 	metrics := api.NewMetrics(reg)
 	hub := live.NewHub()
 	retryAfter := time.Duration(cfg.BookingRetryAfter) * time.Second
@@ -138,6 +142,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Service, err err
 		Publisher: out, Vouchers: vouchers, Hub: hub,
 		RetryAfter: retryAfter, MaxBodyBytes: cfg.MaxBodyBytes,
 		Heartbeat: cfg.SSEHeartbeat, Metrics: metrics, Logger: log,
+		Streams:        live.NewStreams(live.StreamLimits{Max: cfg.SSEMaxStreams, MaxPerClient: cfg.SSEMaxStreamsPerClient}),
+		ClientAddress:  clients.Of,
+		StreamLifetime: cfg.SSEMaxLifetime,
 	})
 	if err != nil {
 		return nil, err
@@ -146,7 +153,12 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Service, err err
 	if err != nil {
 		return nil, err
 	}
+	adminFailures, err := ratelimit.NewBuckets(float64(cfg.AdminMaxFailures)/cfg.AdminFailureWindow.Seconds(), cfg.AdminMaxFailures, cfg.RateLimitMaxClients)
+	if err != nil {
+		return nil, err
+	}
 	adminAPI, err := admin.New(admin.Config{
+		Failures: adminFailures, ClientAddress: clients.Of,
 		Token: cfg.AdminToken, DeadLettersURL: cfg.DeadlettersURL,
 		// A replay waits for the broker's confirm in the deadletters service.
 		Client:    telemetry.HTTPClient(cfg.PublishTimeout + 25*time.Second),
@@ -196,12 +208,14 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Service, err err
 			return nil, fmt.Errorf("TRUSTED_ORIGINS: %w", err)
 		}
 	}
-	exempt, _ := ratelimit.ParsePrefixes(cfg.RateLimitExempt) // checked by Validate
-	proxies, _ := ratelimit.ParsePrefixes(cfg.TrustedProxies)
-	limiter := ratelimit.New(ratelimit.Config{
-		RPS: cfg.RateLimitRPS, Burst: cfg.RateLimitBurst, Exempt: exempt, TrustedProxies: proxies,
+	limiter, err := ratelimit.New(ratelimit.Config{
+		RPS: cfg.RateLimitRPS, Burst: cfg.RateLimitBurst, MaxClients: cfg.RateLimitMaxClients,
+		Exempt: exempt, Clients: clients, LoadTestToken: cfg.LoadTestToken,
 		Paths: []string{"/api/hotels", "/api/bookings", "/bookings", "/hotels"},
 	})
+	if err != nil {
+		return nil, err
+	}
 	handler := httpx.Chain(mux, httpx.NewMetrics(reg).Middleware, httpx.Recover(log), site.SecurityHeaders, limiter.Middleware, crossOrigin.Handler)
 	if s.server, err = httpx.NewServer(httpx.ServerConfig{
 		Addr: cfg.HTTPAddr, Handler: telemetry.HTTPHandler(handler, "web"), Logger: log,

@@ -21,6 +21,7 @@ import (
 	"github.com/staybook/staybook/services/web/internal/bookingid"
 	"github.com/staybook/staybook/services/web/internal/catalogue"
 	"github.com/staybook/staybook/services/web/internal/live"
+	"github.com/staybook/staybook/services/web/internal/ratelimit"
 	"github.com/staybook/staybook/services/web/internal/voucher"
 )
 
@@ -89,7 +90,8 @@ func formSite(t testing.TB) (http.Handler, *recordingPublisher) {
 	pub := &recordingPublisher{}
 	now := func() time.Time { return fuzzNow }
 	a, err := api.New(api.Config{Transport: api.TransportQueue, IDs: ids, Bookings: fakeBookings{}, Catalogue: staticCatalogue{},
-		Publisher: pub, Vouchers: noVouchers{}, Hub: live.NewHub(), Logger: log, Now: now})
+		Publisher: pub, Vouchers: noVouchers{}, Hub: live.NewHub(), Logger: log, Now: now,
+		Streams: live.NewStreams(live.StreamLimits{Max: 10, MaxPerClient: 10}), ClientAddress: ratelimit.ClientAddresses{}.Of})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,9 +2,11 @@
 // node and a PostgreSQL cluster of its own on other ports (nobody's running
 // services are disturbed), runs Staybook on them with a steady stream of
 // bookings, kills every service, restarts RabbitMQ and PostgreSQL, takes the
-// SMTP server away and kills the booking service between commit and outbox
-// forward; then prints what it checked and how long each recovery took. It
-// exits 1 if a check failed.
+// SMTP server away, kills the booking service between commit and outbox
+// forward, stops RabbitMQ for 90 s, holds a memory alarm for 90 s while the
+// booking service settles a backlog, and restarts every service in turn
+// during a burst; then prints what it checked and how long each recovery
+// took. It exits 1 if a check failed.
 package main
 
 import (
@@ -43,7 +45,12 @@ func run() (int, error) {
 	brokerDown := flag.Duration("broker-down", 0, "how long RabbitMQ stays stopped during its restart")
 	bookingsCSV := flag.String("bookings", "", "write every booking's timeline to this CSV file")
 	alarm := flag.Duration("alarm", 15*time.Second, "how long RabbitMQ's memory alarm blocks the publishers (0: no such fault)")
-	only := flag.String("only", "", "run only these faults, comma-separated: kill:<service>, broker, database, smtp, failpoint, broker-alarm, broker-flaps")
+	brokerOutage := flag.Duration("broker-outage", 90*time.Second, "how long RabbitMQ stays stopped in the long broker outage (0: no such fault)")
+	alarmBacklog := flag.Duration("alarm-backlog", 90*time.Second, "how long the memory alarm holds while the booking service settles a backlog (0: no such fault)")
+	backlog := flag.Int("backlog", 0, "commands queued before that alarm (default: 15 s of the stream)")
+	emailDBOutage := flag.Duration("email-db-outage", 90*time.Second, "how long the email service's database connections stay cut: longer than the 70 s claim lease and the 30 s a sent email's record was once given (0: no such fault)")
+	burst := flag.Float64("burst", 3, "the stream's rate during the rolling restart, as a multiple of -rate (0: no rolling restart)")
+	only := flag.String("only", "", "run only these faults, comma-separated: kill:<service>, broker, database, smtp, failpoint, broker-alarm, broker-outage, alarm-backlog, email-database, rolling-restart, broker-flaps")
 	flaps := flag.Int("flaps", 10, "how many times the last fault cuts the broker connections (0: no such fault)")
 	queueType := flag.String("queue-type", "classic", "AMQP_QUEUE_TYPE of the services: classic or quorum")
 	keep := flag.Bool("keep", false, "keep the run's folder (RabbitMQ and PostgreSQL data, Mailpit's database)")
@@ -118,6 +125,14 @@ func run() (int, error) {
 	}
 	defer pg.Close()
 
+	// The email service reaches its database through a proxy of its own, so
+	// that one fault can cut it off for long while the others go on.
+	emailDB, err := chaos.NewProxy(fmt.Sprintf("127.0.0.1:%d", pg.Port))
+	if err != nil {
+		return 0, err
+	}
+	defer emailDB.Close()
+
 	var bookings *os.File
 	if *bookingsCSV != "" {
 		if bookings, err = os.Create(*bookingsCSV); err != nil {
@@ -140,17 +155,32 @@ func run() (int, error) {
 		Mode: "full", Root: root, BinDir: binDir, MailpitBin: mailpit, WorkDir: dir,
 		AMQPURL:      proxied,
 		CheckAMQPURL: rabbit.URL(),
-		DatabaseURL:  func(s string) string { return pg.URL("staybook_" + s) },
-		Env:          map[string]string{"AMQP_QUEUE_TYPE": *queueType},
-		Rate:         *rate,
-		Faults:       chaos.FullFaults(),
-		Broker:       &chaos.Disruption{Name: brokerName, Run: rabbit.Restart},
+		DatabaseURL: func(s string) string {
+			u := pg.URL("staybook_" + s)
+			if s == "email" {
+				u = strings.Replace(u, fmt.Sprintf("127.0.0.1:%d", pg.Port), emailDB.Addr(), 1)
+			}
+			return u
+		},
+		CheckDatabaseURL: func(s string) string { return pg.URL("staybook_" + s) },
+		Env:              map[string]string{"AMQP_QUEUE_TYPE": *queueType},
+		Rate:             *rate,
+		Faults:           chaos.FullFaults(),
+		Broker:           &chaos.Disruption{Name: brokerName, Run: rabbit.Restart},
 		BrokerAlarm: &chaos.Disruption{Name: fmt.Sprintf("RabbitMQ memory alarm for %s (publishers blocked)", *alarm),
 			Run: func(ctx context.Context) error { return rabbit.Alarm(ctx, *alarm) }},
 		BrokerFlaps: &chaos.Disruption{Name: fmt.Sprintf("RabbitMQ connections cut %d times for 200ms, 1s apart", *flaps),
 			Run: func(ctx context.Context) error { return proxy.Flap(ctx, *flaps, 200*time.Millisecond, time.Second) }},
-		Database: &chaos.Disruption{Name: pgName, Run: pg.Restart},
-		Logs:     logs, Progress: os.Stderr,
+		BrokerOutage: &chaos.Disruption{Name: fmt.Sprintf("RabbitMQ stopped for %s", *brokerOutage),
+			Run: func(ctx context.Context) error { return rabbit.Outage(ctx, *brokerOutage) }},
+		EmailDatabase: &chaos.Disruption{Name: fmt.Sprintf("email database cut for %s", *emailDBOutage),
+			Run: func(ctx context.Context) error { return emailDB.Flap(ctx, 1, *emailDBOutage, 0) }},
+		Alarm:        rabbit.SetAlarm,
+		AlarmBacklog: *alarmBacklog,
+		Backlog:      *backlog,
+		BurstFactor:  *burst,
+		Database:     &chaos.Disruption{Name: pgName, Run: pg.Restart},
+		Logs:         logs, Progress: os.Stderr,
 	}
 	if bookings != nil {
 		cfg.Bookings = bookings
@@ -158,6 +188,8 @@ func run() (int, error) {
 	chosen := strings.Split(*only, ",")
 	cfg.Faults = slices.DeleteFunc(cfg.Faults, func(f chaos.Fault) bool {
 		return (f.Kind == chaos.KindBrokerFlaps && *flaps == 0) || (f.Kind == chaos.KindBrokerAlarm && *alarm == 0) ||
+			(f.Kind == chaos.KindBrokerOutage && *brokerOutage == 0) || (f.Kind == chaos.KindAlarmBacklog && *alarmBacklog == 0) ||
+			(f.Kind == chaos.KindRollingRestart && *burst == 0) || (f.Kind == chaos.KindEmailDatabase && *emailDBOutage == 0) ||
 			(*only != "" && !slices.Contains(chosen, f.String()))
 	})
 	report, err := chaos.Run(ctx, cfg)
