@@ -38,7 +38,7 @@ type Config struct {
 	Profile       pace.Profile
 	// BookShare, RepeatShare, TraceShare, Seed: see scenario.Config.
 	BookShare, RepeatShare, TraceShare float64
-	Seed                   uint64
+	Seed                               uint64
 	// Timeout is how long a client waits for an answer.
 	Timeout time.Duration
 	// Workers and MaxWorkers bound vegeta's senders (MaxWorkers bounds the
