@@ -105,3 +105,18 @@ func TestSyntheticBaggage_MarksEverySpanOfTheBooking(t *testing.T) {
 		}
 	}
 }
+
+func TestHTTPHandler_ANotSampledCallerLeavesNoSpans(t *testing.T) {
+	rec := setupRecorder(t)
+	h := HTTPHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}), "web")
+	req := httptest.NewRequest(http.MethodGet, "/api/bookings/x", nil)
+	req.Header.Set("traceparent", "00-"+callerTrace+"-00f067aa0ba902b7-00") // the load test's status reads
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	if n := len(rec.Ended()); n != 0 {
+		t.Fatalf("%d spans recorded for a not-sampled caller, want none (the parent-based sampler follows the flag)", n)
+	}
+	if got := w.Header().Get(TraceparentHeader); !strings.HasPrefix(got, "00-"+callerTrace+"-") || !strings.HasSuffix(got, "-00") {
+		t.Errorf("traceparent answered %q: want the caller's trace, not sampled", got)
+	}
+}
