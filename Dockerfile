@@ -2,9 +2,10 @@
 #
 #   docker build --build-arg SERVICE=booking -t staybook/booking:dev .
 #
-# SERVICE names a directory of services/. docker-compose.yml builds every
-# service this way. The build uses the go.work workspace (shared/ and
-# services/), so the images contain exactly the code `make build` compiles.
+# SERVICE names a directory of services/, or is `loadtest` (the load test,
+# loadtest/, for `make loadtest-compose`). docker-compose.yml builds every
+# image this way. The build uses the go.work workspace, so the images
+# contain exactly the code `make build` compiles.
 #
 # Pins: the Go image by exact version (go.work asks for go 1.26.8; the
 # toolchain is never downloaded during the build, GOTOOLCHAIN=local), the
@@ -21,6 +22,11 @@ ENV CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS=-trimpath
 COPY go.work go.work.sum ./
 COPY shared/ shared/
 COPY services/ services/
+# The load test and the system module it imports (no service imports them).
+# A change there re-runs every image's build step, which the cache mounts
+# below keep quick.
+COPY system/ system/
+COPY loadtest/ loadtest/
 
 # go.work also lists modules the images do not need (system/, and whatever
 # is added later): drop every listed directory that is not in the build
@@ -36,12 +42,16 @@ RUN for dir in $(go work edit -json | sed -n 's/.*"DiskPath": "\(.*\)".*/\1/p');
 RUN --mount=type=cache,target=/go/pkg/mod \
     --mount=type=cache,target=/root/.cache/go-build \
     set -eu; \
+    mkdir -p /out/bin; \
+    if [ "${SERVICE}" = loadtest ]; then \
+        go build -ldflags="-s -w" -o /out/app ./loadtest; \
+        exit 0; \
+    fi; \
     if [ -z "${SERVICE}" ] || [ ! -f "services/${SERVICE}/main.go" ]; then \
-        echo "build argument SERVICE must name a directory of services/ with a main.go (got '${SERVICE}')" >&2; \
+        echo "build argument SERVICE must name a directory of services/ with a main.go, or be loadtest (got '${SERVICE}')" >&2; \
         exit 1; \
     fi; \
     go build -ldflags="-s -w" -o /out/app "./services/${SERVICE}"; \
-    mkdir -p /out/bin; \
     if [ -d "services/${SERVICE}/cmd" ]; then \
         go build -ldflags="-s -w" -o /out/bin/ "./services/${SERVICE}/cmd/..."; \
     fi

@@ -6,7 +6,7 @@ SERVICES := $(notdir $(wildcard services/*))
 # Every module of the workspace (go.work); tools/ is outside it on purpose.
 MODULES  := shared $(addprefix services/,$(SERVICES)) system loadtest
 
-.PHONY: help env build tools test test-short lint fmt dev reset clean fuzz loadtest demo-spike demo-async demo-dlq chaos
+.PHONY: help env build tools test test-short lint fmt dev reset reset-compose clean fuzz loadtest loadtest-compose demo-spike demo-async demo-dlq chaos
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -69,6 +69,17 @@ reset: ## restore the seed inventory: no bookings, every room free
 
 loadtest: ## load the running system (make dev); ARGS="-scenario mixed -rate 50 -duration 30s"
 	cd loadtest && $(GO) run . $(ARGS)
+
+# Under docker compose: no Go needed on the host. The load test runs in a
+# container of the compose network (profile loadtest, built from the one
+# Dockerfile), with the broker's and the database's credentials from .env,
+# and writes its report into loadtest/out as you.
+reset-compose: ## restore the seed inventory of the compose stack (docker compose up)
+	docker compose run --rm booking reset
+
+loadtest-compose: ## load the compose stack from inside its network; ARGS="-scenario mixed -rate 50 -duration 30s"
+	mkdir -p loadtest/out
+	LOADTEST_UID=$$(id -u) LOADTEST_GID=$$(id -g) docker compose --profile loadtest run --rm --build loadtest $(ARGS)
 
 demo-spike: ## the same booking spike with and without the queue, on stacks of their own
 	cd loadtest && $(GO) run . demo-spike

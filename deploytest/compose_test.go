@@ -120,10 +120,19 @@ func checkComposeHasEveryService(t testing.TB, p *types.Project) []string {
 	return out
 }
 
+// isJob: a service that runs once and exits (the load test), not a server:
+// it has no health check and is never restarted.
+func isJob(s types.ServiceConfig) bool {
+	return slices.Contains(s.Profiles, "loadtest") && s.Restart == types.RestartPolicyNo
+}
+
 func checkHealthChecks(t testing.TB, p *types.Project) []string {
 	var out []string
 	for _, name := range sortedServiceNames(p) {
 		s := p.Services[name]
+		if isJob(s) {
+			continue
+		}
 		hc := s.HealthCheck
 		switch {
 		case hc == nil || len(hc.Test) == 0:
@@ -389,7 +398,7 @@ func checkLimitsAndRestarts(t testing.TB, p *types.Project) []string {
 		if s.Deploy == nil || s.Deploy.Resources.Limits == nil || s.Deploy.Resources.Limits.MemoryBytes <= 0 {
 			out = append(out, name+": no deploy.resources.limits.memory")
 		}
-		if s.Restart == "" || s.Restart == types.RestartPolicyNo {
+		if (s.Restart == "" || s.Restart == types.RestartPolicyNo) && !isJob(s) {
 			if s.Deploy == nil || s.Deploy.RestartPolicy == nil {
 				out = append(out, name+": no restart policy")
 			}
@@ -520,12 +529,13 @@ func checkPostgresInit(t testing.TB, p *types.Project) []string {
 
 // checkMounts: every bind-mounted file exists (a missing source would be
 // created by Docker as an empty directory, and the container would start
-// with no configuration).
+// with no configuration). A job's writable mount is its output folder,
+// which the Makefile creates before the run.
 func checkMounts(p *types.Project) []string {
 	var out []string
 	for _, name := range sortedServiceNames(p) {
 		for _, v := range p.Services[name].Volumes {
-			if v.Type != types.VolumeTypeBind {
+			if v.Type != types.VolumeTypeBind || isJob(p.Services[name]) && !v.ReadOnly {
 				continue
 			}
 			if _, err := os.Stat(v.Source); err != nil {
@@ -541,6 +551,9 @@ var dashboardMetrics = []string{
 	"staybook_queue_backlog_messages", "staybook_bookings_total", "staybook_handler_execution_time_seconds",
 	"staybook_handler_failures_total", "staybook_messages_dead_lettered_total", "staybook_messages_discarded_total",
 }
+
+// datasourceTargets: where each type of Grafana datasource must point.
+var datasourceTargets = map[string]string{"prometheus": "prometheus:9090", "jaeger": "jaeger:16686"}
 
 // checkObservability: Prometheus scrapes every Staybook service on its port,
 // and Grafana's dashboard shows the key metrics from the provisioned datasource.
@@ -602,21 +615,35 @@ func checkObservability(t testing.TB, p *types.Project) []string {
 	}
 	var datasources struct {
 		Datasources []struct {
-			UID string `json:"uid"`
-			URL string `json:"url"`
+			UID  string `json:"uid"`
+			Type string `json:"type"`
+			URL  string `json:"url"`
 		} `json:"datasources"`
 	}
 	files, _ := filepath.Glob(filepath.Join(provisioning, "datasources", "*.yaml"))
 	for _, f := range files {
-		if err := yaml.Unmarshal([]byte(readFile(t, f)), &datasources); err != nil {
+		var one struct {
+			Datasources []struct {
+				UID  string `json:"uid"`
+				Type string `json:"type"`
+				URL  string `json:"url"`
+			} `json:"datasources"`
+		}
+		if err := yaml.Unmarshal([]byte(readFile(t, f)), &one); err != nil {
 			out = append(out, fmt.Sprintf("%s: %v", f, err))
 		}
+		datasources.Datasources = append(datasources.Datasources, one.Datasources...)
 	}
 	uids := map[string]bool{}
 	for _, d := range datasources.Datasources {
 		uids[d.UID] = true
-		if host, port, _ := splitAddress(d.URL); host != "prometheus" || port != 9090 {
-			out = append(out, fmt.Sprintf("grafana datasource %s points at %s, want http://prometheus:9090", d.UID, d.URL))
+		want, ok := datasourceTargets[d.Type]
+		if !ok {
+			out = append(out, fmt.Sprintf("grafana datasource %s has type %q, want one of prometheus, jaeger", d.UID, d.Type))
+			continue
+		}
+		if host, port, _ := splitAddress(d.URL); fmt.Sprintf("%s:%d", host, port) != want {
+			out = append(out, fmt.Sprintf("grafana datasource %s points at %s, want http://%s", d.UID, d.URL, want))
 		}
 	}
 	dashFiles, _ := filepath.Glob(filepath.Join(dashboards, "*.json"))

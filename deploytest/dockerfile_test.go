@@ -26,6 +26,10 @@ const dockerfile = "Dockerfile"
 
 // goBuildServiceRe matches the build of the service's main package:
 // go build ... ./services/${SERVICE} (not one of its sub-packages).
+// loadtestImage is the SERVICE that builds the load test (loadtest/) rather
+// than a service: the compose profile loadtest runs it.
+const loadtestImage = "loadtest"
+
 var goBuildServiceRe = regexp.MustCompile(`go build [^;&|]*"?\./services/\$\{?SERVICE\}?"?(?:[\s;]|$)`)
 
 // dockerfileStages parses the Dockerfile with BuildKit's own parser; its
@@ -229,8 +233,8 @@ func checkComposeBuilds(t testing.TB, root string, p *types.Project) []string {
 		if s.Build == nil || s.Build.Args["SERVICE"] == nil {
 			continue
 		}
-		if arg := *s.Build.Args["SERVICE"]; !isStaybookService(t, arg) {
-			out = append(out, fmt.Sprintf("%s: SERVICE=%s names no directory of services/", name, arg))
+		if arg := *s.Build.Args["SERVICE"]; !isStaybookService(t, arg) && arg != loadtestImage {
+			out = append(out, fmt.Sprintf("%s: SERVICE=%s names no directory of services/ (nor %s)", name, arg, loadtestImage))
 		}
 	}
 	return out
@@ -325,9 +329,11 @@ func TestDockerfile_BuildContextHoldsEverythingEachServiceNeeds(t *testing.T) {
 			}
 		}
 	}
-	for _, svc := range serviceDirs(t) {
+	for _, svc := range append(serviceDirs(t), loadtestImage) {
 		patterns := []string{"./services/" + svc}
-		if _, err := os.Stat(filepath.Join(root, "services", svc, "cmd")); err == nil {
+		if svc == loadtestImage {
+			patterns = []string{"./" + loadtestImage}
+		} else if _, err := os.Stat(filepath.Join(root, "services", svc, "cmd")); err == nil {
 			patterns = append(patterns, "./services/"+svc+"/cmd/...")
 		}
 		args := append([]string{"list", "-e", "-deps", "-f",

@@ -167,7 +167,7 @@ func collectServiceLists(t testing.TB) map[string][]string {
 	}
 	p := loadCompose(t)
 	for _, name := range sortedServiceNames(p) {
-		if b := p.Services[name].Build; b != nil && b.Args["SERVICE"] != nil {
+		if b := p.Services[name].Build; b != nil && b.Args["SERVICE"] != nil && *b.Args["SERVICE"] != loadtestImage {
 			lists[composeFile+" (builds)"] = append(lists[composeFile+" (builds)"], *b.Args["SERVICE"])
 		}
 	}

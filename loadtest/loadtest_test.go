@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -164,7 +166,9 @@ func fakeWeb(t *testing.T) *httptest.Server {
 	})
 	mux.HandleFunc("POST /api/bookings", func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusAccepted)
-		fmt.Fprintf(w, `{"id":"00000000-0000-4000-8000-%012d","status":"pending"}`, n.Add(1))
+		// As the real web tier does: the booking's trace is the request's.
+		trace := strings.Split(r.Header.Get("traceparent"), "-")[1]
+		fmt.Fprintf(w, `{"id":"00000000-0000-4000-8000-%012d","status":"pending","trace_id":%q}`, n.Add(1), trace)
 	})
 	mux.HandleFunc("GET /api/bookings/{id}", func(w http.ResponseWriter, r *http.Request) {
 		status := "confirmed"
@@ -214,5 +218,83 @@ func TestDispatch_RefusesUnknownCommandsAndProfiles(t *testing.T) {
 	}
 	if code, err := dispatch(context.Background(), []string{"-profile", "sine"}, &bytes.Buffer{}); code != exitFailed || err == nil {
 		t.Fatalf("unknown profile: %d %v", code, err)
+	}
+}
+
+func TestFlagsFromEnv_SetWhatTheCommandLineDoesNot(t *testing.T) {
+	t.Parallel()
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	amqp := fs.String("amqp-url", "amqp://guest:guest@localhost:5672/", "")
+	target := fs.String("target", "http://localhost:8080", "")
+	rate := fs.Float64("rate", 50, "")
+	jaeger := fs.String("jaeger-url", "http://localhost:16686", "")
+	if err := fs.Parse([]string{"-target", "http://from-the-command-line"}); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{
+		"LOADTEST_AMQP_URL": "amqp://staybook:secret@rabbitmq:5672/", "LOADTEST_TARGET": "http://loadbalancer:8080",
+		"LOADTEST_RATE": "100", "LOADTEST_JAEGER_URL": "",
+	}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	if err := flagsFromEnv(fs, lookup); err != nil {
+		t.Fatal(err)
+	}
+	if *amqp != env["LOADTEST_AMQP_URL"] || *target != "http://from-the-command-line" || *rate != 100 || *jaeger != "" {
+		t.Fatalf("amqp %q target %q rate %v jaeger %q", *amqp, *target, *rate, *jaeger)
+	}
+	env["LOADTEST_RATE"] = "fast"
+	fs = flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.Float64("rate", 50, "")
+	if err := flagsFromEnv(fs, lookup); err == nil || !strings.Contains(err.Error(), "LOADTEST_RATE") {
+		t.Fatalf("a bad value must name its variable: %v", err)
+	}
+}
+
+// TestRunCommand_ComposeModeFromTheEnvironment runs as the compose profile
+// does: every setting from LOADTEST_ variables, service figures from
+// Prometheus (summed over replicas), no broker to sample: the queue depth
+// is "not measured", and the slowest bookings link to their traces.
+func TestRunCommand_ComposeModeFromTheEnvironment(t *testing.T) {
+	web := fakeWeb(t)
+	var cpu atomic.Int64
+	prom := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		result := `[]`
+		if r.URL.Query().Get("query") == "sum by (job) (process_cpu_seconds_total)" {
+			result = fmt.Sprintf(`[{"metric":{"job":"web"},"value":[1.7e9,"%d"]}]`, cpu.Add(1))
+		}
+		fmt.Fprintf(w, `{"status":"success","data":{"resultType":"vector","result":%s}}`, result)
+	}))
+	t.Cleanup(prom.Close)
+	dir := t.TempDir()
+	for k, v := range map[string]string{
+		"LOADTEST_TARGET": web.URL, "LOADTEST_PROMETHEUS_URL": prom.URL, "LOADTEST_JAEGER_URL": "http://localhost:16686",
+		"LOADTEST_AMQP_URL": "", "LOADTEST_BOOKING_URL": "", "LOADTEST_VOUCHER_URL": "", "LOADTEST_EMAIL_URL": "",
+		"LOADTEST_NOTIFICATION_URL": "", "LOADTEST_MAILPIT_URL": "", "LOADTEST_OUT": dir,
+	} {
+		t.Setenv(k, v)
+	}
+	out := &syncBuffer{}
+	code, err := dispatch(context.Background(), []string{"run", "-scenario", "book", "-rate", "20", "-duration", "2s",
+		"-repeat-share", "-1", "-drain-timeout", "1s", "-seed", "4"}, out)
+	if code != exitFound { // the fake web tier leaves every fourth booking pending
+		t.Fatalf("exit %d (%v)\n%s", code, err, out.String())
+	}
+	var s report.Summary
+	raw, err := os.ReadFile(filepath.Join(dir, "summary.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, &s); err != nil {
+		t.Fatal(err)
+	}
+	if s.Target != web.URL || s.PeakQueueDepth != nil || s.CPUSeconds["web"] <= 0 {
+		t.Fatalf("target %s, peak depth %v, web CPU %v: want the environment's target, not measured, and Prometheus' figure",
+			s.Target, s.PeakQueueDepth, s.CPUSeconds)
+	}
+	if len(s.Slowest) == 0 || !strings.HasPrefix(s.Slowest[0].TraceURL, "http://localhost:16686/trace/") || len(s.Slowest[0].TraceID) != 32 {
+		t.Fatalf("slowest %+v: want links to the traces", s.Slowest)
+	}
+	if !regexp.MustCompile(`peak depth of commands.BookRoom +not measured`).MatchString(out.String()) {
+		t.Fatalf("the summary must say the queue was not measured:\n%s", out.String())
 	}
 }

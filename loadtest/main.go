@@ -121,7 +121,13 @@ func runCommand(ctx context.Context, args []string, out io.Writer) (int, error) 
 	notificationURL := fs.String("notification-url", "http://localhost:8084", "notification service: metrics (empty: left out)")
 	mailpitURL := fs.String("mailpit-url", "http://localhost:8025", "Mailpit: emails counted per booking by Message-ID (empty: left out)")
 	bookingDB := fs.String("booking-db-url", "", "booking database (read only): connections by state and bookings stored, e.g. postgres://postgres@localhost:5432/staybook_booking?sslmode=disable")
+	prometheusURL := fs.String("prometheus-url", "", "Prometheus: service figures summed over replicas, instead of each service's /metrics (docker compose)")
+	jaegerURL := fs.String("jaeger-url", "http://localhost:16686", "Jaeger's UI: the report links the slowest bookings to their traces (empty: IDs only)")
+	traceShare := fs.Float64("trace-share", 1, "share of requests traced (sampled); the rest are not recorded, so a long run leaves whole traces within Jaeger's cap")
 	if err := fs.Parse(args); err != nil {
+		return exitFailed, err
+	}
+	if err := flagsFromEnv(fs, os.LookupEnv); err != nil {
 		return exitFailed, err
 	}
 	if *mode == "compare" {
@@ -134,10 +140,10 @@ func runCommand(ctx context.Context, args []string, out io.Writer) (int, error) 
 	dir := l.outDir()
 	r, err := run.Run(ctx, run.Config{
 		Target: strings.TrimRight(*target, "/"), LoadTestToken: *token, Scenario: l.scenario, Profile: profile, BookShare: *bookShare,
-		RepeatShare: *repeatShare, Seed: l.seed, Timeout: l.timeout, MaxWorkers: l.maxWorkers, DrainTimeout: l.drainTimeout,
+		RepeatShare: *repeatShare, TraceShare: *traceShare, Seed: l.seed, Timeout: l.timeout, MaxWorkers: l.maxWorkers, DrainTimeout: l.drainTimeout,
 		AMQPURL: *amqpURL, BookingURL: *bookingURL, VoucherURL: *voucherURL, EmailURL: *emailURL,
 		NotificationURL: *notificationURL, MailpitURL: *mailpitURL, BookingDatabaseURL: *bookingDB,
-		OutDir: dir, Out: out,
+		PrometheusURL: *prometheusURL, JaegerURL: *jaegerURL, OutDir: dir, Out: out,
 	})
 	if err != nil {
 		return exitFailed, err
@@ -146,6 +152,29 @@ func runCommand(ctx context.Context, args []string, out io.Writer) (int, error) 
 	report.PrintSummary(out, r.Summary)
 	fmt.Fprintf(out, "report: %s\n", filepath.Join(dir, "report.html"))
 	return verdict(r.Summary)
+}
+
+// EnvPrefix: every flag of a run can also be set in the environment, as
+// LOADTEST_ and the flag's name in capitals with _ for - (-amqp-url is
+// LOADTEST_AMQP_URL). A flag on the command line wins. The compose profile
+// sets them, so that credentials stay out of the command line.
+const EnvPrefix = "LOADTEST_"
+
+// flagsFromEnv sets every flag not given on the command line from its
+// LOADTEST_ variable, if that is set (to an empty value too: "not sampled").
+func flagsFromEnv(fs *flag.FlagSet, lookup func(string) (string, bool)) error {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		name := EnvPrefix + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := lookup(name); ok && !given[f.Name] {
+			if err := fs.Set(f.Name, v); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", name, err))
+			}
+		}
+	})
+	return errors.Join(errs...)
 }
 
 func verdict(sums ...*report.Summary) (int, error) {
@@ -238,8 +267,12 @@ func printEvidence(out io.Writer, runs []report.Run) {
 			fmt.Fprintf(out, "         booking database: peak %d active connections (mean %.1f), %d waiting on a lock; booking service time per booking %s\n",
 				s.DB.PeakActive, s.DB.MeanActive, s.DB.PeakWaiting, ms(s.BookingServiceMS))
 		}
-		fmt.Fprintf(out, "         backlog: peak %d commands queued, empty %.1fs after the load; lost %d, duplicated %d; stored without an answer %d\n",
-			s.PeakQueueDepth, s.QueueDrainSeconds, s.Lost, s.Duplicated, s.StoredUnacknowledged)
+		peak := "not measured"
+		if s.PeakQueueDepth != nil {
+			peak = fmt.Sprint(*s.PeakQueueDepth)
+		}
+		fmt.Fprintf(out, "         backlog: peak %s commands queued, empty %.1fs after the load; lost %d, duplicated %d; stored without an answer %d\n",
+			peak, s.QueueDrainSeconds, s.Lost, s.Duplicated, s.StoredUnacknowledged)
 	}
 }
 

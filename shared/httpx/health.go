@@ -15,7 +15,7 @@ type Check struct {
 
 // HandleHealth registers GET /healthz (the process is alive) and GET /readyz
 // (every check passes: the service can do its work) on mux.
-func HandleHealth(mux *http.ServeMux, checks ...Check) {
+func HandleHealth(mux Router, checks ...Check) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

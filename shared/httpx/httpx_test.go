@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -132,5 +133,25 @@ func TestHealthcheck_ExitCodeFollowsReadiness(t *testing.T) {
 	}
 	if code := Healthcheck("no-port", ""); code != 2 {
 		t.Fatalf("bad address: exit %d", code)
+	}
+}
+
+func TestMux_RemembersItsPatternsAndRoutesAsServeMuxDoes(t *testing.T) {
+	m := NewMux()
+	m.HandleFunc("GET /b/{id}", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("b " + r.PathValue("id"))) })
+	m.Handle("POST /a", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusAccepted) }))
+	HandleHealth(m)
+	if got, want := m.Patterns(), []string{"GET /b/{id}", "GET /healthz", "GET /readyz", "POST /a"}; !slices.Equal(got, want) {
+		t.Fatalf("patterns %v, want %v", got, want)
+	}
+	w := httptest.NewRecorder()
+	m.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/b/7", nil))
+	if w.Body.String() != "b 7" {
+		t.Fatalf("GET /b/7 answered %q", w.Body.String())
+	}
+	w = httptest.NewRecorder()
+	m.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/a", nil))
+	if w.Code != http.StatusAccepted {
+		t.Fatalf("POST /a answered %d", w.Code)
 	}
 }

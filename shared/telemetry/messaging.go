@@ -71,6 +71,7 @@ func (p tracingPublisher) Publish(topic string, msgs ...*message.Message) error 
 				semconv.MessagingOperationName("send"),
 				BookingIDKey.String(middleware.MessageCorrelationID(msg)),
 			))
+		markSynthetic(ctx, span)
 		Inject(ctx, msg)
 		msg.SetContext(ctx)
 		ends = append(ends, span)
@@ -109,6 +110,7 @@ func ConsumerMiddleware(h message.HandlerFunc) message.HandlerFunc {
 				attribute.String("messaging.handler", handler),
 			))
 		defer span.End()
+		markSynthetic(ctx, span)
 		msg.SetContext(ctx)
 		out, err := h(msg)
 		if err != nil {

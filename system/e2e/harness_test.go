@@ -193,6 +193,7 @@ func do(t testing.TB, method, url string, body any, header map[string]string) re
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
+	checkOpenAPI(t, req, resp.StatusCode, resp.Header, raw)
 	r := response{Status: resp.StatusCode, Header: resp.Header, Raw: raw}
 	json.Unmarshal(raw, &r.Body)
 	return r

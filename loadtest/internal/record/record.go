@@ -37,6 +37,9 @@ type Accepted struct {
 	// Status is pending (202) or the final state a direct-mode 201 carries.
 	Status string
 	Reason string
+	// TraceID is the trace of the request that made the booking (the
+	// answer's trace_id, else its traceparent header).
+	TraceID string
 }
 
 // Recorder collects results; it is safe for concurrent use.
@@ -130,9 +133,10 @@ func (r *Recorder) Add(res *vegeta.Result) {
 		return
 	}
 	var body struct {
-		ID     string `json:"id"`
-		Status string `json:"status"`
-		Reason string `json:"reason"`
+		ID      string `json:"id"`
+		Status  string `json:"status"`
+		Reason  string `json:"reason"`
+		TraceID string `json:"trace_id"`
 	}
 	if err := json.Unmarshal(res.Body, &body); err != nil || body.ID == "" {
 		r.codes["unreadable_body"]++
@@ -153,7 +157,14 @@ func (r *Recorder) Add(res *vegeta.Result) {
 	}
 	a, ok := r.accepted[body.ID]
 	if !ok {
-		a = &Accepted{ID: body.ID, Key: key, SentAt: res.Timestamp, Latency: res.Latency, Code: int(res.Code)}
+		a = &Accepted{ID: body.ID, Key: key, SentAt: res.Timestamp, Latency: res.Latency, Code: int(res.Code), TraceID: body.TraceID}
+		tp := res.Headers.Get(scenario.HeaderTraceparent)
+		if a.TraceID == "" {
+			a.TraceID = scenario.TraceID(tp)
+		}
+		if tp != "" && !scenario.Sampled(tp) {
+			a.TraceID = "" // not recorded (-trace-share): no trace to link to
+		}
 		r.accepted[body.ID] = a
 	}
 	if body.Status != "pending" {

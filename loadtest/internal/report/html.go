@@ -180,7 +180,10 @@ func runTable(runs []Run) table {
 		}
 		return fmt.Sprintf("%.1f s (%s)", s.DrainSeconds, q), s.DrainTimedOut
 	})
-	add("peak depth of commands.BookRoom", func(s *Summary) (string, bool) { return fmt.Sprint(s.PeakQueueDepth), false })
+	add("peak depth of commands.BookRoom", func(s *Summary) (string, bool) { return count(s.PeakQueueDepth), false })
+	add("dead letters (peak depth of the dead-letter queue)", func(s *Summary) (string, bool) {
+		return count(s.DeadLettered), s.DeadLettered != nil && *s.DeadLettered > 0
+	})
 	add("booking service time per booking (mean)", func(s *Summary) (string, bool) {
 		if s.BookingServiceMS == 0 {
 			return "not measured", false
@@ -208,6 +211,14 @@ func runTable(runs []Run) table {
 	add("CPU seconds per service", func(s *Summary) (string, bool) { return floats(s.CPUSeconds, 1, ""), false })
 	add("peak memory per service", func(s *Summary) (string, bool) { return floats(s.PeakMemoryBytes, 1.0/(1<<20), " MiB"), false })
 	return t
+}
+
+// count is a sampled figure, or "not measured".
+func count(n *int) string {
+	if n == nil {
+		return "not measured"
+	}
+	return fmt.Sprint(*n)
 }
 
 func codes(m map[string]int) string {
@@ -500,6 +511,11 @@ code { background: #f3f3f3; padding: 0 3px; }
 <table><tr><th>check</th><th>status</th><th>checked</th><th>missing</th><th>twice</th><th>note</th></tr>
 {{range $name, $c := .Summary.Checks}}<tr><td>{{$name}}</td><td{{if eq $c.Status "failed"}} class="bad"{{end}}>{{$c.Status}}</td><td>{{$c.Checked}}</td><td>{{$c.Missing}}</td><td>{{$c.Twice}}</td><td>{{$c.Note}}</td></tr>
 {{end}}</table>
+{{with .Summary.Slowest}}<h3>Slowest bookings, with their traces</h3>
+<p>By the time to their last task when the drain saw it, else by the time to the answer. Every request of the run carried its own <code>traceparent</code> and the baggage <code>staybook.synthetic=loadtest</code> (a span attribute in every service).</p>
+<table><tr><th>booking</th><th>answer</th><th>all tasks done</th><th>trace</th></tr>
+{{range .}}<tr><td><code>{{.ID}}</code></td><td>{{printf "%.1f ms" .AnswerMS}}</td><td>{{if .SettledMS}}{{printf "%.1f ms" .SettledMS}}{{else}}not measured{{end}}</td><td>{{if .TraceURL}}<a href="{{.TraceURL}}">{{.TraceID}}</a>{{else}}<code>{{.TraceID}}</code>{{end}}</td></tr>
+{{end}}</table>{{end}}
 <ul class="notes">{{range .Summary.Notes}}<li>{{.}}</li>{{end}}</ul>
 {{end}}
 <p style="color:#888">Made by Staybook's load test (loadtest/, docs/loadtest.md). The charts are inline SVG: this page needs no network.</p>

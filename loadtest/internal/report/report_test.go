@@ -1,9 +1,12 @@
 package report
 
 import (
+	"fmt"
 	"net/http"
+
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -12,8 +15,10 @@ import (
 
 	"github.com/staybook/staybook/loadtest/internal/pace"
 	"github.com/staybook/staybook/loadtest/internal/record"
+	"github.com/staybook/staybook/loadtest/internal/sample"
 	"github.com/staybook/staybook/loadtest/internal/scenario"
 	"github.com/staybook/staybook/loadtest/internal/settle"
+	"github.com/staybook/staybook/shared/messaging"
 )
 
 func result(start time.Time, at, latency time.Duration, code uint16, kind, key, body string) *vegeta.Result {
@@ -97,5 +102,100 @@ func TestNiceTicks_CoverTheRangeWithRoundSteps(t *testing.T) {
 	ticks := niceTicks(0, 93, 5)
 	if ticks[0] != 0 || ticks[len(ticks)-1] < 93 || ticks[1] != 20 {
 		t.Fatalf("ticks %v", ticks)
+	}
+}
+
+func TestSummarize_WhatWasNotSampledIsNotMeasuredNotZero(t *testing.T) {
+	t.Parallel()
+	start := time.Now()
+	rec := record.New(start)
+	rec.Add(result(start, 0, 5*time.Millisecond, 202, scenario.KindBook, "k1", `{"id":"a","status":"pending"}`))
+	in := Input{Scenario: "book", Profile: pace.Constant(1, time.Second), Start: start, Load: time.Second, Recorder: rec,
+		StoredBefore: -1, StoredAfter: -1,
+		// Sampled, but neither the broker nor any service answered.
+		Samples: []sample.Sample{{At: time.Second}, {At: 2 * time.Second}}}
+	s, tl := Summarize(in)
+	if s.PeakQueueDepth != nil || s.DeadLettered != nil {
+		t.Fatalf("queue depths not sampled, yet peak %v, dead letters %v", s.PeakQueueDepth, s.DeadLettered)
+	}
+	dir := t.TempDir()
+	if err := WriteRun(dir, Run{Summary: s, Timeline: tl}); err != nil {
+		t.Fatal(err)
+	}
+	html, _ := os.ReadFile(filepath.Join(dir, "report.html"))
+	js, _ := os.ReadFile(filepath.Join(dir, "summary.json"))
+	var terminal strings.Builder
+	PrintSummary(&terminal, s)
+	for name, out := range map[string]string{"report.html": string(html), "terminal": terminal.String()} {
+		for _, row := range []string{"peak depth of commands.BookRoom", "dead letters", "peak memory per service", "CPU seconds per service"} {
+			if !regexp.MustCompile(regexp.QuoteMeta(row) + `[^\n]*not measured`).MatchString(out) {
+				t.Errorf("%s: %q is not \"not measured\"", name, row)
+			}
+		}
+	}
+	if !strings.Contains(string(js), `"peak_queue_depth": null`) || !strings.Contains(string(js), `"dead_lettered": null`) {
+		t.Errorf("summary.json must say null for what was not sampled:\n%s", js)
+	}
+
+	// Sampled: a real 0 is 0.
+	in.Samples = []sample.Sample{{At: time.Second, Queues: map[string]int{messaging.BookRoomQueue: 0, messaging.DeadLetterQueue: 0}}}
+	if s, _ := Summarize(in); s.PeakQueueDepth == nil || *s.PeakQueueDepth != 0 || s.DeadLettered == nil {
+		t.Fatalf("sampled queues: peak %v, dead letters %v, want 0 and 0", s.PeakQueueDepth, s.DeadLettered)
+	}
+}
+
+func TestSummarize_SlowestBookingsLinkToTheirTraces(t *testing.T) {
+	t.Parallel()
+	start := time.Now()
+	rec := record.New(start)
+	for i := range 15 {
+		id := fmt.Sprintf("b%02d", i)
+		trace := fmt.Sprintf("%032x", i+1)
+		body := `{"id":"` + id + `","status":"pending","trace_id":"` + trace + `"}`
+		rec.Add(result(start, time.Duration(i)*time.Millisecond, time.Duration(i+1)*time.Millisecond, 202, scenario.KindBook, "k"+id, body))
+	}
+	// An answer without trace_id: the traceparent header names the trace.
+	r := result(start, 0, 2*time.Second, 202, scenario.KindBook, "kx", `{"id":"x","status":"pending"}`)
+	r.Headers.Set("traceparent", "00-"+strings.Repeat("ab", 16)+"-00f067aa0ba902b7-01")
+	rec.Add(r)
+	// The drain saw b03 settle last of all.
+	st := &settle.Result{Bookings: []*settle.Booking{{ID: "b03", SettledAfter: 9 * time.Second}}}
+	s, tl := Summarize(Input{Scenario: "book", Profile: pace.Constant(1, time.Second), Start: start, Load: time.Second,
+		Recorder: rec, Settle: st, StoredBefore: -1, StoredAfter: -1, JaegerURL: "http://localhost:16686/"})
+	if len(s.Slowest) != SlowestShown {
+		t.Fatalf("%d slowest, want %d", len(s.Slowest), SlowestShown)
+	}
+	first, second, third := s.Slowest[0], s.Slowest[1], s.Slowest[2]
+	if first.ID != "b03" || first.SettledMS != 9000 || first.TraceURL != "http://localhost:16686/trace/"+fmt.Sprintf("%032x", 4) {
+		t.Errorf("slowest %+v: want b03, settled last, linked to its trace", first)
+	}
+	if second.ID != "x" || second.TraceID != strings.Repeat("ab", 16) || third.ID != "b14" {
+		t.Errorf("then %+v and %+v: want x (2 s answer, trace from traceparent), then b14", second, third)
+	}
+	dir := t.TempDir()
+	if err := WriteRun(dir, Run{Summary: s, Timeline: tl}); err != nil {
+		t.Fatal(err)
+	}
+	html, _ := os.ReadFile(filepath.Join(dir, "report.html"))
+	if !strings.Contains(string(html), `<a href="http://localhost:16686/trace/`+fmt.Sprintf("%032x", 4)+`">`) {
+		t.Error("report.html does not link the slowest booking to its trace")
+	}
+}
+
+func TestSummarize_SlowestAreTracedBookingsWhenOnlySomeAreSampled(t *testing.T) {
+	t.Parallel()
+	start := time.Now()
+	rec := record.New(start)
+	// The slowest answer was not sampled (-trace-share): it has no trace to link to.
+	r := result(start, 0, 3*time.Second, 202, scenario.KindBook, "k0", `{"id":"slow","status":"pending","trace_id":"`+strings.Repeat("a", 32)+`"}`)
+	r.Headers.Set("traceparent", "00-"+strings.Repeat("a", 32)+"-00f067aa0ba902b7-00")
+	rec.Add(r)
+	r = result(start, 0, time.Second, 202, scenario.KindBook, "k1", `{"id":"traced","status":"pending","trace_id":"`+strings.Repeat("b", 32)+`"}`)
+	r.Headers.Set("traceparent", "00-"+strings.Repeat("b", 32)+"-00f067aa0ba902b7-01")
+	rec.Add(r)
+	s, _ := Summarize(Input{Scenario: "book", Profile: pace.Constant(1, time.Second), Start: start, Load: time.Second,
+		Recorder: rec, StoredBefore: -1, StoredAfter: -1, JaegerURL: "http://jaeger"})
+	if len(s.Slowest) != 1 || s.Slowest[0].ID != "traced" || s.Slowest[0].TraceURL != "http://jaeger/trace/"+strings.Repeat("b", 32) {
+		t.Fatalf("slowest %+v: want the traced booking only", s.Slowest)
 	}
 }

@@ -5,10 +5,12 @@
 package report
 
 import (
+	"cmp"
 	"maps"
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/staybook/staybook/loadtest/internal/pace"
@@ -114,9 +116,12 @@ type Summary struct {
 	DrainSeconds  float64                 `json:"drain_seconds"`
 	DrainTimedOut bool                    `json:"drain_timed_out"`
 	// QueueDrainSeconds: after the load, until commands.BookRoom was empty (-1: not watched).
-	QueueDrainSeconds float64        `json:"queue_drain_seconds"`
-	PeakQueueDepth    int            `json:"peak_queue_depth"`
-	PeakQueueDepths   map[string]int `json:"peak_queue_depths,omitempty"`
+	QueueDrainSeconds float64 `json:"queue_drain_seconds"`
+	// PeakQueueDepth is commands.BookRoom's peak; null when the queues
+	// were not sampled (no broker URL, or it refused the credentials):
+	// "not measured", never a made-up 0.
+	PeakQueueDepth  *int           `json:"peak_queue_depth"`
+	PeakQueueDepths map[string]int `json:"peak_queue_depths,omitempty"`
 	// TimeToConfirmedMS: from the request to the booking's commit;
 	// TimeToSettledMS: to its last task (booking service timestamps).
 	TimeToConfirmedMS *Latency `json:"time_to_confirmed_ms,omitempty"`
@@ -137,9 +142,29 @@ type Summary struct {
 	DB              *DB                `json:"booking_db,omitempty"`
 	PeakMemoryBytes map[string]float64 `json:"peak_memory_bytes,omitempty"`
 	CPUSeconds      map[string]float64 `json:"cpu_seconds,omitempty"`
-	DeadLettered    float64            `json:"dead_lettered"`
-	Notes           []string           `json:"notes"`
+	// DeadLettered is the dead-letter queue's peak depth; null when the
+	// queues were not sampled.
+	DeadLettered *int `json:"dead_lettered"`
+	// Slowest are the accepted bookings that took longest, each with a
+	// link to its trace in Jaeger.
+	Slowest []SlowBooking `json:"slowest_bookings,omitempty"`
+	Notes   []string      `json:"notes"`
 }
+
+// SlowBooking is one of the slowest bookings of a run.
+type SlowBooking struct {
+	ID string `json:"id"`
+	// AnswerMS is how long the web tier took to answer; SettledMS from the
+	// request to the booking's last task (0: not known).
+	AnswerMS  float64 `json:"answer_ms"`
+	SettledMS float64 `json:"settled_ms,omitempty"`
+	TraceID   string  `json:"trace_id"`
+	// TraceURL opens the trace in Jaeger's UI (empty without -jaeger-url).
+	TraceURL string `json:"trace_url,omitempty"`
+}
+
+// SlowestShown is how many of the slowest bookings a report lists.
+const SlowestShown = 10
 
 // Input is everything a summary is made from.
 type Input struct {
@@ -153,7 +178,9 @@ type Input struct {
 	Settle   *settle.Result
 	// StoredBefore and StoredAfter count the booking database's rows (-1: unknown).
 	StoredBefore, StoredAfter int
-	Notes                     []string
+	// JaegerURL is Jaeger's UI, for links to the slowest bookings' traces.
+	JaegerURL string
+	Notes     []string
 }
 
 // Timeline is timeline.json: what the charts are drawn from.
@@ -299,9 +326,39 @@ func Summarize(in Input) (*Summary, *Timeline) {
 		s.StoredUnacknowledged = max(s.StoredBookings-s.AcceptedBookings, 0)
 	}
 	summarizeSamples(s, in.Samples)
+	s.Slowest = slowest(accepted, in.Settle, in.JaegerURL)
 	s.Notes = append(s.Notes, detectabilityNotes(s)...)
 	sort.Strings(s.Notes[len(in.Notes):])
 	return s, tl
+}
+
+// slowest ranks the accepted bookings that have a trace by the time to
+// their last task when the drain saw it, else by the answer's latency, and
+// keeps SlowestShown; with no trace at all (none sampled), every booking.
+func slowest(accepted []*record.Accepted, st *settle.Result, jaegerURL string) []SlowBooking {
+	settled := map[string]time.Duration{}
+	if st != nil {
+		for _, b := range st.Bookings {
+			settled[b.ID] = b.SettledAfter
+		}
+	}
+	ms := func(d time.Duration) float64 { return round(float64(d) / float64(time.Millisecond)) }
+	traced := slices.ContainsFunc(accepted, func(a *record.Accepted) bool { return a.TraceID != "" })
+	out := make([]SlowBooking, 0, len(accepted))
+	for _, a := range accepted {
+		if traced && a.TraceID == "" {
+			continue
+		}
+		b := SlowBooking{ID: a.ID, AnswerMS: ms(a.Latency), SettledMS: ms(settled[a.ID]), TraceID: a.TraceID}
+		if jaegerURL != "" && a.TraceID != "" {
+			b.TraceURL = strings.TrimRight(jaegerURL, "/") + "/trace/" + a.TraceID
+		}
+		out = append(out, b)
+	}
+	slices.SortStableFunc(out, func(a, b SlowBooking) int {
+		return cmp.Or(cmp.Compare(b.SettledMS, a.SettledMS), cmp.Compare(b.AnswerMS, a.AnswerMS))
+	})
+	return out[:min(len(out), SlowestShown)]
 }
 
 func round4(v float64) float64 { return float64(int64(v*10000+0.5)) / 10000 }
@@ -338,8 +395,12 @@ func summarizeSamples(s *Summary, samples []sample.Sample) {
 			db.PeakWaiting = max(db.PeakWaiting, a.Waiting)
 		}
 	}
-	s.PeakQueueDepth = s.PeakQueueDepths[messaging.BookRoomQueue]
-	s.DeadLettered = float64(s.PeakQueueDepths[messaging.DeadLetterQueue])
+	if n, ok := s.PeakQueueDepths[messaging.BookRoomQueue]; ok {
+		s.PeakQueueDepth = &n
+	}
+	if n, ok := s.PeakQueueDepths[messaging.DeadLetterQueue]; ok {
+		s.DeadLettered = &n
+	}
 	for svc := range last {
 		delta := func(k string) float64 { return last[svc][k] - first[svc][k] }
 		s.CPUSeconds[svc] = round(delta(sample.CPUSeconds))

@@ -28,6 +28,20 @@ func PrintSummary(w io.Writer, s *Summary) {
 			fmt.Fprintf(w, "  check %-16s %-7s checked %d, missing %d, twice %d  %s\n", name, c.Status, c.Checked, c.Missing, c.Twice, c.Note)
 		}
 	}
+	if len(s.Slowest) > 0 {
+		fmt.Fprintln(w, "\nslowest bookings (answer, all tasks done, trace):")
+		for _, b := range s.Slowest {
+			settled := "not measured"
+			if b.SettledMS > 0 {
+				settled = fmt.Sprintf("%.0fms", b.SettledMS)
+			}
+			trace := b.TraceURL
+			if trace == "" {
+				trace = b.TraceID
+			}
+			fmt.Fprintf(w, "  %s  %8.1fms  %12s  %s\n", b.ID, b.AnswerMS, settled, trace)
+		}
+	}
 	fmt.Fprintf(w, "\nlost %d, duplicated %d\n", s.Lost, s.Duplicated)
 }
 

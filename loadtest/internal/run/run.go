@@ -36,9 +36,9 @@ type Config struct {
 	LoadTestToken string
 	Scenario      string
 	Profile       pace.Profile
-	// BookShare, RepeatShare, Seed: see scenario.Config.
-	BookShare, RepeatShare float64
-	Seed                   uint64
+	// BookShare, RepeatShare, TraceShare, Seed: see scenario.Config.
+	BookShare, RepeatShare, TraceShare float64
+	Seed                               uint64
 	// Timeout is how long a client waits for an answer.
 	Timeout time.Duration
 	// Workers and MaxWorkers bound vegeta's senders (MaxWorkers bounds the
@@ -48,6 +48,12 @@ type Config struct {
 	DrainTimeout time.Duration
 	// AMQPURL: queue depths (empty: not sampled).
 	AMQPURL string
+	// PrometheusURL, if set, is where the service figures come from,
+	// summed over each service's replicas (docker compose); otherwise each
+	// service's /metrics is scraped.
+	PrometheusURL string
+	// JaegerURL is Jaeger's UI, for the slowest bookings' trace links.
+	JaegerURL string
 	// Service URLs: metrics and consistency checks (empty: left out).
 	BookingURL, VoucherURL, EmailURL, NotificationURL string
 	// MailpitURL: emails counted per booking, if reachable.
@@ -99,13 +105,14 @@ func Run(ctx context.Context, cfg Config) (*report.Run, error) {
 	client := &http.Client{Timeout: cfg.Timeout, Transport: scenario.EchoTransport{Base: withToken(transport, cfg.LoadTestToken)}}
 
 	catCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	hotels, err := scenario.LoadCatalogue(catCtx, &http.Client{Timeout: 10 * time.Second, Transport: withToken(nil, cfg.LoadTestToken)}, cfg.Target)
+	hotels, err := scenario.LoadCatalogue(catCtx, &http.Client{Timeout: 10 * time.Second,
+		Transport: scenario.UntracedTransport{Base: withToken(nil, cfg.LoadTestToken)}}, cfg.Target)
 	cancel()
 	if err != nil {
 		return nil, fmt.Errorf("read the catalogue (is the web tier running at %s?): %w", cfg.Target, err)
 	}
 	gen, err := scenario.New(scenario.Config{
-		Target: cfg.Target, Scenario: cfg.Scenario, BookShare: cfg.BookShare, RepeatShare: cfg.RepeatShare,
+		Target: cfg.Target, Scenario: cfg.Scenario, BookShare: cfg.BookShare, RepeatShare: cfg.RepeatShare, TraceShare: cfg.TraceShare,
 		Seed: cfg.Seed, RunID: time.Now().UTC().Format("20060102t150405") + fmt.Sprintf("%04d", time.Now().Nanosecond()%10000),
 	}, hotels)
 	if err != nil {
@@ -130,7 +137,7 @@ func Run(ctx context.Context, cfg Config) (*report.Run, error) {
 	say("load: %s, scenario %s, %s (%d requests planned), client timeout %s", cfg.Target, cfg.Scenario, cfg.Profile, cfg.Profile.Total(), cfg.Timeout)
 	start := time.Now()
 	sampler := sample.Start(ctx, sample.Config{
-		AMQPURL: cfg.AMQPURL, Services: services, BookingDatabaseURL: cfg.BookingDatabaseURL, Logger: cfg.Logger,
+		AMQPURL: cfg.AMQPURL, Services: services, Prometheus: sample.Prometheus{URL: cfg.PrometheusURL}, BookingDatabaseURL: cfg.BookingDatabaseURL, Logger: cfg.Logger,
 	}, start)
 	rec := record.New(start)
 	attacker := vegeta.NewAttacker(vegeta.Client(client), vegeta.Workers(cfg.Workers), vegeta.MaxWorkers(cfg.MaxWorkers), vegeta.MaxBody(64<<10))
@@ -178,6 +185,7 @@ func Run(ctx context.Context, cfg Config) (*report.Run, error) {
 		Target: cfg.Target, BookingURL: cfg.BookingURL, VoucherURL: cfg.VoucherURL, EmailURL: cfg.EmailURL,
 		NotificationURL: cfg.NotificationURL, MailpitURL: cfg.MailpitURL, Emails: cfg.Emails, Notifications: cfg.Notifications,
 		QueueDepth: queueDepth, Timeout: cfg.DrainTimeout, RunStart: start, Say: say, Logger: cfg.Logger,
+		Transport: withToken(nil, cfg.LoadTestToken),
 	}, rec.Accepted())
 	sampler.Stop()
 
@@ -190,7 +198,7 @@ func Run(ctx context.Context, cfg Config) (*report.Run, error) {
 	sum, tl := report.Summarize(report.Input{
 		Label: cfg.Label, Target: cfg.Target, Scenario: cfg.Scenario, Profile: cfg.Profile, Start: start, Load: load,
 		Recorder: rec, Samples: sampler.Samples(), Settle: st, StoredBefore: storedBefore, StoredAfter: storedAfter,
-		Notes: cfg.Notes,
+		JaegerURL: cfg.JaegerURL, Notes: cfg.Notes,
 	})
 	r := &report.Run{Summary: sum, Timeline: tl}
 	if cfg.OutDir != "" {

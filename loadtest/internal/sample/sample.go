@@ -1,7 +1,8 @@
 // Package sample watches the system while the load runs: every second it
 // reads the depth of each RabbitMQ queue (a passive declare, exact, no
 // plugin needed), scrapes every service's /metrics (memory, CPU, bookings
-// settled, handler and request durations), and, given the booking
+// settled, handler and request durations), or asks Prometheus for the same
+// figures summed over each service's replicas, and, given the booking
 // database's URL, counts its connections by state (pg_stat_activity).
 package sample
 
@@ -101,6 +102,10 @@ type Config struct {
 	Queues []string
 	// Services maps a service name to its base URL (its /metrics is scraped).
 	Services map[string]string
+	// Prometheus, if its URL is set, is where the service figures come
+	// from (summed over each service's replicas) instead of each
+	// service's own /metrics.
+	Prometheus Prometheus
 	// BookingDatabaseURL, if set, is watched through pg_stat_activity.
 	BookingDatabaseURL string
 	// Interval between samples (default 1 s).
@@ -137,6 +142,9 @@ func Start(ctx context.Context, cfg Config, start time.Time) *Sampler {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.Prometheus.Client == nil {
+		cfg.Prometheus.Client = &http.Client{Timeout: max(cfg.Interval, 2*time.Second)}
 	}
 	s := &Sampler{cfg: cfg, start: start, client: &http.Client{Timeout: cfg.Interval}, done: make(chan struct{})}
 	if cfg.AMQPURL != "" {
@@ -198,7 +206,26 @@ func (s *Sampler) take(ctx context.Context) {
 	smp := Sample{At: time.Since(s.start)}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
-	for name, base := range s.cfg.Services {
+	if s.cfg.Prometheus.URL != "" {
+		wg.Go(func() {
+			figures, err := s.cfg.Prometheus.Figures(ctx)
+			if err != nil {
+				s.cfg.Logger.DebugContext(ctx, "service figures not sampled", "err", err)
+				return
+			}
+			// Only the services asked for: Prometheus also scrapes the
+			// exporters, whose process_* figures are not Staybook's.
+			for job := range figures {
+				if _, ok := s.cfg.Services[job]; !ok && len(s.cfg.Services) > 0 {
+					delete(figures, job)
+				}
+			}
+			mu.Lock()
+			smp.Services = figures
+			mu.Unlock()
+		})
+	}
+	for name, base := range s.services() {
 		wg.Go(func() {
 			if figures, err := s.scrape(ctx, base); err == nil {
 				mu.Lock()
@@ -216,6 +243,15 @@ func (s *Sampler) take(ctx context.Context) {
 	s.mu.Lock()
 	s.samples = append(s.samples, smp)
 	s.mu.Unlock()
+}
+
+// services are the services scraped directly: none when Prometheus
+// answers for them.
+func (s *Sampler) services() map[string]string {
+	if s.cfg.Prometheus.URL != "" {
+		return nil
+	}
+	return s.cfg.Services
 }
 
 // Samples returns every sample so far.

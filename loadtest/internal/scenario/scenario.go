@@ -33,6 +33,15 @@ const (
 	HeaderIdempotencyKey = "Idempotency-Key"
 	// EchoPrefix prefixes the request headers copied into the response.
 	EchoPrefix = "X-Loadtest-Echo-"
+	// HeaderTraceparent starts every request's trace here (W3C Trace
+	// Context), so that the report can link a booking to its trace.
+	HeaderTraceparent = "traceparent"
+	// HeaderBaggage marks the traffic synthetic: the services set the span
+	// attribute staybook.synthetic=loadtest on every span of its traces
+	// (shared/telemetry.SyntheticBaggage).
+	HeaderBaggage = "baggage"
+	// Synthetic is the baggage every request carries.
+	Synthetic = "staybook.synthetic=loadtest"
 )
 
 // LoadTestHotelPrefix marks the seed's large hotels, the only ones booked.
@@ -125,6 +134,11 @@ type Config struct {
 	Seed uint64
 	// Now is the clock the dates are chosen from (default time.Now).
 	Now func() time.Time
+	// TraceShare is the share of requests sent with a sampled trace
+	// context (default 1: all). The others carry one with the sampled flag
+	// off, which the services follow: a long run can keep Jaeger's trace
+	// cap for whole traces of a sample of its bookings.
+	TraceShare float64
 }
 
 // Booking is the body of POST /api/bookings.
@@ -171,6 +185,9 @@ func New(cfg Config, hotels []Hotel) (*Generator, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.TraceShare <= 0 || cfg.TraceShare > 1 {
+		cfg.TraceShare = 1
+	}
 	if cfg.RunID == "" {
 		cfg.RunID = time.Now().UTC().Format("20060102T150405")
 	}
@@ -198,8 +215,35 @@ func (g *Generator) Targeter() vegeta.Targeter {
 		default:
 			g.book(t)
 		}
+		tp := NewTraceparent()
+		// Not from g.rng: the share must not change the sequence of
+		// requests a -seed gives.
+		if rand.Float64() >= g.cfg.TraceShare {
+			tp = tp[:len(tp)-2] + "00"
+		}
+		t.Header.Set(HeaderTraceparent, tp)
+		t.Header.Set(HeaderBaggage, Synthetic)
 		return nil
 	}
+}
+
+// NewTraceparent is a new trace context, sampled: a random trace ID and
+// parent span ID (from the runtime's random source, so unique across runs
+// even with the same -seed).
+func NewTraceparent() string {
+	return fmt.Sprintf("00-%016x%016x-%016x-01", rand.Uint64(), rand.Uint64(), rand.Uint64()|1)
+}
+
+// Sampled reports whether a traceparent header has the sampled flag.
+func Sampled(traceparent string) bool { return strings.HasSuffix(traceparent, "-01") }
+
+// TraceID is the trace ID of a traceparent header ("" if malformed).
+func TraceID(traceparent string) string {
+	parts := strings.Split(traceparent, "-")
+	if len(parts) != 4 || len(parts[1]) != 32 {
+		return ""
+	}
+	return parts[1]
 }
 
 func (g *Generator) browse(t *vegeta.Target) {
@@ -296,6 +340,26 @@ func (e EchoTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 	}
 	return resp, nil
+}
+
+// UntracedTransport marks every request synthetic and not sampled: a new
+// trace context with the sampled flag off, which the services' parent-based
+// sampler follows, so that the load test's own reads (the drain polls each
+// booking's status, thousands of times in a long run) leave no trace in
+// Jaeger to push the bookings' traces out of its cap.
+type UntracedTransport struct{ Base http.RoundTripper }
+
+// RoundTrip implements http.RoundTripper.
+func (u UntracedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	req = req.Clone(req.Context())
+	tp := NewTraceparent()
+	req.Header.Set(HeaderTraceparent, tp[:len(tp)-2]+"00")
+	req.Header.Set(HeaderBaggage, Synthetic)
+	base := u.Base
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	return base.RoundTrip(req)
 }
 
 // Echoed returns the request header h as echoed in response headers.

@@ -1,8 +1,10 @@
 package scenario
 
 import (
+	"bytes"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -140,5 +142,73 @@ func TestEchoTransport_ResponseNamesItsRequest(t *testing.T) {
 	resp.Body.Close()
 	if Echoed(resp.Header, HeaderIdempotencyKey) != "k-1" || Echoed(resp.Header, HeaderKind) != KindRepeat {
 		t.Fatalf("echoed headers: %v", resp.Header)
+	}
+}
+
+func TestEveryRequest_StartsItsOwnTraceAndIsMarkedSynthetic(t *testing.T) {
+	t.Parallel()
+	traces := map[string]bool{}
+	tp := regexp.MustCompile(`^00-[0-9a-f]{32}-[0-9a-f]{16}-01$`)
+	for _, tg := range targets(t, Config{Scenario: Mixed}, 500) {
+		h := tg.Header.Get(HeaderTraceparent)
+		if !tp.MatchString(h) || tg.Header.Get(HeaderBaggage) != "staybook.synthetic=loadtest" {
+			t.Fatalf("%s %s: traceparent %q, baggage %q", tg.Method, tg.URL, h, tg.Header.Get(HeaderBaggage))
+		}
+		id := TraceID(h)
+		if traces[id] || id == strings.Repeat("0", 32) {
+			t.Fatalf("trace ID %s twice or zero", id)
+		}
+		traces[id] = true
+	}
+	if TraceID("00-abc-def-01") != "" {
+		t.Error("a malformed traceparent has no trace ID")
+	}
+}
+
+func TestUntracedTransport_SendsANotSampledSyntheticTraceContext(t *testing.T) {
+	t.Parallel()
+	var got []http.Header
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got = append(got, r.Header.Clone()) }))
+	defer srv.Close()
+	client := &http.Client{Transport: UntracedTransport{}}
+	for range 2 {
+		resp, err := client.Get(srv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	tp := regexp.MustCompile(`^00-[0-9a-f]{32}-[0-9a-f]{16}-00$`)
+	for _, h := range got {
+		if !tp.MatchString(h.Get(HeaderTraceparent)) || h.Get(HeaderBaggage) != Synthetic {
+			t.Errorf("traceparent %q, baggage %q: want a not-sampled trace context and the synthetic mark", h.Get(HeaderTraceparent), h.Get(HeaderBaggage))
+		}
+	}
+	if len(got) != 2 || got[0].Get(HeaderTraceparent) == got[1].Get(HeaderTraceparent) {
+		t.Errorf("want a trace context of its own per request: %v", got)
+	}
+}
+
+func TestTraceShare_SamplesThatShareAndKeepsTheSequence(t *testing.T) {
+	t.Parallel()
+	all := targets(t, Config{Scenario: Mixed, Seed: 9}, 2000)
+	some := targets(t, Config{Scenario: Mixed, Seed: 9, TraceShare: 0.1}, 2000)
+	sampled := 0
+	for i := range some {
+		if all[i].URL != some[i].URL || !bytes.Equal(all[i].Body, some[i].Body) {
+			t.Fatalf("request %d differs with a trace share: the sequence must stay the seed's", i)
+		}
+		if !Sampled(all[i].Header.Get(HeaderTraceparent)) {
+			t.Fatalf("request %d not sampled with the default share", i)
+		}
+		if Sampled(some[i].Header.Get(HeaderTraceparent)) {
+			sampled++
+		}
+		if some[i].Header.Get(HeaderBaggage) != Synthetic {
+			t.Fatalf("request %d not marked synthetic", i)
+		}
+	}
+	if sampled < 140 || sampled > 260 {
+		t.Fatalf("%d of 2000 sampled with a share of 0.1", sampled)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/staybook/staybook/loadtest/internal/record"
+	"github.com/staybook/staybook/loadtest/internal/scenario"
 )
 
 // States of a booking and its tasks (contracts).
@@ -63,6 +64,9 @@ type Config struct {
 	// Say prints a progress line.
 	Say    func(format string, args ...any)
 	Logger *slog.Logger
+	// Transport carries the reads (nil: http.DefaultTransport); the run
+	// passes one that adds the load-test token, as the rate limit reads it.
+	Transport http.RoundTripper
 }
 
 // Check is the outcome of one consistency check.
@@ -119,7 +123,8 @@ func Run(ctx context.Context, cfg Config, accepted []*record.Accepted) *Result {
 	}
 	start := time.Now()
 	deadline := start.Add(cfg.Timeout)
-	client := &http.Client{Timeout: 10 * time.Second}
+	// Untraced: the polls would otherwise be most of Jaeger's traces.
+	client := &http.Client{Timeout: 10 * time.Second, Transport: scenario.UntracedTransport{Base: cfg.Transport}}
 	res := &Result{Accepted: len(accepted), Final: map[string]int{}, Checks: map[string]Check{}, QueueDrained: -1}
 
 	up := func(base string) bool { return base != "" && healthy(ctx, client, base) }
@@ -205,7 +210,11 @@ func Run(ctx context.Context, cfg Config, accepted []*record.Accepted) *Result {
 			cfg.Say("drain: %d of %d bookings final, %d not settled yet", final, len(bookings), len(pending))
 			lastSay = time.Now()
 		}
-		sleep(ctx, 200*time.Millisecond)
+		// A round reads every pending booking; with thousands pending, back
+		// to back, the reads would take the CPU the workers need to settle
+		// them. Wait about 5 ms per pending booking (at most 200 reads a
+		// second on average), 200 ms at least.
+		sleep(ctx, max(200*time.Millisecond, time.Duration(len(pending))*5*time.Millisecond))
 	}
 	res.Drain = time.Since(start)
 	var confirmed []*Booking

@@ -120,7 +120,7 @@ func New(cfg Config) (*API, error) {
 }
 
 // Register adds the admin routes to mux, each behind the token.
-func (a *API) Register(mux *http.ServeMux) {
+func (a *API) Register(mux httpx.Router) {
 	for _, p := range []string{
 		"GET /api/admin/dead-letters",
 		"GET /api/admin/dead-letters/{id}",

@@ -18,6 +18,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/staybook/staybook/shared/contracts"
+	"github.com/staybook/staybook/shared/httpx"
 
 	"github.com/staybook/staybook/services/web/internal/booking"
 	"github.com/staybook/staybook/services/web/internal/bookingid"
@@ -133,7 +134,7 @@ func New(cfg Config) (*API, error) {
 
 // Register adds the API's routes to mux. The HTML pages and the admin API
 // are registered beside them by their own packages.
-func (a *API) Register(mux *http.ServeMux) {
+func (a *API) Register(mux httpx.Router) {
 	mux.HandleFunc("GET /api/hotels", a.listHotels)
 	mux.HandleFunc("GET /api/hotels/{id}", a.getHotel)
 	mux.HandleFunc("GET /api/hotels/{id}/availability", a.availability)

@@ -55,14 +55,17 @@ func (a *API) createBooking(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Location", statusURL(placed.ID))
 	if placed.Booking == nil {
 		w.Header().Set("Retry-After", a.retryAfter)
-		httpx.WriteJSON(w, http.StatusAccepted, Accepted{ID: placed.ID, Status: contracts.StatusPending, StatusURL: statusURL(placed.ID)})
+		httpx.WriteJSON(w, http.StatusAccepted, Accepted{ID: placed.ID, Status: contracts.StatusPending,
+			StatusURL: statusURL(placed.ID), TraceID: telemetry.TraceID(r.Context())})
 		return
 	}
 	status := http.StatusCreated
 	if !placed.Created {
 		status = http.StatusOK // a repeated Idempotency-Key: the booking made before
 	}
-	httpx.WriteJSON(w, status, viewOfBooking(placed.Booking))
+	v := viewOfBooking(placed.Booking)
+	v.TraceID = telemetry.TraceID(r.Context())
+	httpx.WriteJSON(w, status, v)
 }
 
 // Placed is a booking request that was accepted.

@@ -15,6 +15,10 @@ type BookingView struct {
 	Reason     string          `json:"reason"`
 	Tasks      contracts.Tasks `json:"tasks"`
 	VoucherURL string          `json:"voucher_url"`
+	// TraceID is the trace of the request that made the booking, in answers
+	// to POST /api/bookings only (a status read is a trace of its own; the
+	// traceparent header names it).
+	TraceID string `json:"trace_id,omitempty"`
 }
 
 // Accepted is the answer to a queued booking.
@@ -22,6 +26,9 @@ type Accepted struct {
 	ID        string `json:"id"`
 	Status    string `json:"status"`
 	StatusURL string `json:"status_url"`
+	// TraceID is the booking's trace: open it in Jaeger at
+	// <JAEGER_UI_URL>/trace/<trace_id>.
+	TraceID string `json:"trace_id"`
 }
 
 func statusURL(id string) string  { return "/api/bookings/" + id }

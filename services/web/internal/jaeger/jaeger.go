@@ -382,3 +382,25 @@ func (c *Client) layout(bookingID string, traces map[string]jTrace) *Waterfall {
 }
 
 func round2(f float64) float64 { return float64(int64(f*100+0.5)) / 100 }
+
+// SearchURL is the link to a booking's traces in Jaeger's UI: a search of
+// the web tier's spans by the booking.id tag, from shortly before from to
+// shortly after to (when the booking was made and last changed). It is
+// empty when no UI is configured (JAEGER_UI_URL). The search, not one
+// trace, because a replayed dead letter starts another trace of the same
+// booking; usually it lists exactly one.
+func (c *Client) SearchURL(bookingID string, from, to time.Time) string {
+	if c.ui == "" {
+		return ""
+	}
+	tags, _ := json.Marshal(map[string]string{string(telemetry.BookingIDKey): bookingID})
+	q := url.Values{
+		"service":  {"web"},
+		"tags":     {string(tags)},
+		"lookback": {"custom"},
+		"start":    {strconv.FormatInt(from.Add(-10*time.Minute).UnixMicro(), 10)},
+		"end":      {strconv.FormatInt(to.Add(10*time.Minute).UnixMicro(), 10)},
+		"limit":    {"20"},
+	}
+	return c.ui + "/search?" + q.Encode()
+}

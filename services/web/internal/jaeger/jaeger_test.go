@@ -6,8 +6,10 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
+	"time"
 )
 
 // A booking's trace as two services' searches find it: both answers hold
@@ -95,5 +97,33 @@ func TestBookingTrace_FailsOnlyWhenNoSearchIsAnswered(t *testing.T) {
 	}
 	if _, err := New(Config{QueryURL: "localhost:16686"}); err == nil {
 		t.Fatal("a URL without scheme accepted")
+	}
+}
+
+func TestSearchURL_FindsTheBookingByItsTagAroundItsTime(t *testing.T) {
+	t.Parallel()
+	made := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	c, err := New(Config{QueryURL: "http://jaeger:16686", UIURL: "http://localhost:16686/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := url.Parse(c.SearchURL("B-1", made, made.Add(time.Minute)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := got.Query()
+	if got.Scheme+"://"+got.Host+got.Path != "http://localhost:16686/search" || q.Get("service") != "web" ||
+		q.Get("tags") != `{"booking.id":"B-1"}` || q.Get("lookback") != "custom" ||
+		q.Get("start") != fmt.Sprint(made.Add(-10*time.Minute).UnixMicro()) ||
+		q.Get("end") != fmt.Sprint(made.Add(11*time.Minute).UnixMicro()) {
+		t.Errorf("search URL %s", got)
+	}
+
+	noUI, err := New(Config{QueryURL: "http://jaeger:16686"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u := noUI.SearchURL("B-1", made, made); u != "" {
+		t.Errorf("no JAEGER_UI_URL, yet a link %q", u)
 	}
 }

@@ -170,6 +170,41 @@ func TestCreateBooking_AnswersAcceptedOnceTheCommandIsInTheQueue(t *testing.T) {
 	}
 }
 
+func TestCreateBooking_EveryAnswerCarriesTheBookingsTraceID(t *testing.T) {
+	t.Parallel()
+	amqpURL := testkit.Vhost(t)
+	fb := newFakeBooking(t)
+	queued := startWeb(t, testConfig(amqpURL, fb.URL(), "http://127.0.0.1:1"))
+	cfg := testConfig(amqpURL, fb.URL(), "http://127.0.0.1:1")
+	cfg.BookingTransport = api.TransportDirect
+	direct := startWeb(t, cfg)
+
+	const callerTrace = "4bf92f3577b34da6a3ce929d0e0e4736"
+	for name, w := range map[string]*web{"queue": queued, "direct": direct} {
+		// A client that starts the trace itself (the load test does).
+		resp := w.post(t, bookingBody(t, nil), map[string]string{"traceparent": "00-" + callerTrace + "-00f067aa0ba902b7-01"})
+		var v struct {
+			TraceID string `json:"trace_id"`
+		}
+		resp.json(t, &v)
+		if v.TraceID != callerTrace || !strings.HasPrefix(resp.header.Get("traceparent"), "00-"+callerTrace+"-") {
+			t.Errorf("%s: %d trace_id %q, traceparent %q: want the caller's trace", name, resp.status, v.TraceID, resp.header.Get("traceparent"))
+		}
+		// A client that does not: a trace of its own, named in both places.
+		resp = w.post(t, bookingBody(t, nil), nil)
+		resp.json(t, &v)
+		if len(v.TraceID) != 32 || v.TraceID == callerTrace || !strings.HasPrefix(resp.header.Get("traceparent"), "00-"+v.TraceID+"-") {
+			t.Errorf("%s: %d trace_id %q, traceparent %q: want one new trace in both", name, resp.status, v.TraceID, resp.header.Get("traceparent"))
+		}
+		// A refused request has no booking, but its traceparent still
+		// finds the request in Jaeger.
+		resp = w.post(t, bookingBody(t, map[string]any{"guests": 0}), nil)
+		if resp.status != http.StatusUnprocessableEntity || len(resp.header.Get("traceparent")) != 55 {
+			t.Errorf("%s: refused request: %d, traceparent %q", name, resp.status, resp.header.Get("traceparent"))
+		}
+	}
+}
+
 func TestCreateBooking_SameIdempotencyKeyAndBodyGiveTheSameIDOnEveryReplica(t *testing.T) {
 	t.Parallel()
 	amqpURL := testkit.Vhost(t)

@@ -269,6 +269,7 @@ func do(t *testing.T, method, url string, body string, header map[string]string)
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	testkit.Must(t, err)
+	checkAgainstOpenAPI(t, req, resp.StatusCode, resp.Header, b)
 	return response{status: resp.StatusCode, header: resp.Header, body: b}
 }
 

@@ -1,6 +1,8 @@
 package service
 
 import (
+	"fmt"
+	"html"
 	"io"
 	"net/http"
 	"net/url"
@@ -352,4 +354,24 @@ func TestStatic_AssetsAreServedAndCachedByVersion(t *testing.T) {
 	if r := w.get(t, "/static/../service.go"); r.status != http.StatusNotFound {
 		t.Fatalf("path outside the assets: %d", r.status)
 	}
+}
+
+func TestBookingPage_LinksToTheBookingsTraceInJaegerWhenItsUIIsSet(t *testing.T) {
+	t.Parallel()
+	amqpURL := testkit.Vhost(t)
+	fb := newFakeBooking(t)
+	cfg := testConfig(amqpURL, fb.URL(), "http://127.0.0.1:1")
+	cfg.JaegerUIURL = "http://jaeger.example:16686"
+	w := startWeb(t, cfg)
+	without := startWeb(t, testConfig(amqpURL, fb.URL(), "http://127.0.0.1:1"))
+	id := strings.TrimPrefix(postForm(t, w.base, validForm("form-trace"), browserHeaders).header.Get("Location"), "/bookings/")
+
+	made := time.Now().Add(-time.Hour).UTC()
+	fb.put(booking.Booking{ID: id, Version: 1, Status: contracts.StatusConfirmed, HotelID: "lisbon-alfama-house", RoomType: "double",
+		CheckIn: day(10), CheckOut: day(13), Guests: 2, GuestName: "Ana Silva", CreatedAt: made, UpdatedAt: made.Add(time.Second)})
+	page := w.get(t, "/bookings/"+id)
+	tags := url.QueryEscape(`{"booking.id":"` + id + `"}`)
+	mustContain(t, page.body, `id="trace-link"`, `href="http://jaeger.example:16686/search?`,
+		"start="+fmt.Sprint(made.Add(-10*time.Minute).UnixMicro()), "tags="+html.EscapeString(tags))
+	mustNotContain(t, without.get(t, "/bookings/"+id).body, `id="trace-link"`)
 }

@@ -34,6 +34,7 @@ import (
 
 	"github.com/staybook/staybook/services/web/internal/admin"
 	"github.com/staybook/staybook/services/web/internal/api"
+	"github.com/staybook/staybook/services/web/internal/apidoc"
 	"github.com/staybook/staybook/services/web/internal/booking"
 	"github.com/staybook/staybook/services/web/internal/bookingid"
 	"github.com/staybook/staybook/services/web/internal/catalogue"
@@ -62,6 +63,7 @@ type Service struct {
 	replicaQueue  string
 	catalogue     *catalogue.Cache
 	injector      *faults.Injector
+	mux           *httpx.Mux
 	// Registry holds the service's metrics.
 	Registry *prometheus.Registry
 }
@@ -167,16 +169,18 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Service, err err
 	}
 	pages, err := site.New(site.Config{
 		Catalogue: cache, Bookings: bookings, Placer: public, VerifyBookingID: ids.Verify,
-		RetryAfter: retryAfter, MaxBodyBytes: cfg.MaxBodyBytes, Logger: log,
+		RetryAfter: retryAfter, MaxBodyBytes: cfg.MaxBodyBytes, TraceURL: traces.SearchURL, Logger: log,
 	})
 	if err != nil {
 		return nil, err
 	}
 
-	mux := http.NewServeMux()
+	mux := httpx.NewMux()
+	s.mux = mux
 	public.Register(mux)
 	adminAPI.Register(mux)
 	pages.Register(mux)
+	apidoc.Register(mux)
 	// Readiness is the broker alone: bookings are queued while the booking
 	// service is down, from the cached catalogue.
 	httpx.HandleHealth(mux,
@@ -318,6 +322,10 @@ func (s *Service) Run(ctx context.Context) error {
 
 // Addr is the address the HTTP server listens on.
 func (s *Service) Addr() string { return s.server.Addr() }
+
+// Routes are the patterns the web tier serves ("GET /api/hotels/{id}"),
+// sorted; the OpenAPI document (apidoc) must describe every one.
+func (s *Service) Routes() []string { return s.mux.Patterns() }
 
 // Relaying is closed once this replica's notifications queue is consumed.
 func (s *Service) Relaying() <-chan struct{} { return s.router.Running() }

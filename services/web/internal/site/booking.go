@@ -44,6 +44,8 @@ type BookingPage struct {
 	Labels string
 	// EventsURL is the booking's Server-Sent Events stream.
 	EventsURL string
+	// TraceURL is the booking's trace in Jaeger's UI (empty: no link).
+	TraceURL string
 }
 
 // StatusLabel is the status as the customer reads it.
@@ -112,6 +114,13 @@ func (s *Site) bookingPage(w http.ResponseWriter, r *http.Request) {
 				}
 			}
 		}
+	}
+	if s.cfg.TraceURL != nil {
+		from, to := s.cfg.Now().Add(-time.Hour), s.cfg.Now()
+		if b != nil {
+			from, to = b.CreatedAt, b.UpdatedAt
+		}
+		page.TraceURL = s.cfg.TraceURL(id, from, to)
 	}
 	page.EmailState = page.Tasks[1].State
 	page.Final = page.Status != contracts.StatusPending

@@ -77,7 +77,11 @@ type Config struct {
 	MaxBodyBytes int64
 	// AvailabilityConcurrency bounds the availability calls of one search.
 	AvailabilityConcurrency int
-	Logger                  *slog.Logger
+	// TraceURL, if set, links the booking page to the booking's trace in
+	// Jaeger's UI (jaeger.Client.SearchURL): from and to are when the
+	// booking was made and last changed. An empty answer: no link.
+	TraceURL func(bookingID string, from, to time.Time) string
+	Logger   *slog.Logger
 	// Now is the clock ("today" for dates).
 	Now func() time.Time
 }
@@ -179,7 +183,7 @@ func (s *Site) assetURL(name string) string {
 }
 
 // Register adds the pages and assets to mux.
-func (s *Site) Register(mux *http.ServeMux) {
+func (s *Site) Register(mux httpx.Router) {
 	mux.HandleFunc("GET /{$}", s.home)
 	mux.HandleFunc("GET /hotels/{id}", s.hotel)
 	mux.HandleFunc("POST /bookings", s.createBooking)
