@@ -63,14 +63,15 @@ GREMLINS          ?= $(GO) run github.com/go-gremlins/gremlins/cmd/gremlins@v0.6
 MUTATION_EFFICACY ?= 85
 MUTATION_WORKERS  ?= 0
 mutation: ## mutation testing of booking, contracts, retry policy and router, voucher and email domains (minutes)
-	@set -e; run() { dir=$$1; shift; echo "== mutation: $$dir $$*"; \
-		(cd $$dir && GOWORK=off $(GREMLINS) unleash --workers $(MUTATION_WORKERS) --threshold-efficacy $(MUTATION_EFFICACY) "$$@"); }; \
+	@failed=""; run() { dir=$$1; shift; echo "== mutation: $$dir $$*"; \
+		(cd $$dir && GOWORK=off $(GREMLINS) unleash --workers $(MUTATION_WORKERS) --threshold-efficacy $(MUTATION_EFFICACY) "$$@") || failed="$$failed $$dir:$${@: -1}"; }; \
 	run services/booking ./internal/domain; \
 	run services/booking ./internal/app; \
 	run shared ./contracts; \
-	run shared -E 'messaging/(connection|errors|marshaler|metrics|publisher|subscriber|topology)\.go' ./messaging; \
+	run shared -E '^(connection|errors|marshaler|metrics|publisher|subscriber|topology)\.go$$' ./messaging; \
 	run services/voucher ./internal/domain; \
-	run services/email ./internal/domain
+	run services/email ./internal/domain; \
+	if [ -n "$$failed" ]; then echo "mutation: under $(MUTATION_EFFICACY) % efficacy (or failed):$$failed"; exit 1; fi
 
 fmt: ## format the code
 	gofmt -w $(MODULES)
