@@ -57,14 +57,17 @@ fuzz: ## run every fuzz target for FUZZTIME each (make test runs their seed corp
 # Mutation testing with gremlins (github.com/go-gremlins/gremlins) over the
 # code whose mistakes cost customers money; docs/testing.md has the figures.
 # Each module runs outside go.work (gremlins copies it; go.work.sum stays as
-# it is). Slow (minutes, most in shared/messaging, whose tests use RabbitMQ):
-# not part of make test.
+# it is), without the test cache (gremlins times each mutant's run against
+# the first, covering run: a cached one made every mutant "time out").
+# Slow (minutes, most in shared/messaging, whose tests use RabbitMQ): not
+# part of make test.
 GREMLINS          ?= $(GO) run github.com/go-gremlins/gremlins/cmd/gremlins@v0.6.0
 MUTATION_EFFICACY ?= 85
 MUTATION_WORKERS  ?= 0
 mutation: ## mutation testing of booking, contracts, retry policy and router, voucher and email domains (minutes)
 	@failed=""; run() { dir=$$1; shift; echo "== mutation: $$dir $$*"; \
-		(cd $$dir && GOWORK=off $(GREMLINS) unleash --workers $(MUTATION_WORKERS) --threshold-efficacy $(MUTATION_EFFICACY) "$$@") || failed="$$failed $$dir:$${@: -1}"; }; \
+		(cd $$dir && GOWORK=off GOFLAGS=-count=1 $(GREMLINS) unleash --workers $(MUTATION_WORKERS) --timeout-coefficient 5 \
+			--threshold-efficacy $(MUTATION_EFFICACY) "$$@") || failed="$$failed $$dir:$${@: -1}"; }; \
 	run services/booking ./internal/domain; \
 	run services/booking ./internal/app; \
 	run shared ./contracts; \
