@@ -27,10 +27,14 @@ func TestRouter_WithoutALoggerRetriesAndDeadLettersOnGoChannel(t *testing.T) {
 	testkit.Must(t, err)
 	p := messaging.DefaultRetryPolicy()
 	p.MaxAttempts, p.InitialInterval, p.MaxInterval, p.RandomizationFactor = 3, time.Millisecond, time.Millisecond, 0
-	calls := 0
+	calls, name := 0, ""
 	r.AddHandler(messaging.Handler{
 		Name: "book_room", Topic: "commands", Subscriber: bus, Policy: p,
-		Handle: func(*message.Message) error { calls++; return errors.New("database unreachable") },
+		Handle: func(msg *message.Message) error {
+			calls++
+			name = message.HandlerNameFromCtx(msg.Context())
+			return errors.New("database unreachable")
+		},
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -49,6 +53,10 @@ func TestRouter_WithoutALoggerRetriesAndDeadLettersOnGoChannel(t *testing.T) {
 		dl.Ack()
 		if dl.Metadata.Get(messaging.DLAttemptsKey) != "3" || dl.Metadata.Get(messaging.DLHandlerKey) != "book_room" || calls != 3 {
 			t.Fatalf("dead letter %v after %d calls, want 3 attempts", dl.Metadata, calls)
+		}
+		// One instance keeps the plain name (logs, Watermill's metrics); more get #1, #2...
+		if name != "book_room" {
+			t.Fatalf("handler named %q, want book_room", name)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("nothing dead-lettered")
