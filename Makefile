@@ -61,20 +61,20 @@ fuzz: ## run every fuzz target for FUZZTIME each (make test runs their seed corp
 # the first, covering run: a cached one made every mutant "time out").
 # Slow (minutes, most in shared/messaging, whose tests use RabbitMQ): not
 # part of make test.
+# The efficacy threshold (85 %) is in .gremlins.yaml.
 GREMLINS          ?= $(GO) run github.com/go-gremlins/gremlins/cmd/gremlins@v0.6.0
-MUTATION_EFFICACY ?= 85
 MUTATION_WORKERS  ?= 0
 mutation: ## mutation testing of booking, contracts, retry policy and router, voucher and email domains (minutes)
 	@failed=""; run() { dir=$$1; shift; echo "== mutation: $$dir $$*"; \
-		(cd $$dir && GOWORK=off GOFLAGS=-count=1 $(GREMLINS) unleash --workers $(MUTATION_WORKERS) --timeout-coefficient 5 \
-			--threshold-efficacy $(MUTATION_EFFICACY) "$$@") || failed="$$failed $$dir:$${@: -1}"; }; \
+		(cd $$dir && GOWORK=off GOFLAGS=-count=1 $(GREMLINS) unleash --config $(CURDIR)/.gremlins.yaml \
+			--workers $(MUTATION_WORKERS) --timeout-coefficient 5 "$$@") || failed="$$failed $$dir:$${@: -1}"; }; \
 	run services/booking ./internal/domain; \
 	run services/booking ./internal/app; \
 	run shared ./contracts; \
 	run shared -E '^(connection|errors|marshaler|metrics|publisher|subscriber|topology)\.go$$' ./messaging; \
 	run services/voucher ./internal/domain; \
 	run services/email ./internal/domain; \
-	if [ -n "$$failed" ]; then echo "mutation: under $(MUTATION_EFFICACY) % efficacy (or failed):$$failed"; exit 1; fi
+	if [ -n "$$failed" ]; then echo "mutation: under the efficacy threshold of .gremlins.yaml (or failed):$$failed"; exit 1; fi
 
 fmt: ## format the code
 	gofmt -w $(MODULES)
