@@ -6,7 +6,7 @@ SERVICES := $(notdir $(wildcard services/*))
 # Every module of the workspace (go.work); tools/ is outside it on purpose.
 MODULES  := shared $(addprefix services/,$(SERVICES)) system loadtest
 
-.PHONY: help env build tools test test-short lint fmt dev reset reset-compose clean fuzz loadtest loadtest-compose demo-spike demo-async demo-dlq chaos
+.PHONY: help env build tools browser test test-short lint fmt dev reset reset-compose clean fuzz mutation loadtest loadtest-compose demo-spike demo-async demo-dlq chaos
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -28,8 +28,15 @@ build: ## build every service into bin/
 tools: ## build Jaeger and Mailpit from the tools module into bin/ (minutes the first time)
 	cd tools && GOWORK=off $(GO) build -o $(BIN)/ tool
 
-test: tools ## run every test of every module, with the race detector (needs RabbitMQ and PostgreSQL)
-	$(GO) test -race -count=1 -timeout 20m work
+browser: ## check that Chromium is installed (the browser tests need it; make test does not skip them)
+	@[ -n "$$CHROMIUM" ] || command -v chromium chromium-browser google-chrome >/dev/null || { \
+		echo "make test runs the browser tests, which need Chromium: apt-get install chromium (or set CHROMIUM to a Chrome binary)"; exit 1; }
+
+test: tools browser ## run every test of every module, with the race detector (needs RabbitMQ, PostgreSQL and Chromium)
+	CI=true $(GO) test -race -count=1 -timeout 20m work
+	@# The pipeline and direct-mode end-to-end tests again, on services built
+	@# with the race detector: a data race in a real binary fails them.
+	STAYBOOK_RACE=1 $(GO) test -race -count=1 -timeout 10m -run 'TestOneBooking_TasksRunInWorkers|TestDirectMode_' ./system/e2e
 	@# Tests that drop a broker connection skip themselves under -race (a race
 	@# inside watermill-amqp v3.0.2's reconnect); run them again without it.
 	$(GO) test -count=1 -timeout 10m -run 'ConnectionLost' work
@@ -57,6 +64,28 @@ fuzz: ## run every fuzz target for FUZZTIME each (make test runs their seed corp
 			$(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) ./$$(dirname $$file) || exit 1; \
 		done; \
 	done
+
+# Mutation testing with gremlins (github.com/go-gremlins/gremlins) over the
+# code whose mistakes cost customers money; docs/testing.md has the figures.
+# Each module runs outside go.work (gremlins copies it; go.work.sum stays as
+# it is), without the test cache (gremlins times each mutant's run against
+# the first, covering run: a cached one made every mutant "time out").
+# Slow (minutes, most in shared/messaging, whose tests use RabbitMQ): not
+# part of make test.
+# The efficacy threshold (85 %) is in .gremlins.yaml.
+GREMLINS          ?= $(GO) run github.com/go-gremlins/gremlins/cmd/gremlins@v0.6.0
+MUTATION_WORKERS  ?= 0
+mutation: ## mutation testing of booking, contracts, retry policy and router, voucher and email domains (minutes)
+	@failed=""; run() { dir=$$1; shift; echo "== mutation: $$dir $$*"; \
+		(cd $$dir && GOWORK=off GOFLAGS=-count=1 $(GREMLINS) unleash --config $(CURDIR)/.gremlins.yaml \
+			--workers $(MUTATION_WORKERS) --timeout-coefficient 5 "$$@") || failed="$$failed $$dir:$${@: -1}"; }; \
+	run services/booking ./internal/domain; \
+	run services/booking ./internal/app; \
+	run shared ./contracts; \
+	run shared -E '^(connection|errors|marshaler|metrics|publisher|subscriber|topology)\.go$$' ./messaging; \
+	run services/voucher ./internal/domain; \
+	run services/email ./internal/domain; \
+	if [ -n "$$failed" ]; then echo "mutation: under the efficacy threshold of .gremlins.yaml (or failed):$$failed"; exit 1; fi
 
 fmt: ## format the code
 	gofmt -w $(MODULES)

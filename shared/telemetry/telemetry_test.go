@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -104,19 +107,83 @@ func TestTraceCrossesPublishOutboxAndConsume(t *testing.T) {
 	}
 }
 
-func TestSetup_NoEndpointMeansNoExportAndNoError(t *testing.T) {
-	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "")
-	t.Setenv("OTEL_TRACES_EXPORTER", "")
+// otlpCollector counts the OTLP/HTTP trace exports it receives.
+type otlpCollector struct {
+	*httptest.Server
+	exports atomic.Int32
+}
+
+func newOTLPCollector(t *testing.T) *otlpCollector {
+	c := &otlpCollector{}
+	c.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/traces" {
+			c.exports.Add(1)
+		}
+		w.Header().Set("Content-Type", "application/x-protobuf")
+	}))
+	t.Cleanup(c.Close)
+	return c
+}
+
+// exportOneSpan sets telemetry up from the environment, ends one span and
+// shuts down (which flushes whatever would be exported).
+func exportOneSpan(t *testing.T) {
+	t.Helper()
+	prev := otel.GetTracerProvider()
+	t.Cleanup(func() { otel.SetTracerProvider(prev) })
 	shutdown, err := Setup(context.Background(), "test")
 	if err != nil {
 		t.Fatal(err)
 	}
+	_, span := Tracer().Start(context.Background(), "work")
+	span.End()
 	if err := shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// The collector sees the export when an endpoint is set: the check below
+// that it sees none can fail.
+func TestSetup_AnEndpointExportsTheSpans(t *testing.T) {
+	c := newOTLPCollector(t)
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", c.URL)
+	t.Setenv("OTEL_TRACES_EXPORTER", "")
+	exportOneSpan(t)
+	if n := c.exports.Load(); n != 1 {
+		t.Fatalf("%d exports, want 1", n)
+	}
+}
+
+func TestSetup_NoneExportsNothing(t *testing.T) {
+	c := newOTLPCollector(t)
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", c.URL)
+	t.Setenv("OTEL_TRACES_EXPORTER", "none")
+	exportOneSpan(t)
+	if n := c.exports.Load(); n != 0 {
+		t.Fatalf("OTEL_TRACES_EXPORTER=none: %d exports, want none", n)
+	}
+}
+
+// Without an endpoint the SDK would export to localhost:4318 (where a
+// `make dev` Jaeger may listen): no exporter is built at all.
+func TestSetup_NoEndpointMeansNoExporterAndNoError(t *testing.T) {
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "")
+	t.Setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "")
+	t.Setenv("OTEL_TRACES_EXPORTER", "")
+	exp, err := newExporter(context.Background())
+	if err != nil || exp != nil {
+		t.Fatalf("exporter %v, err %v; want none", exp, err)
+	}
+	exportOneSpan(t)
 	t.Setenv("OTEL_TRACES_EXPORTER", "zipkin")
 	if _, err := Setup(context.Background(), "test"); err == nil {
 		t.Fatal("unsupported exporter accepted")
+	}
+	t.Setenv("OTEL_TRACES_EXPORTER", "")
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318")
+	t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")
+	if _, err := Setup(context.Background(), "test"); err == nil {
+		t.Fatal("unsupported protocol accepted")
 	}
 }
 

@@ -126,8 +126,13 @@ func newSystem(t *testing.T, services []string, env map[string]string, serviceEn
 		Env:         base, ServiceEnv: serviceEnv, Logs: s.logs,
 	})
 	t.Cleanup(func() {
+		// A service that exits non-zero when stopped failed to shut down
+		// cleanly or, built with -race, saw a data race: either fails the test.
 		if err := s.Close(); err != nil {
-			t.Logf("stop: %v", err)
+			t.Errorf("stop: %v", err)
+		}
+		if strings.Contains(s.logs.String(), "WARNING: DATA RACE") {
+			t.Errorf("a service reported a data race (its report is in the logs below)")
 		}
 		if t.Failed() {
 			t.Logf("logs of the system:\n%s", tail(s.logs.String(), 200))

@@ -89,11 +89,11 @@ func TestOneBooking_TasksRunInWorkersAndTheGuestGetsOneEmailWithTheVoucher(t *te
 	start := time.Now()
 	r := do(t, http.MethodPost, web+"/api/bookings", body, nil)
 	answered := time.Since(start)
-	if r.Status != http.StatusAccepted {
+	// Accepted while still pending: the web tier waited neither for the
+	// booking service nor for the tasks (how fast it answers is the load
+	// test's to measure, not a timed assertion's).
+	if r.Status != http.StatusAccepted || r.Body["status"] != "pending" {
 		t.Fatalf("POST: %d %s", r.Status, r.Raw)
-	}
-	if answered > time.Second {
-		t.Fatalf("the web tier took %s to answer: it waited for background work", answered)
 	}
 	id := r.Body["id"].(string)
 
@@ -105,15 +105,17 @@ func TestOneBooking_TasksRunInWorkersAndTheGuestGetsOneEmailWithTheVoucher(t *te
 			t.Fatalf("versions not increasing: %+v", events)
 		}
 	}
+	// Stored (version 1), then voucher, email and notification done: 4.
 	last := events[len(events)-1]
-	if last.Status != "confirmed" || len(events) < 2 {
+	if last.Status != "confirmed" || last.Version != 4 {
 		t.Fatalf("events %+v", events)
 	}
 	t.Logf("202 after %s; %d status events; all tasks done after %s", answered, len(events), time.Since(start))
 
 	got := do(t, http.MethodGet, web+"/api/bookings/"+id, nil, nil)
 	tasks, _ := got.Body["tasks"].(map[string]any)
-	if tasks["voucher"] != "done" || tasks["email"] != "done" || tasks["notification"] != "done" || got.Body["voucher_url"] == "" {
+	if tasks["voucher"] != "done" || tasks["email"] != "done" || tasks["notification"] != "done" ||
+		got.Body["voucher_url"] != "/api/bookings/"+id+"/voucher.pdf" {
 		t.Fatalf("booking %s", got.Raw)
 	}
 

@@ -16,16 +16,27 @@ import (
 func TestUI_CustomerBooksFromTheHomePageAndFollowsTheBookingLive(t *testing.T) {
 	t.Parallel()
 	services := uiServices(t, "booking", "voucher", "email", "notification", "web")
-	// The story's latencies, so that the page opens before the work is done.
-	s := newSystem(t, services, map[string]string{
-		"VOUCHER_EXTRA_LATENCY": "1s", "EMAIL_EXTRA_LATENCY": "500ms", "NOTIFICATION_EXTRA_LATENCY": "1s",
-	}, nil)
+	s := newSystem(t, services, nil, nil)
 	mail := s.startMailpit(t)
 	s.start(t, services...)
 	web := s.URL("web")
 	b := newBrowser(t)
 	checkIn, checkOut := stayStart.Format(time.DateOnly), stayStart.AddDate(0, 0, 2).Format(time.DateOnly)
 	email := strings.ToLower(testkit.Name("ana")) + "@example.com"
+
+	// Two double rooms of Alfama House are taken for these dates first.
+	// For two guests it has 12 doubles, 4 twins and 8 suites: 22 are left.
+	var taken []string
+	for i := range 2 {
+		r := do(t, http.MethodPost, web+"/api/bookings", booking("lisbon-alfama-house", "double", i), nil)
+		if r.Status != http.StatusAccepted {
+			t.Fatalf("POST: %d %s", r.Status, r.Raw)
+		}
+		taken = append(taken, r.Body["id"].(string))
+	}
+	if final := waitFinal(t, web, taken, time.Minute); final["confirmed"] != 2 {
+		t.Fatalf("the two bookings made first: %v", final)
+	}
 
 	// Search from the home page: Lisbon, two nights, two guests.
 	b.do(30*time.Second, "open the home page",
@@ -41,8 +52,8 @@ func TestUI_CustomerBooksFromTheHomePageAndFollowsTheBookingLive(t *testing.T) {
 	if got := b.text(".summary"); !strings.Contains(got, "in Lisbon for 2 guests, 2 nights") {
 		t.Errorf("summary %q", got)
 	}
-	if got := b.text(`.offer:has(a[href^="/hotels/lisbon-alfama-house"]) .availability`); !strings.Contains(got, "free for your dates") {
-		t.Errorf("availability of Alfama House: %q", got)
+	if got := b.text(`.offer:has(a[href^="/hotels/lisbon-alfama-house"]) .availability`); got != "22 rooms free for your dates" {
+		t.Errorf("availability of Alfama House: %q, want 22 rooms free", got)
 	}
 	b.screenshot("1-search")
 
@@ -54,22 +65,33 @@ func TestUI_CustomerBooksFromTheHomePageAndFollowsTheBookingLive(t *testing.T) {
 	if in, out, g := b.value("#check_in"), b.value("#check_out"), b.value("#guests"); in != checkIn || out != checkOut || g != "2" {
 		t.Fatalf("form prefilled with %s %s %s", in, out, g)
 	}
+	for room, want := range map[string]string{"double": "10 rooms left", "twin": "4 rooms left", "suite": "8 rooms left", "single": "4 rooms left"} {
+		if got := b.text("#room-" + room + " .availability"); got != want {
+			t.Errorf("%s: %q, want %q", room, got, want)
+		}
+	}
 	b.do(30*time.Second, "fill in the booking form",
 		chromedp.SetValue(chromedp.ID("room_type"), "double"),
 		chromedp.SendKeys(chromedp.ID("guest_name"), "Ana Silva"),
 		chromedp.SendKeys(chromedp.ID("guest_email"), email),
 	)
 	b.screenshot("2-hotel")
+	// The voucher service is stopped until the booking page is open, so the
+	// page opens before the work is done however slow the browser is.
+	if err := s.Stop("voucher", 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
 	b.do(30*time.Second, "send the booking form", chromedp.Click(chromedp.CSS(`.booking-form button[type=submit]`)))
 	b.waitFor(30*time.Second, "the booking page", `location.pathname.startsWith("/bookings/") && document.getElementById("booking-live") !== null`)
 	id := strings.TrimPrefix(eval[string](b, `location.pathname`), "/bookings/")
 
-	// The page opened before the work was done; from here it must change
-	// by itself: a mark set now would be gone after a reload.
+	// From here the page must change by itself: a mark set now would be
+	// gone after a reload.
 	if eval[string](b, `document.getElementById("booking-live").dataset.final`) != "false" {
 		t.Fatal("the booking was final when its page opened: nothing to follow live")
 	}
 	eval[bool](b, `window.__staybookNoReload = true`)
+	s.start(t, "voucher")
 	b.waitFor(60*time.Second, "the booking confirmed and every task done, live", `(() => {
 		const st = document.querySelector("[data-field=status]").dataset.state;
 		const tasks = [...document.querySelectorAll("[data-field=task-state]")].map(e => e.dataset.state);
@@ -113,6 +135,22 @@ func TestUI_CustomerBooksFromTheHomePageAndFollowsTheBookingLive(t *testing.T) {
 	})
 	if len(got) != 1 || got[0].MessageID != id+"@staybook" || got[0].Attachments != 1 {
 		t.Fatalf("mail to %s: %+v", email, got)
+	}
+
+	// Ana's double is taken too: 9 doubles and 21 rooms for two are left.
+	b.do(30*time.Second, "search again",
+		chromedp.Navigate(web+"/?city=Lisbon&check_in="+checkIn+"&check_out="+checkOut+"&guests=2"),
+		chromedp.WaitVisible(chromedp.CSS(`.offer`)),
+	)
+	if got := b.text(`.offer:has(a[href^="/hotels/lisbon-alfama-house"]) .availability`); got != "21 rooms free for your dates" {
+		t.Errorf("availability of Alfama House after Ana's booking: %q, want 21 rooms free", got)
+	}
+	b.do(30*time.Second, "open the hotel again",
+		chromedp.Navigate(web+"/hotels/lisbon-alfama-house?check_in="+checkIn+"&check_out="+checkOut+"&guests=2"),
+		chromedp.WaitVisible(chromedp.ID("room-double")),
+	)
+	if got := b.text("#room-double .availability"); got != "9 rooms left" {
+		t.Errorf("doubles after Ana's booking: %q, want 9 rooms left", got)
 	}
 	b.noProblems()
 }

@@ -1,8 +1,9 @@
 package e2e
 
 // Browser tests drive Debian's chromium (headless) through chromedp against
-// the real binaries. Without a browser they skip, except in CI (CI set),
-// where a missing browser is a failure: install it with
+// the real binaries. Without a browser a plain `go test` skips them; in CI
+// (CI set: .ci/run and make test set it) a missing browser is a failure, and
+// make test checks for one before it starts. Install it with
 // `apt-get install -y chromium`, or point CHROMIUM at one.
 
 import (

@@ -74,11 +74,13 @@ type Stack struct {
 // Root finds the repository root.
 func Root() (string, error) { return stack.FindRoot() }
 
-// Build compiles the services into binDir. Like stack.Build, but with the
+// Build compiles the services into binDir (with -race if STAYBOOK_RACE is
+// set, as stack.Build does). Like stack.Build, but with the
 // workspace named explicitly: the load test itself may run with GOWORK=off
 // (until go.work lists it), which the go command would pass on.
 func Build(ctx context.Context, root, binDir string, services []string) error {
-	args := []string{"build", "-o", binDir + string(os.PathSeparator)}
+	args := append([]string{"build"}, stack.BuildFlags()...)
+	args = append(args, "-o", binDir+string(os.PathSeparator))
 	for _, s := range services {
 		args = append(args, "./services/"+s)
 	}

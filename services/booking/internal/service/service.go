@@ -47,6 +47,10 @@ type Service struct {
 	Bookings *app.Bookings
 	// Registry holds the service's metrics.
 	Registry *prometheus.Registry
+	// OnSettled, if set before Run, is told of every BookRoom command
+	// handled, once its transaction committed (created false for a
+	// duplicate). Benchmarks wait on it instead of polling the database.
+	OnSettled func(created bool)
 }
 
 // New connects to everything and builds the service; Run starts it.
@@ -109,7 +113,12 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Service, err err
 	}); err != nil {
 		return nil, err
 	}
-	handlers := &ports.Messages{App: s.Bookings, Log: log, Settled: metrics.settled}
+	handlers := &ports.Messages{App: s.Bookings, Log: log, Settled: func(status, reason string, created bool) {
+		metrics.settled(status, reason, created)
+		if s.OnSettled != nil {
+			s.OnSettled(created)
+		}
+	}}
 	if err = s.addHandlers(topology, handlers); err != nil {
 		return nil, err
 	}

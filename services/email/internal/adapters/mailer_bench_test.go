@@ -21,14 +21,15 @@ import (
 // BenchmarkMailer_ConfirmationEmails measures emails per second through the
 // real mailer (go-mail, one SMTP connection per email, as the service sends)
 // with 1 and 4 senders at once, like EMAIL_WORKERS. Each email is composed
-// (text, HTML, the voucher PDF attached) and sent; the metric is emails/s.
+// (text, HTML, and a real voucher attached: the voucher service's render,
+// 31.7 KB) and sent; the metric is emails/s.
 //
 //	go test ./services/email/... -run '^$' -bench BenchmarkMailer_ConfirmationEmails -benchtime 3s
 //
 // The in-process go-smtp server of the tests is always there; Mailpit is
 // used too when its binary is found (MAILPIT_BIN, or bin/mailpit of the repo).
 func BenchmarkMailer_ConfirmationEmails(b *testing.B) {
-	pdf := fakes.VoucherPDF(b, "bench")
+	pdf := fakes.RealVoucher
 	servers := []struct {
 		name  string
 		start func(b *testing.B) string

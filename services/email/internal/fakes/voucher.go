@@ -2,6 +2,7 @@ package fakes
 
 import (
 	"bytes"
+	_ "embed"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -10,6 +11,13 @@ import (
 
 	"github.com/jung-kurt/gofpdf"
 )
+
+// RealVoucher is a voucher as the voucher service renders it (31.7 KB, its
+// fonts embedded), for measurements where the attachment's size matters.
+// The voucher service's pdf tests keep it equal to what its renderer makes.
+//
+//go:embed testdata/voucher.pdf
+var RealVoucher []byte
 
 // VoucherPDF renders a small, real PDF for a booking.
 func VoucherPDF(t testing.TB, bookingID string) []byte {

@@ -323,11 +323,12 @@ func TestNtfyDown_ConfirmedNotificationIsDiscardedCountedAndReportedAsTaskFailed
 	if got := testkit.QueueDepth(t, h.url, messaging.SubscriptionQueue(messaging.EventBookingConfirmed, "notification")); got != 0 {
 		t.Errorf("the message is back on its queue (%d)", got)
 	}
-	select {
-	case msg := <-h.notified:
-		msg.Ack()
-		t.Errorf("CustomerNotified published although the push failed: %s", msg.Payload)
-	default:
+	// A CustomerNotified for the failed push would be on its queue by now;
+	// one for a push that works now comes after it, so it must be the first.
+	h.ntfy.FailWith(0)
+	h.publish(t, messaging.EventBookingConfirmed, bookingConfirmed("b-ntfy-back"), "b-ntfy-back")
+	if done := receive[contracts.CustomerNotified](t, h.notified, "CustomerNotified of the next booking"); done.BookingID != "b-ntfy-back" {
+		t.Errorf("CustomerNotified published although the push failed: %+v", done)
 	}
 }
 
@@ -354,11 +355,14 @@ func TestNtfyDown_WithDeadLetterPolicyTheNotificationEndsOnDeadLetters(t *testin
 		t.Errorf("discard counter %v, want 0", got)
 	}
 	// The deadletters service reports dead-lettered tasks; this one must not.
-	select {
-	case msg := <-h.taskFailed:
-		msg.Ack()
-		t.Errorf("TaskFailed published for a dead-lettered message: %s", msg.Payload)
-	default:
+	// A discarded rejection notice (that handler keeps the discard policy)
+	// is reported after it, so its TaskFailed must be the first.
+	h.publish(t, messaging.EventBookingRejected, contracts.BookingRejected{
+		BookingID: "b-discarded", HotelID: "h1", RoomType: "double", CheckIn: "2026-05-01", CheckOut: "2026-05-03",
+		GuestName: "Ann", GuestEmail: "ann@example.com", Reason: contracts.ReasonSoldOut, RejectedAt: time.Now(),
+	}, "b-discarded")
+	if failed := receive[contracts.TaskFailed](t, h.taskFailed, "TaskFailed of the discarded notification"); failed.BookingID != "b-discarded" {
+		t.Errorf("TaskFailed published for a dead-lettered message: %+v", failed)
 	}
 }
 

@@ -16,6 +16,8 @@ func TestFormatMoney_UsesCodeThousandsSeparatorsAndTheCurrencysDecimals(t *testi
 		{Money{0, "EUR"}, "EUR 0.00"},
 		{Money{5, "USD"}, "USD 0.05"},
 		{Money{99, "GBP"}, "GBP 0.99"},
+		{Money{12345, "EUR"}, "EUR 123.45"},        // three digits: no separator before them
+		{Money{12345600, "EUR"}, "EUR 123,456.00"}, // nor before the first group of three
 		{Money{100000000, "CHF"}, "CHF 1,000,000.00"},
 		{Money{12000, "JPY"}, "JPY 12,000"},
 		{Money{1250, "KWD"}, "KWD 1.250"},
@@ -75,6 +77,12 @@ func TestNewVoucher_NormalisesAndDerivesNights(t *testing.T) {
 	}
 	if v.IssuedAt.Location() != time.UTC {
 		t.Errorf("issued at %v, want UTC", v.IssuedAt)
+	}
+
+	free := validBooking()
+	free.TotalPrice.Amount = 0 // a free stay (a voucher, a promotion) is a stay
+	if v, err := NewVoucher(free, issued); err != nil || v.TotalPrice.Amount != 0 {
+		t.Fatalf("free stay: %+v, %v", v, err)
 	}
 
 	b := validBooking()
