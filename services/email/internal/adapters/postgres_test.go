@@ -259,7 +259,7 @@ func TestEmailStore_LiveClaimOfAnotherWorkerIsNeitherSentConcurrentlyNorTakenOve
 	if got.Status != domain.StatusSending {
 		t.Fatalf("while sending: %+v", got)
 	}
-	requireBeingSent(t, store, 300*time.Millisecond)
+	requireBeingSent(t, store, 3*time.Second) // generous: the claimant polls until then
 	release()
 }
 
