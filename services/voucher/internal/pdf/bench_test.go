@@ -1,8 +1,14 @@
 package pdf
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"testing"
+
+	"github.com/jung-kurt/gofpdf"
+	"golang.org/x/image/font/gofont/gobold"
+	"golang.org/x/image/font/gofont/goregular"
 )
 
 // BenchmarkRender measures the cost of one voucher with the embedded Go
@@ -31,5 +37,30 @@ func BenchmarkRender(b *testing.B) {
 			b.ReportMetric(float64(size), "bytes/pdf")
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "renders/s")
 		})
+	}
+}
+
+// BenchmarkGofpdfUTF8Floor is the least a document set in gofpdf's UTF-8
+// fonts costs: the two Go fonts, one page, one line, nothing else of the
+// voucher. gofpdf v1.16.2 parses each font, JSON-encodes and hashes its
+// 65,536-entry width table, and compresses four streams (two of them the
+// 128 KB CID-to-glyph maps) with a new zlib writer each, for every
+// document; it has no way to keep any of it between documents
+// (docs/upstream/gofpdf-utf8-font-per-document.md). BenchmarkRender's
+// embedded-go-fonts can be no cheaper than this.
+func BenchmarkGofpdfUTF8Floor(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		f := gofpdf.New("P", "mm", "A4", "")
+		f.AddUTF8FontFromBytes("go", "", bytes.Clone(goregular.TTF))
+		f.AddUTF8FontFromBytes("go", "B", bytes.Clone(gobold.TTF))
+		f.AddPage()
+		f.SetFont("go", "", 12)
+		f.Text(20, 20, "Łukasz")
+		f.SetFont("go", "B", 12)
+		f.Text(20, 30, "Łukasz")
+		if err := f.Output(io.Discard); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
