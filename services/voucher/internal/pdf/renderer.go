@@ -148,11 +148,7 @@ func (r *Renderer) Render(ctx context.Context, v domain.Voucher) ([]byte, error)
 			return nil, fmt.Errorf("render voucher %s: %w", v.BookingID, context.Cause(ctx))
 		}
 	}
-	if err := r.slots.Acquire(ctx, 1); err != nil {
-		return nil, fmt.Errorf("render voucher %s: wait for a render slot: %w", v.BookingID, context.Cause(ctx))
-	}
-	doc, sub, err := r.render(v)
-	r.slots.Release(1)
+	doc, sub, err := r.renderInSlot(ctx, v)
 	if err != nil {
 		return nil, fmt.Errorf("render voucher %s: %w", v.BookingID, err)
 	}
@@ -166,6 +162,16 @@ func (r *Renderer) Render(ctx context.Context, v domain.Voucher) ([]byte, error)
 		r.cfg.OnSubstitution(sub.Transliterated, sub.Replaced)
 	}
 	return doc, nil
+}
+
+// renderInSlot renders v once one of the MaxConcurrent slots is free,
+// and frees it after, whatever happens.
+func (r *Renderer) renderInSlot(ctx context.Context, v domain.Voucher) ([]byte, substitution, error) {
+	if err := r.slots.Acquire(ctx, 1); err != nil {
+		return nil, substitution{}, fmt.Errorf("wait for a render slot: %w", context.Cause(ctx))
+	}
+	defer r.slots.Release(1)
+	return r.render(v)
 }
 
 // Page geometry, in millimetres (A4 portrait).
