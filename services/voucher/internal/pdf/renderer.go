@@ -13,6 +13,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"strings"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	"golang.org/x/image/font/gofont/gobold"
 	"golang.org/x/image/font/gofont/goregular"
 	"golang.org/x/image/font/sfnt"
+	"golang.org/x/sync/semaphore"
 	"golang.org/x/text/encoding/charmap"
 
 	"github.com/staybook/staybook/services/voucher/internal/domain"
@@ -44,7 +46,13 @@ type Config struct {
 	// ExtraLatency is added to every render (the "about 1 s" of the story);
 	// it ends early when the render's context does.
 	ExtraLatency time.Duration
-	Logger       *slog.Logger
+	// MaxConcurrent bounds the renders that run at once: a render is CPU
+	// work (milliseconds of it), so more at once than there are cores only
+	// adds memory (about 11 MB allocated per render) and makes each one
+	// slower. Zero means GOMAXPROCS. A render waits for its turn until its
+	// context ends; the extra latency is not counted, it is not work.
+	MaxConcurrent int
+	Logger        *slog.Logger
 	// OnSubstitution, if set, is told how many runes of a voucher were
 	// transliterated or replaced (metrics go here).
 	OnSubstitution func(transliterated, replaced int)
@@ -53,9 +61,13 @@ type Config struct {
 // Renderer renders vouchers. It is safe for concurrent use.
 type Renderer struct {
 	cfg    Config
+	slots  *semaphore.Weighted // MaxConcurrent renders at once
 	has    coverage
 	repl   rune
 	family string
+	// translate turns text into the fonts' encoding: Windows-1252 for
+	// the core fonts, none for the UTF-8 ones.
+	translate func(string) string
 }
 
 // NewRenderer builds a Renderer.
@@ -66,7 +78,13 @@ func NewRenderer(cfg Config) (*Renderer, error) {
 	if cfg.ExtraLatency < 0 {
 		return nil, fmt.Errorf("pdf renderer: extra latency %s is negative", cfg.ExtraLatency)
 	}
-	r := &Renderer{cfg: cfg}
+	if cfg.MaxConcurrent < 0 {
+		return nil, fmt.Errorf("pdf renderer: max concurrent renders %d is negative", cfg.MaxConcurrent)
+	}
+	if cfg.MaxConcurrent == 0 {
+		cfg.MaxConcurrent = runtime.GOMAXPROCS(0)
+	}
+	r := &Renderer{cfg: cfg, slots: semaphore.NewWeighted(int64(cfg.MaxConcurrent)), translate: func(s string) string { return s }}
 	switch cfg.Fonts {
 	case GoFonts:
 		has, err := goFontsCoverage()
@@ -77,10 +95,24 @@ func NewRenderer(cfg Config) (*Renderer, error) {
 	case CoreFonts:
 		r.has = func(c rune) bool { _, ok := charmap.Windows1252.EncodeRune(c); return ok && c >= ' ' }
 		r.repl, r.family = '?', "helvetica"
+		r.translate = toWindows1252
 	default:
 		return nil, fmt.Errorf("pdf renderer: unknown fonts %d", cfg.Fonts)
 	}
 	return r, nil
+}
+
+// toWindows1252 encodes s, which printable has limited to runes
+// Windows-1252 has, for the core fonts. It replaces gofpdf's
+// UnicodeTranslatorFromDescriptor, which parses a code page table on every
+// call (a third of a core-font render when called per document) and
+// returns a function that cannot be shared: it reuses one buffer.
+func toWindows1252(s string) string {
+	out, err := charmap.Windows1252.NewEncoder().String(s)
+	if err != nil {
+		return s // unreachable after printable; gofpdf would pass it through too
+	}
+	return out
 }
 
 // goFontsCoverage answers whether both the regular and the bold Go font
@@ -104,7 +136,8 @@ func goFontsCoverage() (coverage, error) {
 }
 
 // Render draws v as a one-page PDF. The extra latency, if configured, is
-// waited for first and ends with ctx.
+// waited for first; then the render waits for one of MaxConcurrent slots.
+// Both waits end with ctx.
 func (r *Renderer) Render(ctx context.Context, v domain.Voucher) ([]byte, error) {
 	if r.cfg.ExtraLatency > 0 {
 		t := time.NewTimer(r.cfg.ExtraLatency)
@@ -115,7 +148,7 @@ func (r *Renderer) Render(ctx context.Context, v domain.Voucher) ([]byte, error)
 			return nil, fmt.Errorf("render voucher %s: %w", v.BookingID, context.Cause(ctx))
 		}
 	}
-	doc, sub, err := r.render(v)
+	doc, sub, err := r.renderInSlot(ctx, v)
 	if err != nil {
 		return nil, fmt.Errorf("render voucher %s: %w", v.BookingID, err)
 	}
@@ -129,6 +162,16 @@ func (r *Renderer) Render(ctx context.Context, v domain.Voucher) ([]byte, error)
 		r.cfg.OnSubstitution(sub.Transliterated, sub.Replaced)
 	}
 	return doc, nil
+}
+
+// renderInSlot renders v once one of the MaxConcurrent slots is free,
+// and frees it after, whatever happens.
+func (r *Renderer) renderInSlot(ctx context.Context, v domain.Voucher) ([]byte, substitution, error) {
+	if err := r.slots.Acquire(ctx, 1); err != nil {
+		return nil, substitution{}, fmt.Errorf("wait for a render slot: %w", context.Cause(ctx))
+	}
+	defer r.slots.Release(1)
+	return r.render(v)
 }
 
 // Page geometry, in millimetres (A4 portrait).
@@ -156,7 +199,7 @@ type page struct {
 
 func (r *Renderer) render(v domain.Voucher) ([]byte, substitution, error) {
 	f := gofpdf.New("P", "mm", "A4", "")
-	p := &page{r: r, f: f, tr: func(s string) string { return s }}
+	p := &page{r: r, f: f, tr: r.translate}
 	if r.cfg.Fonts == GoFonts {
 		// Each document gets its own copy of the font files: gofpdf's
 		// subsetter appends to slices of them (utf8fontfile.go,
@@ -164,8 +207,6 @@ func (r *Renderer) render(v domain.Voucher) ([]byte, substitution, error) {
 		// from concurrent renders.
 		f.AddUTF8FontFromBytes(r.family, "", bytes.Clone(goregular.TTF))
 		f.AddUTF8FontFromBytes(r.family, "B", bytes.Clone(gobold.TTF))
-	} else {
-		p.tr = f.UnicodeTranslatorFromDescriptor("") // Windows-1252
 	}
 	utf8 := r.cfg.Fonts == GoFonts
 	f.SetTitle("Staybook voucher "+v.BookingID, utf8)

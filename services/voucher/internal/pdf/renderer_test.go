@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -238,24 +239,73 @@ func TestRender_ExtraLatencyIsAddedToEveryRender(t *testing.T) {
 }
 
 // gofpdf writes into the font bytes it is given; concurrent renders must
-// not share them (run with -race) nor change the output.
+// not share them (run with -race) nor change the output. The core fonts'
+// translator is shared by design.
 func TestRender_ConcurrentRendersAreIndependent(t *testing.T) {
 	t.Parallel()
-	r := newRenderer(t, Config{})
-	_, want := render(t, r, sampleVoucher(t))
-	results := make(chan []byte, 8)
-	for range 8 {
-		go func() {
-			doc, err := r.Render(context.Background(), sampleVoucher(t))
-			if err != nil {
-				t.Error(err)
-			}
-			results <- doc
-		}()
-	}
-	for range 8 {
-		if got := <-results; !bytes.Equal(got, want) {
-			t.Error("a concurrent render differs from a lone one")
+	for _, fonts := range []Fonts{GoFonts, CoreFonts} {
+		r := newRenderer(t, Config{Fonts: fonts, MaxConcurrent: 8})
+		_, want := render(t, r, sampleVoucher(t))
+		results := make(chan []byte, 8)
+		for range 8 {
+			go func() {
+				doc, err := r.Render(context.Background(), sampleVoucher(t))
+				if err != nil {
+					t.Error(err)
+				}
+				results <- doc
+			}()
 		}
+		for range 8 {
+			if got := <-results; !bytes.Equal(got, want) {
+				t.Errorf("fonts %d: a concurrent render differs from a lone one", fonts)
+			}
+		}
+	}
+}
+
+func TestRender_BeyondMaxConcurrentARenderWaitsForASlotUntilItsContextEnds(t *testing.T) {
+	t.Parallel()
+	r := newRenderer(t, Config{MaxConcurrent: 1})
+	// Take the one slot, as a render in progress does.
+	if err := r.slots.Acquire(context.Background(), 1); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	_, err := r.Render(ctx, sampleVoucher(t))
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "render slot") {
+		t.Fatalf("err = %v, want the deadline, met while waiting for a render slot", err)
+	}
+
+	done := make(chan error, 1)
+	go func() {
+		_, err := r.Render(context.Background(), sampleVoucher(t))
+		done <- err
+	}()
+	r.slots.Release(1) // the render in progress ends: the waiting one runs
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the waiting render did not run after the slot was freed")
+	}
+	// Its slot is given back.
+	if !r.slots.TryAcquire(1) {
+		t.Fatal("the render did not give its slot back")
+	}
+}
+
+func TestNewRenderer_MaxConcurrentDefaultsToGOMAXPROCS(t *testing.T) {
+	t.Parallel()
+	r := newRenderer(t, Config{})
+	if r.cfg.MaxConcurrent != runtime.GOMAXPROCS(0) {
+		t.Errorf("MaxConcurrent = %d, want GOMAXPROCS (%d)", r.cfg.MaxConcurrent, runtime.GOMAXPROCS(0))
+	}
+	if _, err := NewRenderer(Config{MaxConcurrent: -1}); err == nil {
+		t.Error("a negative MaxConcurrent was accepted")
 	}
 }

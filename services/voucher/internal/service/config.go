@@ -20,6 +20,9 @@ type Config struct {
 	Workers int `env:"VOUCHER_WORKERS"`
 	// ExtraLatency is an artificial delay per render, for the demos.
 	ExtraLatency time.Duration `env:"VOUCHER_EXTRA_LATENCY"`
+	// MaxConcurrentRenders bounds the renders running at once, queue
+	// workers and direct-mode requests together; 0 means GOMAXPROCS.
+	MaxConcurrentRenders int `env:"VOUCHER_MAX_CONCURRENT_RENDERS"`
 	// Policy is create_voucher's retry policy (CREATE_VOUCHER_* variables).
 	Policy messaging.RetryPolicy `env:"-"`
 }
@@ -56,6 +59,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ExtraLatency < 0 {
 		errs = append(errs, fmt.Errorf("VOUCHER_EXTRA_LATENCY: %s must not be negative", c.ExtraLatency))
+	}
+	if c.MaxConcurrentRenders < 0 {
+		errs = append(errs, fmt.Errorf("VOUCHER_MAX_CONCURRENT_RENDERS: %d must not be negative (0 means GOMAXPROCS)", c.MaxConcurrentRenders))
 	}
 	return errors.Join(errs...)
 }

@@ -13,7 +13,7 @@ func TestLoadConfig_Defaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.HTTPAddr != ":8082" || c.Workers != 2 || c.ExtraLatency != 0 ||
+	if c.HTTPAddr != ":8082" || c.Workers != 2 || c.ExtraLatency != 0 || c.MaxConcurrentRenders != 0 ||
 		c.DatabaseURL != "postgres://postgres@localhost:5432/staybook_voucher?sslmode=disable" || c.Policy.MaxAttempts != 5 {
 		t.Fatalf("defaults: %+v", c)
 	}
@@ -22,13 +22,14 @@ func TestLoadConfig_Defaults(t *testing.T) {
 func TestLoadConfig_ReadsTheServicesVariables(t *testing.T) {
 	t.Setenv("VOUCHER_WORKERS", "4")
 	t.Setenv("VOUCHER_EXTRA_LATENCY", "1s")
+	t.Setenv("VOUCHER_MAX_CONCURRENT_RENDERS", "3")
 	t.Setenv("CREATE_VOUCHER_MAX_ATTEMPTS", "7")
 	c, err := LoadConfig()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Workers != 4 || c.ExtraLatency != time.Second || c.Policy.MaxAttempts != 7 {
-		t.Fatalf("got workers %d, latency %s, attempts %d", c.Workers, c.ExtraLatency, c.Policy.MaxAttempts)
+	if c.Workers != 4 || c.ExtraLatency != time.Second || c.MaxConcurrentRenders != 3 || c.Policy.MaxAttempts != 7 {
+		t.Fatalf("got workers %d, latency %s, max renders %d, attempts %d", c.Workers, c.ExtraLatency, c.MaxConcurrentRenders, c.Policy.MaxAttempts)
 	}
 }
 
@@ -39,6 +40,7 @@ func TestLoadConfig_ErrorsNameTheVariable(t *testing.T) {
 		{"VOUCHER_EXTRA_LATENCY", "1 second", "VOUCHER_EXTRA_LATENCY"},
 		{"VOUCHER_EXTRA_LATENCY", "-1s", "VOUCHER_EXTRA_LATENCY"},
 		{"VOUCHER_EXTRA_LATENCY", "45s", "CREATE_VOUCHER_TIMEOUT"}, // longer than an attempt may last
+		{"VOUCHER_MAX_CONCURRENT_RENDERS", "-1", "VOUCHER_MAX_CONCURRENT_RENDERS"},
 		{"CREATE_VOUCHER_MAX_ATTEMPTS", "0", "CREATE_VOUCHER_MAX_ATTEMPTS"},
 	}
 	for _, c := range cases {

@@ -97,7 +97,12 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Service, err err
 	if err != nil {
 		return nil, err
 	}
-	renderer, err := pdf.NewRenderer(pdf.Config{ExtraLatency: cfg.ExtraLatency, Logger: log, OnSubstitution: m.onSubstitution})
+	renderer, err := pdf.NewRenderer(pdf.Config{
+		ExtraLatency:   cfg.ExtraLatency,
+		MaxConcurrent:  cfg.MaxConcurrentRenders,
+		Logger:         log,
+		OnSubstitution: m.onSubstitution,
+	})
 	if err != nil {
 		return nil, err
 	}
