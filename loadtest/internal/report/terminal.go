@@ -10,14 +10,17 @@ import (
 	"github.com/staybook/staybook/loadtest/internal/record"
 )
 
-// ProgressLine is the line printed every second while the load runs.
+// ProgressLine is the line printed every second while the load runs. The
+// rate is of requests sent (over record.RateWindow), not answered: when
+// answers take seconds, a rate of answers would read 0 while the load
+// goes on.
 func ProgressLine(p record.Progress, depth int, hasDepth bool) string {
 	q := "-"
 	if hasDepth {
 		q = fmt.Sprint(depth)
 	}
-	return fmt.Sprintf("%6.1fs  sent %7d  rate %5d/s  2xx %7d  4xx %5d  5xx %5d  no answer %5d  p99 %8s  accepted %6d  queue %s",
-		p.Elapsed.Seconds(), p.Sent, p.LastSecond, p.C2xx, p.C4xx, p.C5xx, p.Errors, p.P99.Round(time.Millisecond/10), p.Accepted, q)
+	return fmt.Sprintf("%6.1fs  sent %7d  rate %6.1f/s  in flight %5d  2xx %7d  4xx %5d  5xx %5d  no answer %5d  p99 %8s  accepted %6d  queue %s",
+		p.Elapsed.Seconds(), p.Sent, p.Rate, p.Sent-p.Answered, p.C2xx, p.C4xx, p.C5xx, p.Errors, p.P99.Round(time.Millisecond/10), p.Accepted, q)
 }
 
 // PrintSummary prints the run's figures.

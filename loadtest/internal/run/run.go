@@ -141,7 +141,7 @@ func Run(ctx context.Context, cfg Config) (*report.Run, error) {
 	}, start)
 	rec := record.New(start)
 	attacker := vegeta.NewAttacker(vegeta.Client(client), vegeta.Workers(cfg.Workers), vegeta.MaxWorkers(cfg.MaxWorkers), vegeta.MaxBody(64<<10))
-	results := attacker.Attack(gen.Targeter(), cfg.Profile, cfg.Profile.Duration, cfg.Label)
+	results := attacker.Attack(countSent(gen.Targeter(), rec), cfg.Profile, cfg.Profile.Duration, cfg.Label)
 
 	stopProgress := make(chan struct{})
 	progressDone := make(chan struct{})
@@ -207,4 +207,16 @@ func Run(ctx context.Context, cfg Config) (*report.Run, error) {
 		}
 	}
 	return r, nil
+}
+
+// countSent tells rec of every request as vegeta takes it to send (a
+// worker asks the targeter right before it sends).
+func countSent(next vegeta.Targeter, rec *record.Recorder) vegeta.Targeter {
+	return func(t *vegeta.Target) error {
+		if err := next(t); err != nil {
+			return err
+		}
+		rec.Sending(time.Now())
+		return nil
+	}
 }
