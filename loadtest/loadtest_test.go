@@ -182,7 +182,10 @@ func fakeWeb(t *testing.T) *httptest.Server {
 	return srv
 }
 
-func TestRunCommand_LostAndDuplicatedBookingsFailTheRun(t *testing.T) {
+// TestRunCommand_DuplicatesFailTheRunAndUnsettledBookingsAreLate: the
+// bookings the fake leaves pending are still pending when the drain times
+// out: late, not lost; the keys answered with two IDs fail the run.
+func TestRunCommand_DuplicatesFailTheRunAndUnsettledBookingsAreLate(t *testing.T) {
 	t.Parallel()
 	web := fakeWeb(t)
 	out := &syncBuffer{}
@@ -200,14 +203,14 @@ func TestRunCommand_LostAndDuplicatedBookingsFailTheRun(t *testing.T) {
 	if err := json.Unmarshal(raw, &s); err != nil {
 		t.Fatal(err)
 	}
-	if s.Lost == 0 || s.LostDetail.NotFinal != s.Lost || s.Duplicated == 0 || s.DuplicatedDetail.KeysWithTwoIDs != s.Duplicated {
-		t.Fatalf("lost %d %+v, duplicated %d %+v", s.Lost, s.LostDetail, s.Duplicated, s.DuplicatedDetail)
+	if s.Lost != 0 || s.Late == 0 || s.LateDetail.NotFinal != s.Late || !s.DrainTimedOut || s.Duplicated == 0 || s.DuplicatedDetail.KeysWithTwoIDs != s.Duplicated {
+		t.Fatalf("lost %d, late %d %+v (drain timed out %v), duplicated %d %+v", s.Lost, s.Late, s.LateDetail, s.DrainTimedOut, s.Duplicated, s.DuplicatedDetail)
 	}
 	if s.Checks["voucher"].Status != "skipped" || s.Checks["emails_received"].Status != "skipped" {
 		t.Fatalf("checks without services must say skipped: %+v", s.Checks)
 	}
-	if !strings.Contains(out.String(), "lost ") {
-		t.Fatalf("no verdict printed:\n%s", out.String())
+	if !strings.Contains(out.String(), fmt.Sprintf("lost 0, duplicated %d, late %d", s.Duplicated, s.Late)) || !strings.Contains(err.Error(), "late") {
+		t.Fatalf("the verdict must name the duplicates and the late bookings (%v):\n%s", err, out.String())
 	}
 }
 
@@ -276,8 +279,8 @@ func TestRunCommand_ComposeModeFromTheEnvironment(t *testing.T) {
 	out := &syncBuffer{}
 	code, err := dispatch(context.Background(), []string{"run", "-scenario", "book", "-rate", "20", "-duration", "2s",
 		"-repeat-share", "-1", "-drain-timeout", "1s", "-seed", "4"}, out)
-	if code != exitFound { // the fake web tier leaves every fourth booking pending
-		t.Fatalf("exit %d (%v)\n%s", code, err, out.String())
+	if code != exitLate { // the fake web tier leaves every fourth booking pending
+		t.Fatalf("exit %d (%v), want %d: bookings still pending at the drain's end are late\n%s", code, err, exitLate, out.String())
 	}
 	var s report.Summary
 	raw, err := os.ReadFile(filepath.Join(dir, "summary.json"))

@@ -72,6 +72,10 @@ type Config struct {
 	Notes []string
 }
 
+// StoppedDrain is how long a stopped run (its context ended) still drains
+// and checks before it writes what it saw.
+const StoppedDrain = 10 * time.Second
+
 // Run runs the load and writes the report; the error is about the run
 // itself (the target unreachable, the output not writable), not about
 // what it found: that is in the summary.
@@ -172,22 +176,35 @@ func Run(ctx context.Context, cfg Config) (*report.Run, error) {
 	say("load done: %d requests in %.1fs; draining (timeout %s)", p.Sent, load.Seconds(), cfg.DrainTimeout)
 
 	if ctx.Err() != nil {
-		// Interrupted: still look at what was accepted, briefly.
-		cfg.DrainTimeout = min(cfg.DrainTimeout, 10*time.Second)
-		cfg.Notes = append(cfg.Notes, "the run was interrupted: the load stopped early and the drain was cut to 10 s")
-		say("interrupted: draining for at most %s", cfg.DrainTimeout)
+		// Stopped: still look at what was accepted, briefly.
+		cfg.DrainTimeout = min(cfg.DrainTimeout, StoppedDrain)
+		say("stopped: draining for at most %s", cfg.DrainTimeout)
 	}
+	// The drain and the checks outlive a stop by StoppedDrain at most, so
+	// that a run stopped while it drains still reports what it saw, soon.
+	drainCtx, stopDrain := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopDrain()
+	stopLater := context.AfterFunc(ctx, func() {
+		say("stopped: finishing the drain and the checks within %s", StoppedDrain)
+		time.AfterFunc(StoppedDrain, stopDrain)
+	})
+	defer stopLater()
 	var queueDepth func() (int, bool)
 	if sampler.WatchesQueues() {
 		queueDepth = func() (int, bool) { return sampler.QueueDepth(messaging.BookRoomQueue) }
 	}
-	st := settle.Run(context.WithoutCancel(ctx), settle.Config{
+	st := settle.Run(drainCtx, settle.Config{
 		Target: cfg.Target, BookingURL: cfg.BookingURL, VoucherURL: cfg.VoucherURL, EmailURL: cfg.EmailURL,
 		NotificationURL: cfg.NotificationURL, MailpitURL: cfg.MailpitURL, Emails: cfg.Emails, Notifications: cfg.Notifications,
 		QueueDepth: queueDepth, Timeout: cfg.DrainTimeout, RunStart: start, Say: say, Logger: cfg.Logger,
 		Transport: withToken(nil, cfg.LoadTestToken),
 	}, rec.Accepted())
 	sampler.Stop()
+	interrupted := ctx.Err() != nil
+	if interrupted {
+		cfg.Notes = append(cfg.Notes, fmt.Sprintf("the run was stopped (SIGINT or SIGTERM) %.1fs after the load began: the load ended early, "+
+			"the drain and the checks were cut to %s, and what was still in progress then is counted late", time.Since(start).Seconds(), StoppedDrain))
+	}
 
 	storedAfter := -1
 	if storedBefore >= 0 {
@@ -198,7 +215,7 @@ func Run(ctx context.Context, cfg Config) (*report.Run, error) {
 	sum, tl := report.Summarize(report.Input{
 		Label: cfg.Label, Target: cfg.Target, Scenario: cfg.Scenario, Profile: cfg.Profile, Start: start, Load: load,
 		Recorder: rec, Samples: sampler.Samples(), Settle: st, StoredBefore: storedBefore, StoredAfter: storedAfter,
-		JaegerURL: cfg.JaegerURL, Notes: cfg.Notes,
+		JaegerURL: cfg.JaegerURL, Notes: cfg.Notes, Interrupted: interrupted,
 	})
 	r := &report.Run{Summary: sum, Timeline: tl}
 	if cfg.OutDir != "" {
