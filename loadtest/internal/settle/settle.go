@@ -115,8 +115,8 @@ type Result struct {
 	// TimedOut: the drain reached its timeout; Interrupted: its context
 	// ended first (the run was stopped).
 	TimedOut, Interrupted bool
-	Checks   map[string]Check
-	Bookings []*Booking
+	Checks                map[string]Check
+	Bookings              []*Booking
 }
 
 // Run drains and checks the accepted bookings.
