@@ -73,8 +73,9 @@ type Config struct {
 }
 
 // StoppedDrain is how long a stopped run (its context ended) still drains
-// and checks before it writes what it saw.
-const StoppedDrain = 10 * time.Second
+// and checks before it writes what it saw: within the 10 s docker stop
+// leaves between SIGTERM and SIGKILL.
+const StoppedDrain = 5 * time.Second
 
 // Run runs the load and writes the report; the error is about the run
 // itself (the target unreachable, the output not writable), not about
@@ -106,7 +107,7 @@ func Run(ctx context.Context, cfg Config) (*report.Run, error) {
 		IdleConnTimeout:     90 * time.Second,
 	}
 	defer transport.CloseIdleConnections()
-	client := &http.Client{Timeout: cfg.Timeout, Transport: scenario.EchoTransport{Base: withToken(transport, cfg.LoadTestToken)}}
+	client := &http.Client{Timeout: cfg.Timeout, Transport: scenario.EchoTransport{Base: stoppableTransport{ctx: ctx, base: withToken(transport, cfg.LoadTestToken)}}}
 
 	catCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	hotels, err := scenario.LoadCatalogue(catCtx, &http.Client{Timeout: 10 * time.Second,
