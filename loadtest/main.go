@@ -239,10 +239,15 @@ func compareCommand(ctx context.Context, cmd string, args []string, out io.Write
 			"BOOKING_TX_DELAY": txDelay.String(), "BOOKING_DB_MAX_CONNS": fmt.Sprint(*dbConns), "BOOKING_WORKERS": fmt.Sprint(*workers),
 		},
 	})
-	if err != nil {
+	// Stopped (SIGINT, SIGTERM): the modes that ran still get their table.
+	stopped := err != nil && ctx.Err() != nil && len(runs) > 0
+	if err != nil && !stopped {
 		return exitFailed, err
 	}
 	fmt.Fprintln(out)
+	if stopped {
+		fmt.Fprintf(out, "stopped: %d of the modes %s ran\n", len(runs), *modes)
+	}
 	report.PrintTable(out, runs)
 	printEvidence(out, runs)
 	fmt.Fprintf(out, "\nreport: %s\n", filepath.Join(dir, "report.html"))
