@@ -6,12 +6,14 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -180,6 +182,61 @@ func fakeWeb(t *testing.T) *httptest.Server {
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return srv
+}
+
+// slowWeb is fakeWeb whose answers to one booking request in every
+// slowEvery take answerAfter (or until the client gives up).
+func slowWeb(t *testing.T, slowEvery int64, answerAfter time.Duration) *httptest.Server {
+	fake := fakeWeb(t)
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && n.Add(1)%slowEvery == 0 {
+			// Read first: the server sees the client hang up (and ends
+			// r.Context) only once the body has been read.
+			body, _ := io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			select {
+			case <-time.After(answerAfter):
+			case <-r.Context().Done():
+				return
+			}
+		}
+		fake.Config.Handler.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// TestRunCommand_ProgressRateCountsRequestsSentNotAnswered: every booking
+// takes 4 s to answer, the load sends 30 a second for 3 s; while none is
+// answered yet, the progress line's rate must read the sending, not 0.
+func TestRunCommand_ProgressRateCountsRequestsSentNotAnswered(t *testing.T) {
+	t.Parallel()
+	web := slowWeb(t, 1, 4*time.Second)
+	out := &syncBuffer{}
+	code, err := dispatch(context.Background(), []string{
+		"run", "-target", web.URL, "-scenario", "book", "-rate", "30", "-duration", "3s", "-repeat-share", "-1",
+		"-drain-timeout", "1s", "-amqp-url", "", "-booking-url", "", "-voucher-url", "", "-email-url", "",
+		"-notification-url", "", "-mailpit-url", "", "-jaeger-url", "", "-seed", "6", "-out", t.TempDir(),
+	}, out)
+	if code == exitFailed {
+		t.Fatalf("exit %d: %v\n%s", code, err, out.String())
+	}
+	line := regexp.MustCompile(`(?m)^ +([0-9.]+)s  sent +(\d+)  rate +([0-9.]+)/s  in flight +(\d+)  2xx +0 `)
+	seen := 0
+	for _, m := range line.FindAllStringSubmatch(out.String(), -1) {
+		elapsed, _ := strconv.ParseFloat(m[1], 64)
+		rate, _ := strconv.ParseFloat(m[3], 64)
+		if elapsed >= 1.5 && elapsed < 3.5 { // a second in, and before the first answer
+			seen++
+			if rate < 15 || m[4] == "0" {
+				t.Errorf("no answers yet at %.1fs, rate %.1f/s, in flight %s: want about 30/s, all in flight\n%s", elapsed, rate, m[4], out.String())
+			}
+		}
+	}
+	if seen == 0 {
+		t.Fatalf("no progress line between 1.5 s and 3.5 s without answers:\n%s", out.String())
+	}
 }
 
 // TestRunCommand_DuplicatesFailTheRunAndUnsettledBookingsAreLate: the

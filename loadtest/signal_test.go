@@ -26,9 +26,10 @@ func buildLoadTest(t *testing.T, dir, name string) string {
 }
 
 // fakeRunArgs: a run against the fake web tier that would last minutes,
-// load and drain, if nothing stopped it (every fourth booking stays pending).
+// load and drain, if nothing stopped it (every fourth booking stays
+// pending), with clients that wait 2 minutes for an answer.
 func fakeRunArgs(target, out, duration string) []string {
-	return []string{"run", "-target", target, "-scenario", "book", "-rate", "20", "-duration", duration,
+	return []string{"run", "-target", target, "-scenario", "book", "-rate", "20", "-duration", duration, "-timeout", "2m",
 		"-drain-timeout", "5m", "-repeat-share", "-1", "-amqp-url", "", "-booking-url", "", "-voucher-url", "", "-email-url", "",
 		"-notification-url", "", "-mailpit-url", "", "-jaeger-url", "", "-seed", "5", "-out", out}
 }
@@ -68,18 +69,22 @@ func readSummary(t *testing.T, dir string) report.Summary {
 
 // TestLoadTest_StopsPromptlyOnSIGTERMWithItsSummary runs the built load
 // test against a fake web tier and sends SIGTERM during the load (a run of
-// 5 minutes) and during the drain (a 5-minute drain timeout): it must stop
-// within the stopped drain (run.StoppedDrain, 5 s) and a margin, print its summary and
-// write its report.
+// 5 minutes, one booking request in three unanswered) and during the drain
+// (a 5-minute drain timeout): it must stop within the stopped drain
+// (run.StoppedDrain, 5 s) and a margin, well before the requests in flight
+// would give up (2 minutes), print its summary and write its report.
 func TestLoadTest_StopsPromptlyOnSIGTERMWithItsSummary(t *testing.T) {
 	bin := buildLoadTest(t, t.TempDir(), "bin")
-	for name, c := range map[string]struct{ duration, when string }{
-		"during the load":  {duration: "5m", when: "accepted "},
-		"during the drain": {duration: "1s", when: "drain: "},
+	for name, c := range map[string]struct {
+		duration, when string
+		slowEvery      int64
+	}{
+		"during the load":  {duration: "5m", when: "accepted ", slowEvery: 3},
+		"during the drain": {duration: "1s", when: "drain: ", slowEvery: 1 << 62},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			web := fakeWeb(t) // of its own: bookings ...4 stay pending
+			web := slowWeb(t, c.slowEvery, 10*time.Minute) // of its own: bookings ...4 stay pending
 			dir := t.TempDir()
 			out := &syncBuffer{}
 			cmd := exec.Command(bin, fakeRunArgs(web.URL, dir, c.duration)...)
