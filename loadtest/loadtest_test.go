@@ -6,12 +6,14 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -182,7 +184,65 @@ func fakeWeb(t *testing.T) *httptest.Server {
 	return srv
 }
 
-func TestRunCommand_LostAndDuplicatedBookingsFailTheRun(t *testing.T) {
+// slowWeb is fakeWeb whose answers to one booking request in every
+// slowEvery take answerAfter (or until the client gives up).
+func slowWeb(t *testing.T, slowEvery int64, answerAfter time.Duration) *httptest.Server {
+	fake := fakeWeb(t)
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && n.Add(1)%slowEvery == 0 {
+			// Read first: the server sees the client hang up (and ends
+			// r.Context) only once the body has been read.
+			body, _ := io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			select {
+			case <-time.After(answerAfter):
+			case <-r.Context().Done():
+				return
+			}
+		}
+		fake.Config.Handler.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// TestRunCommand_ProgressRateCountsRequestsSentNotAnswered: every booking
+// takes 4 s to answer, the load sends 30 a second for 3 s; while none is
+// answered yet, the progress line's rate must read the sending, not 0.
+func TestRunCommand_ProgressRateCountsRequestsSentNotAnswered(t *testing.T) {
+	t.Parallel()
+	web := slowWeb(t, 1, 4*time.Second)
+	out := &syncBuffer{}
+	code, err := dispatch(context.Background(), []string{
+		"run", "-target", web.URL, "-scenario", "book", "-rate", "30", "-duration", "3s", "-repeat-share", "-1",
+		"-drain-timeout", "1s", "-amqp-url", "", "-booking-url", "", "-voucher-url", "", "-email-url", "",
+		"-notification-url", "", "-mailpit-url", "", "-jaeger-url", "", "-seed", "6", "-out", t.TempDir(),
+	}, out)
+	if code == exitFailed {
+		t.Fatalf("exit %d: %v\n%s", code, err, out.String())
+	}
+	line := regexp.MustCompile(`(?m)^ +([0-9.]+)s  sent +(\d+)  rate +([0-9.]+)/s  in flight +(\d+)  2xx +0 `)
+	seen := 0
+	for _, m := range line.FindAllStringSubmatch(out.String(), -1) {
+		elapsed, _ := strconv.ParseFloat(m[1], 64)
+		rate, _ := strconv.ParseFloat(m[3], 64)
+		if elapsed >= 1.5 && elapsed < 3.5 { // a second in, and before the first answer
+			seen++
+			if rate < 15 || m[4] == "0" {
+				t.Errorf("no answers yet at %.1fs, rate %.1f/s, in flight %s: want about 30/s, all in flight\n%s", elapsed, rate, m[4], out.String())
+			}
+		}
+	}
+	if seen == 0 {
+		t.Fatalf("no progress line between 1.5 s and 3.5 s without answers:\n%s", out.String())
+	}
+}
+
+// TestRunCommand_DuplicatesFailTheRunAndUnsettledBookingsAreLate: the
+// bookings the fake leaves pending are still pending when the drain times
+// out: late, not lost; the keys answered with two IDs fail the run.
+func TestRunCommand_DuplicatesFailTheRunAndUnsettledBookingsAreLate(t *testing.T) {
 	t.Parallel()
 	web := fakeWeb(t)
 	out := &syncBuffer{}
@@ -200,14 +260,14 @@ func TestRunCommand_LostAndDuplicatedBookingsFailTheRun(t *testing.T) {
 	if err := json.Unmarshal(raw, &s); err != nil {
 		t.Fatal(err)
 	}
-	if s.Lost == 0 || s.LostDetail.NotFinal != s.Lost || s.Duplicated == 0 || s.DuplicatedDetail.KeysWithTwoIDs != s.Duplicated {
-		t.Fatalf("lost %d %+v, duplicated %d %+v", s.Lost, s.LostDetail, s.Duplicated, s.DuplicatedDetail)
+	if s.Lost != 0 || s.Late == 0 || s.LateDetail.NotFinal != s.Late || !s.DrainTimedOut || s.Duplicated == 0 || s.DuplicatedDetail.KeysWithTwoIDs != s.Duplicated {
+		t.Fatalf("lost %d, late %d %+v (drain timed out %v), duplicated %d %+v", s.Lost, s.Late, s.LateDetail, s.DrainTimedOut, s.Duplicated, s.DuplicatedDetail)
 	}
 	if s.Checks["voucher"].Status != "skipped" || s.Checks["emails_received"].Status != "skipped" {
 		t.Fatalf("checks without services must say skipped: %+v", s.Checks)
 	}
-	if !strings.Contains(out.String(), "lost ") {
-		t.Fatalf("no verdict printed:\n%s", out.String())
+	if !strings.Contains(out.String(), fmt.Sprintf("lost 0, duplicated %d, late %d", s.Duplicated, s.Late)) || !strings.Contains(err.Error(), "late") {
+		t.Fatalf("the verdict must name the duplicates and the late bookings (%v):\n%s", err, out.String())
 	}
 }
 
@@ -276,8 +336,8 @@ func TestRunCommand_ComposeModeFromTheEnvironment(t *testing.T) {
 	out := &syncBuffer{}
 	code, err := dispatch(context.Background(), []string{"run", "-scenario", "book", "-rate", "20", "-duration", "2s",
 		"-repeat-share", "-1", "-drain-timeout", "1s", "-seed", "4"}, out)
-	if code != exitFound { // the fake web tier leaves every fourth booking pending
-		t.Fatalf("exit %d (%v)\n%s", code, err, out.String())
+	if code != exitLate { // the fake web tier leaves every fourth booking pending
+		t.Fatalf("exit %d (%v), want %d: bookings still pending at the drain's end are late\n%s", code, err, exitLate, out.String())
 	}
 	var s report.Summary
 	raw, err := os.ReadFile(filepath.Join(dir, "summary.json"))

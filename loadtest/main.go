@@ -30,15 +30,24 @@ import (
 	"github.com/staybook/staybook/loadtest/internal/run"
 )
 
-// Exit codes: 1 lost or duplicated bookings, 2 the run itself failed.
+// Exit codes: 1 lost or duplicated bookings, 2 the run itself failed, 3
+// nothing lost or duplicated seen but some bookings still in progress when
+// the drain ended (late: not known to be settled).
 const (
 	exitFound  = 1
 	exitFailed = 2
+	exitLate   = 3
 )
 
 func main() {
+	// SIGINT or SIGTERM stops the load, cuts the drain short and still
+	// writes the summary and the report; a second signal ends the process
+	// at once (the default action, back once stop has run).
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	context.AfterFunc(ctx, stop)
+	ctx, stopWatching := stopWithGoRun(ctx, time.Second)
+	defer stopWatching()
 	code, err := dispatch(ctx, os.Args[1:], os.Stdout)
 	if errors.Is(err, flag.ErrHelp) {
 		code, err = 0, nil
@@ -178,14 +187,21 @@ func flagsFromEnv(fs *flag.FlagSet, lookup func(string) (string, bool)) error {
 }
 
 func verdict(sums ...*report.Summary) (int, error) {
-	var errs []error
+	var found, late []error
 	for _, s := range sums {
 		if s.Lost > 0 || s.Duplicated > 0 {
-			errs = append(errs, fmt.Errorf("%s: %d bookings lost, %d duplicated", s.Label+" "+s.Transport, s.Lost, s.Duplicated))
+			found = append(found, fmt.Errorf("%s: %d bookings lost, %d duplicated", s.Label+" "+s.Transport, s.Lost, s.Duplicated))
+		}
+		if s.Late > 0 {
+			late = append(late, fmt.Errorf("%s: %d bookings late, still in progress when the drain ended after %.1fs: not known to be settled (a longer -drain-timeout tells)",
+				s.Label+" "+s.Transport, s.Late, s.DrainSeconds))
 		}
 	}
-	if len(errs) > 0 {
-		return exitFound, errors.Join(errs...)
+	switch {
+	case len(found) > 0:
+		return exitFound, errors.Join(append(found, late...)...)
+	case len(late) > 0:
+		return exitLate, errors.Join(late...)
 	}
 	return 0, nil
 }
@@ -223,10 +239,15 @@ func compareCommand(ctx context.Context, cmd string, args []string, out io.Write
 			"BOOKING_TX_DELAY": txDelay.String(), "BOOKING_DB_MAX_CONNS": fmt.Sprint(*dbConns), "BOOKING_WORKERS": fmt.Sprint(*workers),
 		},
 	})
-	if err != nil {
+	// Stopped (SIGINT, SIGTERM): the modes that ran still get their table.
+	stopped := err != nil && ctx.Err() != nil && len(runs) > 0
+	if err != nil && !stopped {
 		return exitFailed, err
 	}
 	fmt.Fprintln(out)
+	if stopped {
+		fmt.Fprintf(out, "stopped: %d of the modes %s ran\n", len(runs), *modes)
+	}
 	report.PrintTable(out, runs)
 	printEvidence(out, runs)
 	fmt.Fprintf(out, "\nreport: %s\n", filepath.Join(dir, "report.html"))
@@ -271,8 +292,8 @@ func printEvidence(out io.Writer, runs []report.Run) {
 		if s.PeakQueueDepth != nil {
 			peak = fmt.Sprint(*s.PeakQueueDepth)
 		}
-		fmt.Fprintf(out, "         backlog: peak %s commands queued, empty %.1fs after the load; lost %d, duplicated %d; stored without an answer %d\n",
-			peak, s.QueueDrainSeconds, s.Lost, s.Duplicated, s.StoredUnacknowledged)
+		fmt.Fprintf(out, "         backlog: peak %s commands queued, empty %.1fs after the load; lost %d, duplicated %d, late %d; stored without an answer %d\n",
+			peak, s.QueueDrainSeconds, s.Lost, s.Duplicated, s.Late, s.StoredUnacknowledged)
 	}
 }
 

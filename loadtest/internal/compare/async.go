@@ -88,7 +88,7 @@ func PrintAsync(w io.Writer, cfg AsyncConfig, runs []report.Run) {
 	})
 	row("booking confirmed after", func(s *report.Summary) string { return lat(s.TimeToConfirmedMS) })
 	row("voucher, email, notification done after", func(s *report.Summary) string { return lat(s.TimeToSettledMS) })
-	row("lost / duplicated", func(s *report.Summary) string { return fmt.Sprintf("%d / %d", s.Lost, s.Duplicated) })
+	row("lost / duplicated / late", func(s *report.Summary) string { return fmt.Sprintf("%d / %d / %d", s.Lost, s.Duplicated, s.Late) })
 	tw.Flush()
 	fmt.Fprintf(w, "\nreport: %s/report.html\n", cfg.OutDir)
 }

@@ -58,15 +58,31 @@ type Recorder struct {
 	idKey    map[string]string    // booking ID -> first key
 	bookings int                  // booking requests sent (repeats included)
 	answered map[string]int       // booking request outcome by status
+
+	sent     uint64  // requests handed to the client, answered or not
+	sentRate *Window // of sent
 }
+
+// RateWindow is the span over which the progress line's rate is taken.
+const RateWindow = 3 * time.Second
 
 // New returns a recorder for a run that starts at start.
 func New(start time.Time) *Recorder {
 	return &Recorder{
 		start: start, codes: map[string]int{}, kinds: map[string]int{},
 		accepted: map[string]*Accepted{}, keyIDs: map[string][]string{}, dupIDs: map[string]struct{}{},
-		idKey: map[string]string{}, answered: map[string]int{},
+		idKey: map[string]string{}, answered: map[string]int{}, sentRate: NewWindow(RateWindow, 30),
 	}
+}
+
+// Sending records a request leaving at t. Results arrive only when a
+// request is answered or gives up, which under load can be the client's
+// whole timeout later: the rate of sending is counted here instead.
+func (r *Recorder) Sending(t time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.sent++
+	r.sentRate.Add(t)
 }
 
 // IsTimeout reports whether a result's error is the client giving up.
@@ -176,9 +192,12 @@ func (r *Recorder) Add(res *vegeta.Result) {
 
 // Progress is a running view for the terminal.
 type Progress struct {
-	Elapsed                           time.Duration
-	Sent                              uint64
-	LastSecond                        int // requests sent in the last full second
+	Elapsed time.Duration
+	// Sent counts the requests sent, Answered those with a result (an
+	// answer, a timeout or an error); the rest are in flight.
+	Sent, Answered uint64
+	// Rate is the requests sent per second over the last RateWindow.
+	Rate                              float64
 	C2xx, C4xx, C5xx, Errors, Timeout int
 	P99                               time.Duration
 	Accepted                          int
@@ -188,20 +207,19 @@ type Progress struct {
 func (r *Recorder) Progress(now time.Time) Progress {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	p := Progress{Elapsed: now.Sub(r.start), Sent: r.total.Requests, Accepted: len(r.accepted)}
-	if p.Sent > 0 {
+	p := Progress{
+		Elapsed: now.Sub(r.start), Sent: max(r.sent, r.total.Requests), Answered: r.total.Requests,
+		Rate: r.sentRate.Rate(r.start, now), Accepted: len(r.accepted),
+	}
+	if p.Answered > 0 {
 		p.P99 = r.total.Latencies.Quantile(0.99)
 	}
-	last := int(p.Elapsed/time.Second) - 1
-	for i, s := range r.seconds {
+	for _, s := range r.seconds {
 		p.C2xx += s.C2xx
 		p.C4xx += s.C4xx
 		p.C5xx += s.C5xx
 		p.Errors += s.Errors
 		p.Timeout += s.Timeouts
-		if i == last {
-			p.LastSecond = s.Sent
-		}
 	}
 	return p
 }

@@ -159,9 +159,13 @@ func runTable(runs []Run) table {
 		}
 		return ms(s.TimeToSettledMS.P50) + " / " + ms(s.TimeToSettledMS.P99), false
 	})
-	add("lost (not final, no voucher, no email)", func(s *Summary) (string, bool) {
+	add("lost (no voucher, no email)", func(s *Summary) (string, bool) {
 		d := s.LostDetail
-		return fmt.Sprintf("%d (%d, %d, %d)", s.Lost, d.NotFinal, d.NoVoucher, d.NoEmail), s.Lost > 0
+		return fmt.Sprintf("%d (%d, %d)", s.Lost, d.NoVoucher, d.NoEmail), s.Lost > 0
+	})
+	add("late at the drain's end (not final, voucher pending, email pending)", func(s *Summary) (string, bool) {
+		d := s.LateDetail
+		return fmt.Sprintf("%d (%d, %d, %d)", s.Late, d.NotFinal, d.VoucherPending, d.EmailPending), s.Late > 0
 	})
 	add("duplicated (key→2 IDs, ID←2 keys, email twice)", func(s *Summary) (string, bool) {
 		d := s.DuplicatedDetail

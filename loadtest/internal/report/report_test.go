@@ -43,8 +43,11 @@ func TestSummarize_CountsOutcomesLatenciesAndBookings(t *testing.T) {
 	rec.Add(result(start, 1100*time.Millisecond, 9*time.Millisecond, 202, scenario.KindBook, "k2", `{"id":"b","status":"pending"}`))
 	rec.Add(result(start, 1200*time.Millisecond, 20*time.Millisecond, 503, scenario.KindBook, "k3", `{"error":{}}`))
 	rec.Add(result(start, 1300*time.Millisecond, 10*time.Second, 0, "", "", ""))
-	st := &settle.Result{Final: map[string]int{"confirmed": 1}, NotFinal: 1, Drain: 2 * time.Second, QueueDrained: time.Second,
-		Checks: map[string]settle.Check{"voucher": {Status: "ok", Checked: 1}, "emails_received": {Status: "failed", Checked: 1, Twice: 1}}}
+	// b confirmed without its voucher though its voucher task is done
+	// (lost), its email task still pending (late); a not final yet (late).
+	st := &settle.Result{Final: map[string]int{"confirmed": 1}, NotFinal: 1, Drain: 2 * time.Second, QueueDrained: time.Second, TimedOut: true,
+		Checks: map[string]settle.Check{"voucher": {Status: "failed", Checked: 1, Missing: 1}, "email": {Status: "late", Checked: 1, Late: 1},
+			"emails_received": {Status: "failed", Checked: 1, Twice: 1}}}
 	s, tl := Summarize(Input{Scenario: "book", Profile: pace.Constant(5, time.Second), Start: start, Load: 2 * time.Second,
 		Recorder: rec, Settle: st, StoredBefore: 10, StoredAfter: 13})
 	if s.Requests != 5 || s.Transport != "queue" || s.AcceptedBookings != 2 || s.RepeatsAnswered != 1 {
@@ -53,8 +56,16 @@ func TestSummarize_CountsOutcomesLatenciesAndBookings(t *testing.T) {
 	if s.ErrorsByStatus["503"] != 1 || s.ErrorsByStatus["timeout"] != 1 || s.ErrorsByStatus["202"] != 0 || s.TimeoutRate != 0.2 {
 		t.Fatalf("errors %v, timeout rate %v", s.ErrorsByStatus, s.TimeoutRate)
 	}
-	if s.Lost != 1 || s.Duplicated != 1 || s.DuplicatedDetail.EmailsSentTwice != 1 {
-		t.Fatalf("lost %d duplicated %d %+v", s.Lost, s.Duplicated, s.DuplicatedDetail)
+	if s.Lost != 1 || s.LostDetail != (Lost{NoVoucher: 1}) || s.Duplicated != 1 || s.DuplicatedDetail.EmailsSentTwice != 1 {
+		t.Fatalf("lost %d %+v, duplicated %d %+v", s.Lost, s.LostDetail, s.Duplicated, s.DuplicatedDetail)
+	}
+	if s.Late != 2 || s.LateDetail != (Late{NotFinal: 1, EmailPending: 1}) || !s.DrainTimedOut {
+		t.Fatalf("late %d %+v, drain timed out %v: in progress at the drain's end is late, not lost", s.Late, s.LateDetail, s.DrainTimedOut)
+	}
+	var terminal strings.Builder
+	PrintSummary(&terminal, s)
+	if !strings.Contains(terminal.String(), "lost 1, duplicated 1, late 2\n") || !strings.Contains(terminal.String(), "still in progress when the drain ended") {
+		t.Fatalf("the terminal summary must say lost and late apart:\n%s", terminal.String())
 	}
 	if s.StoredBookings != 3 || s.StoredUnacknowledged != 1 {
 		t.Fatalf("stored %d, unacknowledged %d: want 3 and 1 (the 503 or the timeout was booked)", s.StoredBookings, s.StoredUnacknowledged)
@@ -74,7 +85,7 @@ func TestSummarize_CountsOutcomesLatenciesAndBookings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"<svg", "Latency of the requests", "emails_received", `class="bad"`} {
+	for _, want := range []string{"<svg", "Latency of the requests", "emails_received", `class="bad"`, "late at the drain", "2 (1, 0, 1)"} {
 		if !strings.Contains(string(html), want) {
 			t.Errorf("report.html lacks %q", want)
 		}

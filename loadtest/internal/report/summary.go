@@ -44,14 +44,25 @@ func latencyOf(ms []float64) Latency {
 
 func round(v float64) float64 { return float64(int64(v*100+0.5)) / 100 }
 
-// Lost breaks down the lost bookings.
+// Lost breaks down the lost bookings: what the drain saw finished without
+// its result.
 type Lost struct {
-	// NotFinal: accepted, never confirmed or rejected within the drain timeout.
-	NotFinal int `json:"not_final"`
 	// NoVoucher, NoEmail: confirmed, but the voucher or the sent email never
 	// appeared at its service (only when that service was checked).
 	NoVoucher int `json:"no_voucher"`
 	NoEmail   int `json:"no_email"`
+}
+
+// Late breaks down what was still in progress when the drain ended (its
+// timeout, or the run was stopped): not lost as far as can be seen, not
+// done yet either. A longer -drain-timeout tells which.
+type Late struct {
+	// NotFinal: accepted, not yet confirmed or rejected.
+	NotFinal int `json:"not_final"`
+	// VoucherPending, EmailPending: confirmed, the voucher or the sent
+	// email not there yet, and the booking says that task is still pending.
+	VoucherPending int `json:"voucher_pending"`
+	EmailPending   int `json:"email_pending"`
 }
 
 // Duplicated breaks down the bookings with more than one of something.
@@ -107,6 +118,8 @@ type Summary struct {
 	FinalStates      map[string]int `json:"final_states"`
 	Lost             int            `json:"lost"`
 	LostDetail       Lost           `json:"lost_detail"`
+	Late             int            `json:"late"`
+	LateDetail       Late           `json:"late_detail"`
 	Duplicated       int            `json:"duplicated"`
 	DuplicatedDetail Duplicated     `json:"duplicated_detail"`
 	RepeatsAnswered  int            `json:"repeats_answered"`
@@ -115,6 +128,8 @@ type Summary struct {
 	Checks        map[string]settle.Check `json:"checks"`
 	DrainSeconds  float64                 `json:"drain_seconds"`
 	DrainTimedOut bool                    `json:"drain_timed_out"`
+	// Interrupted: the run was stopped (SIGINT, SIGTERM) before its end.
+	Interrupted bool `json:"interrupted"`
 	// QueueDrainSeconds: after the load, until commands.BookRoom was empty (-1: not watched).
 	QueueDrainSeconds float64 `json:"queue_drain_seconds"`
 	// PeakQueueDepth is commands.BookRoom's peak; null when the queues
@@ -181,6 +196,8 @@ type Input struct {
 	// JaegerURL is Jaeger's UI, for links to the slowest bookings' traces.
 	JaegerURL string
 	Notes     []string
+	// Interrupted: the run was stopped before its end.
+	Interrupted bool
 }
 
 // Timeline is timeline.json: what the charts are drawn from.
@@ -280,13 +297,14 @@ func Summarize(in Input) (*Summary, *Timeline) {
 	if st := in.Settle; st != nil {
 		maps.Copy(s.FinalStates, st.Final)
 		maps.Copy(s.Checks, st.Checks)
-		s.LostDetail.NotFinal = st.NotFinal
+		s.LateDetail = Late{NotFinal: st.NotFinal, VoucherPending: s.Checks["voucher"].Late, EmailPending: s.Checks["email"].Late}
 		s.LostDetail.NoVoucher = s.Checks["voucher"].Missing
 		s.LostDetail.NoEmail = s.Checks["email"].Missing
 		s.DuplicatedDetail.EmailsSentTwice = s.Checks["emails_received"].Twice
 		s.TasksPending = st.TasksPending
 		s.DrainSeconds = round(st.Drain.Seconds())
 		s.DrainTimedOut = st.TimedOut
+		s.Interrupted = in.Interrupted || st.Interrupted
 		if st.QueueDrained >= 0 {
 			s.QueueDrainSeconds = round(st.QueueDrained.Seconds())
 		}
@@ -317,7 +335,8 @@ func Summarize(in Input) (*Summary, *Timeline) {
 	// Each booking counts once per kind of loss; the voucher and the email of
 	// one booking missing together are still one booking lost twice over,
 	// which is rare enough to count plainly.
-	s.Lost = s.LostDetail.NotFinal + s.LostDetail.NoVoucher + s.LostDetail.NoEmail
+	s.Lost = s.LostDetail.NoVoucher + s.LostDetail.NoEmail
+	s.Late = s.LateDetail.NotFinal + s.LateDetail.VoucherPending + s.LateDetail.EmailPending
 	d := s.DuplicatedDetail
 	s.Duplicated = d.KeysWithTwoIDs + d.IDsOfTwoKeys + d.EmailsSentTwice
 

@@ -72,6 +72,11 @@ type Config struct {
 	Notes []string
 }
 
+// StoppedDrain is how long a stopped run (its context ended) still drains
+// and checks before it writes what it saw: within the 10 s docker stop
+// leaves between SIGTERM and SIGKILL.
+const StoppedDrain = 5 * time.Second
+
 // Run runs the load and writes the report; the error is about the run
 // itself (the target unreachable, the output not writable), not about
 // what it found: that is in the summary.
@@ -102,7 +107,7 @@ func Run(ctx context.Context, cfg Config) (*report.Run, error) {
 		IdleConnTimeout:     90 * time.Second,
 	}
 	defer transport.CloseIdleConnections()
-	client := &http.Client{Timeout: cfg.Timeout, Transport: scenario.EchoTransport{Base: withToken(transport, cfg.LoadTestToken)}}
+	client := &http.Client{Timeout: cfg.Timeout, Transport: scenario.EchoTransport{Base: stoppableTransport{ctx: ctx, base: withToken(transport, cfg.LoadTestToken)}}}
 
 	catCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	hotels, err := scenario.LoadCatalogue(catCtx, &http.Client{Timeout: 10 * time.Second,
@@ -141,7 +146,7 @@ func Run(ctx context.Context, cfg Config) (*report.Run, error) {
 	}, start)
 	rec := record.New(start)
 	attacker := vegeta.NewAttacker(vegeta.Client(client), vegeta.Workers(cfg.Workers), vegeta.MaxWorkers(cfg.MaxWorkers), vegeta.MaxBody(64<<10))
-	results := attacker.Attack(gen.Targeter(), cfg.Profile, cfg.Profile.Duration, cfg.Label)
+	results := attacker.Attack(countSent(gen.Targeter(), rec), cfg.Profile, cfg.Profile.Duration, cfg.Label)
 
 	stopProgress := make(chan struct{})
 	progressDone := make(chan struct{})
@@ -172,22 +177,35 @@ func Run(ctx context.Context, cfg Config) (*report.Run, error) {
 	say("load done: %d requests in %.1fs; draining (timeout %s)", p.Sent, load.Seconds(), cfg.DrainTimeout)
 
 	if ctx.Err() != nil {
-		// Interrupted: still look at what was accepted, briefly.
-		cfg.DrainTimeout = min(cfg.DrainTimeout, 10*time.Second)
-		cfg.Notes = append(cfg.Notes, "the run was interrupted: the load stopped early and the drain was cut to 10 s")
-		say("interrupted: draining for at most %s", cfg.DrainTimeout)
+		// Stopped: still look at what was accepted, briefly.
+		cfg.DrainTimeout = min(cfg.DrainTimeout, StoppedDrain)
+		say("stopped: draining for at most %s", cfg.DrainTimeout)
 	}
+	// The drain and the checks outlive a stop by StoppedDrain at most, so
+	// that a run stopped while it drains still reports what it saw, soon.
+	drainCtx, stopDrain := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopDrain()
+	stopLater := context.AfterFunc(ctx, func() {
+		say("stopped: finishing the drain and the checks within %s", StoppedDrain)
+		time.AfterFunc(StoppedDrain, stopDrain)
+	})
+	defer stopLater()
 	var queueDepth func() (int, bool)
 	if sampler.WatchesQueues() {
 		queueDepth = func() (int, bool) { return sampler.QueueDepth(messaging.BookRoomQueue) }
 	}
-	st := settle.Run(context.WithoutCancel(ctx), settle.Config{
+	st := settle.Run(drainCtx, settle.Config{
 		Target: cfg.Target, BookingURL: cfg.BookingURL, VoucherURL: cfg.VoucherURL, EmailURL: cfg.EmailURL,
 		NotificationURL: cfg.NotificationURL, MailpitURL: cfg.MailpitURL, Emails: cfg.Emails, Notifications: cfg.Notifications,
 		QueueDepth: queueDepth, Timeout: cfg.DrainTimeout, RunStart: start, Say: say, Logger: cfg.Logger,
 		Transport: withToken(nil, cfg.LoadTestToken),
 	}, rec.Accepted())
 	sampler.Stop()
+	interrupted := ctx.Err() != nil
+	if interrupted {
+		cfg.Notes = append(cfg.Notes, fmt.Sprintf("the run was stopped (SIGINT or SIGTERM) %.1fs after the load began: the load ended early, "+
+			"the drain and the checks were cut to %s, and what was still in progress then is counted late", time.Since(start).Seconds(), StoppedDrain))
+	}
 
 	storedAfter := -1
 	if storedBefore >= 0 {
@@ -198,7 +216,7 @@ func Run(ctx context.Context, cfg Config) (*report.Run, error) {
 	sum, tl := report.Summarize(report.Input{
 		Label: cfg.Label, Target: cfg.Target, Scenario: cfg.Scenario, Profile: cfg.Profile, Start: start, Load: load,
 		Recorder: rec, Samples: sampler.Samples(), Settle: st, StoredBefore: storedBefore, StoredAfter: storedAfter,
-		JaegerURL: cfg.JaegerURL, Notes: cfg.Notes,
+		JaegerURL: cfg.JaegerURL, Notes: cfg.Notes, Interrupted: interrupted,
 	})
 	r := &report.Run{Summary: sum, Timeline: tl}
 	if cfg.OutDir != "" {
@@ -207,4 +225,16 @@ func Run(ctx context.Context, cfg Config) (*report.Run, error) {
 		}
 	}
 	return r, nil
+}
+
+// countSent tells rec of every request as vegeta takes it to send (a
+// worker asks the targeter right before it sends).
+func countSent(next vegeta.Targeter, rec *record.Recorder) vegeta.Targeter {
+	return func(t *vegeta.Target) error {
+		if err := next(t); err != nil {
+			return err
+		}
+		rec.Sending(time.Now())
+		return nil
+	}
 }

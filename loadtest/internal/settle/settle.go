@@ -73,11 +73,17 @@ type Config struct {
 type Check struct {
 	// Status: ok, failed, skipped (the service is not running or does not
 	// expose what the check needs).
+	// late (nothing missing but some not there yet) or incomplete
+	// (interrupted before every booking was asked).
 	Status  string `json:"status"`
 	Checked int    `json:"checked,omitempty"`
 	Missing int    `json:"missing,omitempty"`
 	Twice   int    `json:"twice,omitempty"`
-	Note    string `json:"note,omitempty"`
+	// Late: not there, but the booking says its task is still pending
+	// (or the booking itself is): in progress when the drain ended, so
+	// neither done nor lost.
+	Late int    `json:"late,omitempty"`
+	Note string `json:"note,omitempty"`
 }
 
 // Booking is what the drain learnt about one accepted booking.
@@ -97,17 +103,20 @@ type Booking struct {
 type Result struct {
 	Accepted int
 	Final    map[string]int
-	// NotFinal: accepted bookings still pending when the drain gave up.
+	// NotFinal: accepted bookings still pending when the drain gave up
+	// (its timeout, or an interruption): late, not known to be lost.
 	NotFinal int
 	// TasksPending: final bookings whose tasks were still pending at the end.
 	TasksPending int
 	// QueueDrained is how long commands.BookRoom took to empty (-1: not watched or never).
 	QueueDrained time.Duration
 	// Drain is how long the whole drain took.
-	Drain    time.Duration
-	TimedOut bool
-	Checks   map[string]Check
-	Bookings []*Booking
+	Drain time.Duration
+	// TimedOut: the drain reached its timeout; Interrupted: its context
+	// ended first (the run was stopped).
+	TimedOut, Interrupted bool
+	Checks                map[string]Check
+	Bookings              []*Booking
 }
 
 // Run drains and checks the accepted bookings.
@@ -141,8 +150,7 @@ func Run(ctx context.Context, cfg Config, accepted []*record.Accepted) *Result {
 				res.QueueDrained = time.Since(start)
 				break
 			}
-			if time.Now().After(deadline) {
-				res.TimedOut = true
+			if stopped(ctx, res, deadline) {
 				break
 			}
 			cfg.Say("drain: %d commands in commands.BookRoom", n)
@@ -202,8 +210,7 @@ func Run(ctx context.Context, cfg Config, accepted []*record.Accepted) *Result {
 		if len(pending) == 0 {
 			break
 		}
-		if time.Now().After(deadline) {
-			res.TimedOut = true
+		if stopped(ctx, res, deadline) {
 			break
 		}
 		if time.Since(lastSay) >= time.Second {
@@ -235,14 +242,14 @@ func Run(ctx context.Context, cfg Config, accepted []*record.Accepted) *Result {
 	res.Bookings = bookings
 
 	// 3. What the services say about each confirmed booking.
-	res.Checks["voucher"] = checkEach(ctx, cfg, voucherUp, "voucher service", cfg.VoucherURL, confirmed, func(b *Booking) (bool, int) {
+	res.Checks["voucher"] = checkEach(ctx, cfg, voucherUp, "voucher service", cfg.VoucherURL, confirmed, taskRunning("voucher"), func(b *Booking) (bool, int) {
 		return status(ctx, client, http.MethodHead, cfg.VoucherURL+"/internal/vouchers/"+b.ID+".pdf") == http.StatusOK, 0
 	})
 	if c := res.Checks["voucher"]; c.Status != "skipped" {
 		c.Note = "one voucher per booking is guaranteed by the voucher table's primary key; only presence is checked"
 		res.Checks["voucher"] = c
 	}
-	res.Checks["email"] = checkEach(ctx, cfg, emailUp, "email service", cfg.EmailURL, confirmed, func(b *Booking) (bool, int) {
+	res.Checks["email"] = checkEach(ctx, cfg, emailUp, "email service", cfg.EmailURL, confirmed, taskRunning("email"), func(b *Booking) (bool, int) {
 		var e struct {
 			Status string `json:"status"`
 		}
@@ -253,7 +260,8 @@ func Run(ctx context.Context, cfg Config, accepted []*record.Accepted) *Result {
 	if cfg.Notifications != nil && notificationUp {
 		res.Checks["webhooks"] = webhooks(cfg.Notifications, bookings)
 	}
-	res.Checks["booking_times"] = checkEach(ctx, cfg, cfg.BookingURL != "" && healthy(ctx, client, cfg.BookingURL), "booking service", cfg.BookingURL, bookings, func(b *Booking) (bool, int) {
+	notFinal := func(b *Booking) bool { return b.Status != statusConfirmed && b.Status != statusRejected }
+	res.Checks["booking_times"] = checkEach(ctx, cfg, cfg.BookingURL != "" && healthy(ctx, client, cfg.BookingURL), "booking service", cfg.BookingURL, bookings, notFinal, func(b *Booking) (bool, int) {
 		var v struct {
 			CreatedAt time.Time `json:"created_at"`
 			UpdatedAt time.Time `json:"updated_at"`
@@ -265,14 +273,27 @@ func Run(ctx context.Context, cfg Config, accepted []*record.Accepted) *Result {
 		b.ConfirmedAfter, b.SettledAfter = v.CreatedAt.Sub(sent), v.UpdatedAt.Sub(sent)
 		return true, 0
 	})
-	if c := res.Checks["booking_times"]; c.Status == "failed" && res.NotFinal > 0 {
-		c.Note = "bookings not stored: see lost"
-		if cfg.Notifications != nil && notificationUp {
-			res.Checks["webhooks"] = webhooks(cfg.Notifications, bookings)
-		}
-		res.Checks["booking_times"] = c
-	}
 	return res
+}
+
+// stopped reports whether the drain must end: its context ended
+// (Interrupted) or its deadline passed (TimedOut).
+func stopped(ctx context.Context, res *Result, deadline time.Time) bool {
+	switch {
+	case ctx.Err() != nil:
+		res.Interrupted = true
+	case time.Now().After(deadline):
+		res.TimedOut = true
+	default:
+		return false
+	}
+	return true
+}
+
+// taskRunning reports whether a booking's task was still pending when the
+// drain last read it.
+func taskRunning(task string) func(*Booking) bool {
+	return func(b *Booking) bool { return b.Tasks[task] == taskPending }
 }
 
 // emailsReceived counts each confirmed booking's emails at the SMTP server:
@@ -283,19 +304,19 @@ func emailsReceived(ctx context.Context, cfg Config, client *http.Client, confir
 		c := Check{Status: "ok", Checked: len(confirmed)}
 		for _, b := range confirmed {
 			switch n := cfg.Emails.EmailsFor(b.ID); {
+			case n == 0 && taskRunning("email")(b):
+				c.Late++
 			case n == 0:
 				c.Missing++
 			case n > 1:
 				c.Twice++
 			}
 		}
-		if c.Missing > 0 || c.Twice > 0 {
-			c.Status = "failed"
-		}
+		c.Status = checkStatus(c)
 		c.Note = "counted by Message-ID at the load test's own SMTP server"
 		return c
 	case cfg.MailpitURL != "" && getJSON(ctx, client, cfg.MailpitURL+"/api/v1/info", &struct{}{}) == http.StatusOK:
-		c := checkEach(ctx, cfg, true, "Mailpit", cfg.MailpitURL, confirmed, func(b *Booking) (bool, int) {
+		c := checkEach(ctx, cfg, true, "Mailpit", cfg.MailpitURL, confirmed, taskRunning("email"), func(b *Booking) (bool, int) {
 			var s struct {
 				Count int `json:"messages_count"`
 			}
@@ -331,6 +352,8 @@ func webhooks(n NotificationCounter, bookings []*Booking) Check {
 		}
 		c.Checked++
 		switch k := n.NotificationsFor(b.ID, event); {
+		case k == 0 && taskRunning("notification")(b):
+			c.Late++
 		case k == 0:
 			c.Missing++
 		case k > 1:
@@ -339,13 +362,16 @@ func webhooks(n NotificationCounter, bookings []*Booking) Check {
 	}
 	if c.Missing > 0 {
 		c.Status = "failed"
+	} else if c.Late > 0 {
+		c.Status = "late"
 	}
 	return c
 }
 
-// checkEach runs ok on every booking when up; counts the missing and the
-// doubled (ok's second result above 1).
-func checkEach(ctx context.Context, cfg Config, up bool, what, base string, bookings []*Booking, ok func(*Booking) (bool, int)) Check {
+// checkEach runs ok on every booking when up; counts the missing, the late
+// (missing while running says the booking is still at it) and the doubled
+// (ok's second result above 1).
+func checkEach(ctx context.Context, cfg Config, up bool, what, base string, bookings []*Booking, running func(*Booking) bool, ok func(*Booking) (bool, int)) Check {
 	if !up {
 		note := what + " not configured"
 		if base != "" {
@@ -353,25 +379,39 @@ func checkEach(ctx context.Context, cfg Config, up bool, what, base string, book
 		}
 		return Check{Status: "skipped", Note: note}
 	}
-	var missing, twice atomic.Int64
+	var missing, late, twice atomic.Int64
 	done := poll(ctx, cfg.Concurrency, bookings, func(b *Booking) {
 		good, n := ok(b)
-		if !good {
+		switch {
+		case !good && running(b):
+			late.Add(1)
+		case !good:
 			missing.Add(1)
 		}
 		if n > 1 {
 			twice.Add(1)
 		}
 	})
-	c := Check{Status: "ok", Checked: done, Missing: int(missing.Load()), Twice: int(twice.Load())}
-	switch {
-	case c.Missing > 0 || c.Twice > 0:
-		c.Status = "failed"
-	case done < len(bookings):
+	c := Check{Checked: done, Missing: int(missing.Load()), Late: int(late.Load()), Twice: int(twice.Load())}
+	c.Status = checkStatus(c)
+	if c.Status == "ok" && done < len(bookings) {
 		c.Status = "incomplete"
 		c.Note = fmt.Sprintf("interrupted after %d of %d bookings", done, len(bookings))
 	}
 	return c
+}
+
+// checkStatus: failed if anything is missing or doubled, else late if
+// anything is still on its way, else ok.
+func checkStatus(c Check) string {
+	switch {
+	case c.Missing > 0 || c.Twice > 0:
+		return "failed"
+	case c.Late > 0:
+		return "late"
+	default:
+		return "ok"
+	}
 }
 
 // poll runs f on every booking with n goroutines (until ctx ends) and
