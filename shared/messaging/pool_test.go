@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,12 +26,17 @@ func TestPublisher_RecoversItsChannelsAfterConnectionDrops_ConnectionLost(t *tes
 
 	ctx, stop := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
+	var failed, published atomic.Int64
 	for w := range 16 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := 0; ctx.Err() == nil; i++ {
-				pub.Publish(messaging.BookRoomQueue, bookRoomB(t, fmt.Sprintf("%d-%d", w, i)))
+				if pub.Publish(messaging.BookRoomQueue, bookRoomB(t, fmt.Sprintf("%d-%d", w, i))) != nil {
+					failed.Add(1)
+				} else {
+					published.Add(1)
+				}
 			}
 		}()
 	}
@@ -42,6 +48,10 @@ func TestPublisher_RecoversItsChannelsAfterConnectionDrops_ConnectionLost(t *tes
 	}
 	stop()
 	wg.Wait()
+	// The cuts must have broken publishing, or the test proves nothing.
+	if failed.Load() == 0 || published.Load() == 0 {
+		t.Fatalf("during the cuts: %d publishes failed, %d succeeded; want some of each", failed.Load(), published.Load())
+	}
 	testkit.Eventually(t, 30*time.Second, "publishing works again", func() bool {
 		return pub.IsConnected() && pub.Publish(messaging.BookRoomQueue, bookRoomB(t, "after")) == nil
 	})
