@@ -2,7 +2,7 @@
 // once, at start-up, with errors that name the offending variable.
 //
 // Every service declares one struct with `env` tags and embeds Common, the
-// variables every service shares (ARCHITECTURE.md, "Configuration").
+// variables every service shares (docs/architecture.md, "Configuration").
 package config
 
 import (

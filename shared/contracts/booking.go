@@ -70,7 +70,7 @@ func (e *BookingConfirmed) Validate() error {
 	return nil
 }
 
-// Rejection reasons (ARCHITECTURE.md).
+// Rejection reasons (docs/architecture.md).
 const (
 	ReasonSoldOut         = "sold_out"
 	ReasonUnknownRoomType = "unknown_room_type"

@@ -12,7 +12,7 @@ const (
 	TaskNotification = "notification"
 )
 
-// Task states (ARCHITECTURE.md, "Task status and the live stream").
+// Task states (docs/architecture.md, "Task status and the live stream").
 const (
 	TaskPending     = "pending"
 	TaskSkipped     = "skipped"

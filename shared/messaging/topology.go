@@ -14,7 +14,7 @@ import (
 	amqp091 "github.com/rabbitmq/amqp091-go"
 )
 
-// Names on the broker (ARCHITECTURE.md, "Messaging"). Watermill topics are
+// Names on the broker (docs/architecture.md, "Messaging"). Watermill topics are
 // these names: a command's topic is its queue, an event's topic is its
 // fanout exchange, and a service's queue for an event is "<exchange>_<service>".
 const (
@@ -51,7 +51,7 @@ func SubscriptionQueue(event, service string) string { return EventTopic(event) 
 // Subscription is one service's durable subscription to one event.
 type Subscription struct{ Event, Service string }
 
-// Subscriptions is who consumes what (ARCHITECTURE.md, "Services").
+// Subscriptions is who consumes what (docs/architecture.md, "Services").
 var Subscriptions = []Subscription{
 	{EventBookingConfirmed, "voucher"},
 	{EventBookingConfirmed, "notification"},

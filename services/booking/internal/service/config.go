@@ -8,7 +8,7 @@ import (
 	"github.com/staybook/staybook/shared/config"
 )
 
-// Config is the booking service's configuration (ARCHITECTURE.md, "Configuration").
+// Config is the booking service's configuration (docs/architecture.md, "Configuration").
 type Config struct {
 	config.Common
 	// Workers is how many BookRoom commands are handled at once: the
