@@ -11,7 +11,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -147,17 +146,6 @@ func Database(t testing.TB) string {
 	u, _ := url.Parse(PostgresAdmin)
 	u.Path = "/" + name
 	return u.String()
-}
-
-// FreeAddr returns a 127.0.0.1 address with a port free at the time of the call.
-func FreeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // Eventually polls cond every interval until it returns true or timeout

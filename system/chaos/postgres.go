@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/staybook/staybook/shared/testkit"
 )
 
 // PostgresCluster is a PostgreSQL cluster of the chaos run's own: initdb in a
@@ -173,7 +175,8 @@ func waitTCP(ctx context.Context, addr string, timeout time.Duration) error {
 	}
 }
 
-// freePorts returns n distinct 127.0.0.1 ports free at the time of the call.
+// freePorts returns n distinct 127.0.0.1 ports free at the time of the call,
+// below the ephemeral range (testkit.ListenPort).
 func freePorts(n int) ([]int, error) {
 	var lns []net.Listener
 	defer func() {
@@ -183,9 +186,9 @@ func freePorts(n int) ([]int, error) {
 	}()
 	var ports []int
 	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		ln, err := testkit.ListenPort()
 		if err != nil {
-			return nil, fmt.Errorf("free port: %w", err)
+			return nil, err
 		}
 		lns = append(lns, ln)
 		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
