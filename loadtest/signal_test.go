@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/staybook/staybook/loadtest/internal/report"
+	"github.com/staybook/staybook/shared/testkit"
 )
 
 // buildLoadTest builds this command into dir/name and returns its path.
@@ -32,18 +33,6 @@ func fakeRunArgs(target, out, duration string) []string {
 	return []string{"run", "-target", target, "-scenario", "book", "-rate", "20", "-duration", duration, "-timeout", "2m",
 		"-drain-timeout", "5m", "-repeat-share", "-1", "-amqp-url", "", "-booking-url", "", "-voucher-url", "", "-email-url", "",
 		"-notification-url", "", "-mailpit-url", "", "-jaeger-url", "", "-seed", "5", "-out", out}
-}
-
-// waitFor polls cond every 50 ms until it holds or the deadline passes.
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %s: %s", within, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // readSummary reads a stopped run's summary.json: it must say so.
@@ -95,7 +84,7 @@ func TestLoadTest_StopsPromptlyOnSIGTERMWithItsSummary(t *testing.T) {
 			done := make(chan error, 1)
 			go func() { done <- cmd.Wait() }()
 			t.Cleanup(func() { _ = cmd.Process.Kill() })
-			waitFor(t, 30*time.Second, "the run reached "+name, func() bool { return strings.Contains(out.String(), c.when) })
+			testkit.Eventually(t, 30*time.Second, "the run reached "+name, func() bool { return strings.Contains(out.String(), c.when) })
 
 			if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 				t.Fatal(err)
@@ -148,14 +137,14 @@ func TestLoadTest_StopsWhenItsGoRunParentDies(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
 	read := func() string { b, _ := os.ReadFile(log); return string(b) }
-	waitFor(t, 30*time.Second, "the load running", func() bool { return strings.Contains(read(), "accepted ") })
+	testkit.Eventually(t, 30*time.Second, "the load running", func() bool { return strings.Contains(read(), "accepted ") })
 
 	if err := parent.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	_ = parent.Wait()
 	// The orphan is not this process's child: wait for its last line.
-	waitFor(t, 45*time.Second, "the orphaned load test's report", func() bool { return strings.Contains(read(), "report: ") })
+	testkit.Eventually(t, 45*time.Second, "the orphaned load test's report", func() bool { return strings.Contains(read(), "report: ") })
 	if !strings.Contains(read(), "stopped: ") {
 		t.Fatalf("the load test did not say it was stopped:\n%s", tail(read(), 30))
 	}

@@ -1,9 +1,7 @@
 package e2e
 
 import (
-	"bytes"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 
@@ -53,27 +51,7 @@ func TestDirectMode_OneBookingRunsEveryTaskInTheRequestAndTheGuestGetsOneEmail(t
 
 	// The SMTP server accepted the email before the answer; Mailpit lists
 	// it a moment later.
-	var msgs []mailpitMessage
-	testkit.Eventually(t, 10*time.Second, "email in Mailpit", func() bool {
-		msgs = mail.messagesTo(t, "zoe.direct@example.com")
-		return len(msgs) > 0
-	})
-	if len(msgs) != 1 || msgs[0].MessageID != id+"@staybook" {
-		t.Fatalf("messages %+v, want one with Message-ID %s@staybook", msgs, id)
-	}
-	name, doc := mail.attachment(t, msgs[0].ID)
-	if !strings.HasSuffix(name, ".pdf") {
-		t.Fatalf("attachment %q", name)
-	}
-	text := pdfText(t, doc)
-	for _, want := range []string{id, "Zoë Łukasiewicz", "Riverside Mega Resort"} {
-		if !strings.Contains(text, want) {
-			t.Errorf("voucher text lacks %q:\n%s", want, text)
-		}
-	}
-	if v := do(t, http.MethodGet, web+"/api/bookings/"+id+"/voucher.pdf", nil, nil); v.Status != 200 || !bytes.Equal(v.Raw, doc) {
-		t.Fatalf("voucher download: %d, %d bytes (mailed %d)", v.Status, len(v.Raw), len(doc))
-	}
+	requireOneVoucherEmail(t, mail, web, id, "zoe.direct@example.com", 10*time.Second)
 
 	// The client retries with its key: the booking made before, nothing
 	// run again.

@@ -119,9 +119,18 @@ func TestOneBooking_TasksRunInWorkersAndTheGuestGetsOneEmailWithTheVoucher(t *te
 		t.Fatalf("booking %s", got.Raw)
 	}
 
+	requireOneVoucherEmail(t, mail, web, id, "zoe.pipeline@example.com", 30*time.Second)
+}
+
+// requireOneVoucherEmail waits for the booking's email in Mailpit and checks
+// there is exactly one, with the booking's Message-ID and a voucher PDF that
+// names the booking, the guest and the hotel, and is the one the web tier
+// serves.
+func requireOneVoucherEmail(t *testing.T, mail mailpit, web, id, to string, within time.Duration) {
+	t.Helper()
 	var msgs []mailpitMessage
-	testkit.Eventually(t, 30*time.Second, "email in Mailpit", func() bool {
-		msgs = mail.messagesTo(t, "zoe.pipeline@example.com")
+	testkit.Eventually(t, within, "email in Mailpit", func() bool {
+		msgs = mail.messagesTo(t, to)
 		return len(msgs) > 0
 	})
 	if len(msgs) != 1 || msgs[0].MessageID != id+"@staybook" {

@@ -7,6 +7,8 @@ import (
 	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/staybook/staybook/shared/testkit"
 )
 
 // fakePrometheus answers instant queries from a table of query -> job ->
@@ -88,14 +90,10 @@ func TestSampler_WithPrometheusTakesServiceFiguresFromIt(t *testing.T) {
 		Services:   map[string]string{"web": "http://127.0.0.1:1"},
 		Prometheus: Prometheus{URL: srv.URL}, Interval: 10 * time.Millisecond,
 	}, time.Now())
-	deadline := time.Now().Add(5 * time.Second)
-	for s.Latest().Services["web"][CPUSeconds] != 4.5 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	s.Stop()
-	if got := s.Latest().Services["web"][CPUSeconds]; got != 4.5 {
-		t.Fatalf("web CPU seconds %v, want 4.5 from Prometheus", got)
-	}
+	defer s.Stop()
+	testkit.Eventually(t, 5*time.Second, "web CPU seconds 4.5 from Prometheus", func() bool {
+		return s.Latest().Services["web"][CPUSeconds] == 4.5
+	})
 	if _, ok := s.Latest().Services["postgres"]; ok {
 		t.Fatal("an exporter's job is not a Staybook service")
 	}
