@@ -422,7 +422,7 @@ func checkLimitsAndRestarts(t testing.TB, p *types.Project) []string {
 }
 
 // poolSizes are the PostgreSQL pool sizes of the services with a database,
-// as their code computes them (services/*/internal/service/service.go).
+// as their code computes them (services/*/main.go).
 var poolSizes = map[string]func(env func(string) int) int{
 	"booking":     func(env func(string) int) int { return env("BOOKING_DB_MAX_CONNS") },
 	"deadletters": func(env func(string) int) int { return env("DEADLETTERS_DB_MAX_CONNS") },

@@ -204,12 +204,12 @@ func configVariables(t testing.TB, files ...string) map[string]envVar {
 type serviceConfig struct {
 	Name string
 	// Variables are the env-tagged fields of config.Common and of the
-	// service's internal/service/config.go.
+	// service's config.go (its main package).
 	Variables map[string]envVar
 	// Getenv are the variables read with os.Getenv in the service and in
 	// shared (telemetry, faults, the dlq CLI).
 	Getenv []string
-	// UsesDatabase: the service imports shared/postgres (its own database).
+	// UsesDatabase: the service opens a database of its own (shared/postgres, servicekit's OpenDatabase).
 	UsesDatabase bool
 }
 
@@ -232,14 +232,18 @@ func loadServiceConfigs(t testing.TB) map[string]serviceConfig {
 		}
 		out := map[string]serviceConfig{}
 		for _, svc := range serviceDirs(t) {
-			cfgFile := filepath.Join(root, "services", svc, "internal", "service", "config.go")
+			// A service's configuration is its main package's config.go.
+			cfgFile := filepath.Join(root, "services", svc, "config.go")
+			if _, err := os.Stat(cfgFile); err != nil { // not yet moved onto servicekit
+				cfgFile = filepath.Join(root, "services", svc, "internal", "service", "config.go")
+			}
 			if _, err := os.Stat(cfgFile); err != nil {
 				t.Fatalf("service %s: %v: the deployment checks derive its variables from that file", svc, err)
 			}
 			sc := serviceConfig{Name: svc, Variables: configVariables(t, common, cfgFile), Getenv: slices.Clone(sharedGetenv)}
 			for _, f := range goFiles(t, filepath.Join(root, "services", svc)) {
 				src := readFile(t, f)
-				if strings.Contains(src, `"github.com/staybook/staybook/shared/postgres"`) {
+				if strings.Contains(src, `"github.com/staybook/staybook/shared/postgres"`) || strings.Contains(src, ".OpenDatabase(") {
 					sc.UsesDatabase = true
 				}
 				for _, m := range getenvRe.FindAllStringSubmatch(src, -1) {

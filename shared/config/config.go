@@ -144,3 +144,7 @@ func envKey(t reflect.Type, field string) string {
 	}
 	return ""
 }
+
+// CommonConfig returns the shared settings (servicekit.Configuration): a
+// service's configuration, embedding Common, has it too.
+func (c Common) CommonConfig() Common { return c }

@@ -102,3 +102,12 @@ func (e *BookingRejected) Validate() error {
 	}
 	return nil
 }
+
+// CorrelationID is the booking the message is about (Correlated).
+func (c BookRoom) CorrelationID() string { return c.BookingID }
+
+// CorrelationID is the booking the message is about (Correlated).
+func (e BookingConfirmed) CorrelationID() string { return e.BookingID }
+
+// CorrelationID is the booking the message is about (Correlated).
+func (e BookingRejected) CorrelationID() string { return e.BookingID }

@@ -130,3 +130,18 @@ func requireBookingID(id string) error {
 	}
 	return nil
 }
+
+// CorrelationID is the booking the message is about (Correlated).
+func (e VoucherCreated) CorrelationID() string { return e.BookingID }
+
+// CorrelationID is the booking the message is about (Correlated).
+func (e ConfirmationEmailSent) CorrelationID() string { return e.BookingID }
+
+// CorrelationID is the booking the message is about (Correlated).
+func (e CustomerNotified) CorrelationID() string { return e.BookingID }
+
+// CorrelationID is the booking the message is about (Correlated).
+func (e TaskFailed) CorrelationID() string { return e.BookingID }
+
+// CorrelationID is the booking the message is about (Correlated).
+func (e BookingStatusChanged) CorrelationID() string { return e.BookingID }

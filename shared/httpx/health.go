@@ -16,12 +16,19 @@ type Check struct {
 // HandleHealth registers GET /healthz (the process is alive) and GET /readyz
 // (every check passes: the service can do its work) on mux.
 func HandleHealth(mux Router, checks ...Check) {
+	HandleHealthOf(mux, func() []Check { return checks })
+}
+
+// HandleHealthOf is HandleHealth with the checks read at every request (a
+// service adds its checks as it builds its parts).
+func HandleHealthOf(mux Router, current func() []Check) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
+		checks := current()
 		results := make(map[string]string, len(checks))
 		var mu sync.Mutex
 		var wg sync.WaitGroup

@@ -66,6 +66,9 @@ type Handler struct {
 	// Handle does the work. It publishes its own events (through a Publisher,
 	// so they pass the publishing middleware) rather than returning them.
 	Handle func(msg *message.Message) error
+
+	// expect, for a cqrs handler, is the contract name it decodes.
+	expect string
 }
 
 // Router is a Watermill router whose every handler runs the standard chain,
@@ -78,6 +81,7 @@ type Handler struct {
 // (see drainingSubscriber). Waits between retries end at once.
 type Router struct {
 	router  *message.Router
+	wlog    watermill.LoggerAdapter
 	cfg     RouterConfig
 	closing atomic.Bool
 	// shutdown ends when Close is called: it ends the waits between retries.
@@ -112,7 +116,7 @@ func NewRouter(cfg RouterConfig) (*Router, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create router: %w", err)
 	}
-	router := &Router{router: r, cfg: cfg, initCounters: func(string) {}, subscribers: map[message.Subscriber]*drainingSubscriber{}}
+	router := &Router{router: r, wlog: wlog, cfg: cfg, initCounters: func(string) {}, subscribers: map[message.Subscriber]*drainingSubscriber{}}
 	router.shutdown, router.stopRetrying = context.WithCancel(context.Background())
 	router.abort, router.abortRunning = context.WithCancel(context.Background())
 	if cfg.Metrics != nil {
@@ -160,11 +164,26 @@ func withCounters(reg prometheus.Registerer, hooks Hooks) (Hooks, func(string)) 
 
 // AddHandler registers h (Instances times, as competing consumers).
 func (r *Router) AddHandler(h Handler) {
-	if h.Handle == nil || h.Subscriber == nil {
-		panic("messaging: handler " + h.Name + " has no Handle or Subscriber")
+	if h.Handle == nil {
+		panic("messaging: handler " + h.Name + " has no Handle")
+	}
+	if err := r.register(h, func(name string, sub message.Subscriber) (*message.Handler, error) {
+		return r.router.AddConsumerHandler(name, h.Topic, sub, func(msg *message.Message) error {
+			return h.Handle(msg)
+		}), nil
+	}); err != nil {
+		panic("messaging: " + err.Error())
+	}
+}
+
+// register adds h's Instances consumers through add (which puts one on the
+// Watermill router under name, reading sub) and gives each the standard chain.
+func (r *Router) register(h Handler, add func(name string, sub message.Subscriber) (*message.Handler, error)) error {
+	if h.Subscriber == nil {
+		return fmt.Errorf("handler %s has no Subscriber", h.Name)
 	}
 	if err := h.Policy.Validate(h.Name); err != nil {
-		panic("messaging: " + err.Error())
+		return err
 	}
 	if h.Instances < 1 {
 		h.Instances = 1
@@ -179,36 +198,46 @@ func (r *Router) AddHandler(h Handler) {
 		if h.Instances > 1 {
 			name = fmt.Sprintf("%s#%d", h.Name, i)
 		}
-		wh := r.router.AddConsumerHandler(name, h.Topic, sub, func(msg *message.Message) error {
-			return h.Handle(msg)
-		})
-		chain := append([]message.HandlerMiddleware{}, r.cfg.Outer...)
-		chain = append(chain,
-			middleware.CorrelationID,
-			r.logContext,
-			r.deadLetter(h),
-			r.retryUntilShutdown,
-			middleware.Retry{
-				MaxRetries:          h.Policy.MaxAttempts - 1,
-				InitialInterval:     h.Policy.InitialInterval,
-				MaxInterval:         h.Policy.MaxInterval,
-				Multiplier:          h.Policy.Multiplier,
-				RandomizationFactor: h.Policy.RandomizationFactor,
-				MaxElapsedTime:      h.Policy.MaxElapsed,
-				ResetContextOnRetry: true,
-			}.Middleware,
-			attemptContext,
-			middleware.Timeout(h.Policy.Timeout),
-			// attempt counts every call, including one that an inner
-			// middleware (an injected fault) fails or that panics.
-			r.attempt(h),
-			middleware.Recoverer,
-		)
-		chain = append(chain, r.cfg.Inner...)
-		for _, m := range chain {
+		wh, err := add(name, sub)
+		if err != nil {
+			return fmt.Errorf("handler %s: %w", name, err)
+		}
+		for _, m := range r.chain(h) {
 			wh.AddMiddleware(m)
 		}
 	}
+	return nil
+}
+
+// chain is the middleware every consumer of h runs, outermost first.
+func (r *Router) chain(h Handler) []message.HandlerMiddleware {
+	chain := append([]message.HandlerMiddleware{}, r.cfg.Outer...)
+	chain = append(chain,
+		middleware.CorrelationID,
+		r.logContext,
+		r.deadLetter(h),
+		r.retryUntilShutdown,
+		middleware.Retry{
+			MaxRetries:          h.Policy.MaxAttempts - 1,
+			InitialInterval:     h.Policy.InitialInterval,
+			MaxInterval:         h.Policy.MaxInterval,
+			Multiplier:          h.Policy.Multiplier,
+			RandomizationFactor: h.Policy.RandomizationFactor,
+			MaxElapsedTime:      h.Policy.MaxElapsed,
+			ResetContextOnRetry: true,
+		}.Middleware,
+		attemptContext,
+		middleware.Timeout(h.Policy.Timeout),
+		// attempt counts every call, including one that an inner
+		// middleware (an injected fault) fails or that panics.
+		r.attempt(h),
+		middleware.Recoverer,
+	)
+	chain = append(chain, r.cfg.Inner...)
+	if h.expect != "" {
+		chain = append(chain, expectName(h.expect))
+	}
+	return chain
 }
 
 // draining wraps sub once, however many handlers consume through it.

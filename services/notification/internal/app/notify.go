@@ -28,10 +28,10 @@ type WebhookSender interface {
 	Send(ctx context.Context, url string, e domain.WebhookEvent) error
 }
 
-// Events publishes what this service announces.
+// Events publishes what this service announces (CustomerNotified,
+// TaskFailed): a cqrs.EventBus.
 type Events interface {
-	CustomerNotified(ctx context.Context, e contracts.CustomerNotified) error
-	TaskFailed(ctx context.Context, e contracts.TaskFailed) error
+	Publish(ctx context.Context, event any) error
 }
 
 // SentLog remembers recent successful deliveries, so that a message
@@ -57,11 +57,8 @@ type Config struct {
 
 	Events Events
 	Sent   SentLog
-	// ExtraLatency is an artificial delay per notification (the story's
-	// "notify other services, about 1 s").
-	ExtraLatency time.Duration
-	Logger       *slog.Logger
-	Now          func() time.Time
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 // Notifier is the Notify use case.
@@ -108,16 +105,6 @@ func (s *Notifier) Notify(ctx context.Context, n domain.Notification) (contracts
 	if n.OccurredAt.IsZero() {
 		n.OccurredAt = s.cfg.Now().UTC()
 	}
-	if s.cfg.ExtraLatency > 0 {
-		t := time.NewTimer(s.cfg.ExtraLatency)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return contracts.CustomerNotified{}, fmt.Errorf("notify %s of %s: %w", n.Event, n.BookingID, ctx.Err())
-		}
-	}
-
 	var (
 		wg                 sync.WaitGroup
 		mu                 sync.Mutex
@@ -196,7 +183,7 @@ func (s *Notifier) NotifyAndAnnounce(ctx context.Context, n domain.Notification)
 	if err != nil {
 		return done, err
 	}
-	if err := s.cfg.Events.CustomerNotified(ctx, done); err != nil {
+	if err := s.cfg.Events.Publish(ctx, done); err != nil {
 		return done, fmt.Errorf("announce %s notification of %s: %w", n.Event, n.BookingID, err)
 	}
 	return done, nil
@@ -213,7 +200,7 @@ func (s *Notifier) ReportGivenUp(ctx context.Context, n domain.Notification, cau
 	if cause != nil {
 		reason += ": " + cause.Error()
 	}
-	err := s.cfg.Events.TaskFailed(ctx, contracts.TaskFailed{
+	err := s.cfg.Events.Publish(ctx, contracts.TaskFailed{
 		BookingID: n.BookingID,
 		Task:      contracts.TaskNotification,
 		Reason:    reason,

@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"fmt"
 	"context"
 	"encoding/json"
 	"errors"
@@ -55,17 +56,17 @@ type fakeEvents struct {
 	failed   []contracts.TaskFailed
 }
 
-func (f *fakeEvents) CustomerNotified(_ context.Context, e contracts.CustomerNotified) error {
+func (f *fakeEvents) Publish(_ context.Context, event any) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.notified = append(f.notified, e)
-	return nil
-}
-
-func (f *fakeEvents) TaskFailed(_ context.Context, e contracts.TaskFailed) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.failed = append(f.failed, e)
+	switch e := event.(type) {
+	case contracts.CustomerNotified:
+		f.notified = append(f.notified, e)
+	case contracts.TaskFailed:
+		f.failed = append(f.failed, e)
+	default:
+		return fmt.Errorf("unexpected event %T", event)
+	}
 	return nil
 }
 
@@ -145,19 +146,6 @@ func TestNotify_RetryRepeatsOnlyTheDeliveriesThatFailed(t *testing.T) {
 	}
 	if len(done.Channels) != 2 {
 		t.Fatalf("channels %v", done.Channels)
-	}
-}
-
-func TestNotify_ExtraLatencyEndsWithTheContext(t *testing.T) {
-	t.Parallel()
-	n, err := app.New(app.Config{ExtraLatency: time.Hour, Events: &fakeEvents{}, Sent: adapters.NewRecentDeliveries(10)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	defer cancel()
-	if _, err := n.Notify(ctx, confirmed()); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("err %v", err)
 	}
 }
 

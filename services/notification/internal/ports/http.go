@@ -29,20 +29,15 @@ type DirectNotifier interface {
 type HTTPConfig struct {
 	App    DirectNotifier
 	Logger *slog.Logger
-	// Checks are what /readyz checks (the broker connections).
-	Checks []httpx.Check
-	// Metrics, if set, is served at GET /metrics.
-	Metrics http.Handler
 	// NtfyPublicURL is the ntfy server as guests reach it (for subscribe URLs).
 	NtfyPublicURL string
 }
 
-// NewHTTPHandler returns the service's HTTP API:
+// RegisterHTTP adds the service's HTTP API to mux:
 //
 //	POST /internal/notifications  direct mode: notify now, answer the CustomerNotified body
 //	POST /internal/push-topics    the ntfy topic of a guest's email address
-//	GET  /healthz, /readyz, /metrics
-func NewHTTPHandler(cfg HTTPConfig) http.Handler {
+func RegisterHTTP(mux httpx.Router, cfg HTTPConfig) {
 	if cfg.App == nil {
 		panic("ports: HTTPConfig.App is nil")
 	}
@@ -50,14 +45,15 @@ func NewHTTPHandler(cfg HTTPConfig) http.Handler {
 		cfg.Logger = slog.Default()
 	}
 	h := &httpAPI{cfg: cfg}
-	mux := http.NewServeMux()
 	mux.HandleFunc("POST /internal/notifications", h.notify)
 	mux.HandleFunc("POST /internal/push-topics", h.pushTopic)
-	httpx.HandleHealth(mux, cfg.Checks...)
-	if cfg.Metrics != nil {
-		mux.Handle("GET /metrics", cfg.Metrics)
-	}
-	return httpx.Chain(mux, httpx.Recover(cfg.Logger))
+}
+
+// NewHTTPHandler is the HTTP API on a mux of its own, with panic recovery.
+func NewHTTPHandler(cfg HTTPConfig) http.Handler {
+	mux := http.NewServeMux()
+	RegisterHTTP(mux, cfg)
+	return httpx.Recover(slog.Default())(mux)
 }
 
 type httpAPI struct{ cfg HTTPConfig }

@@ -1,6 +1,5 @@
 // Package ports is how the outside reaches the notification use case: the
-// message handlers on the broker, and the HTTP API (direct mode, topics,
-// health, metrics).
+// event handlers on the broker, and the HTTP API (direct mode, topics).
 package ports
 
 import (
@@ -9,6 +8,7 @@ import (
 	"log/slog"
 	"sync"
 
+	"github.com/ThreeDotsLabs/watermill/components/cqrs"
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/staybook/staybook/shared/contracts"
@@ -38,66 +38,30 @@ type Notifier interface {
 	ReportGivenUp(ctx context.Context, n domain.Notification, cause error) error
 }
 
-// MessageHandlersConfig configures MessageHandlers.
-type MessageHandlersConfig struct {
-	App Notifier
-	// Subscriber reads this service's queues (messaging.NewEventSubscriber(conn, "notification", ...)).
-	Subscriber message.Subscriber
-	// Policies by handler name; each must be set.
-	Policies map[string]messaging.RetryPolicy
-	// Instances is how many copies of each handler consume its queue.
-	Instances int
-}
-
-// MessageHandlers returns the router handlers of the three events. Each
-// decodes its event, notifies and announces, and records its outcome for
-// ReportDiscards.
-func MessageHandlers(cfg MessageHandlersConfig) []messaging.Handler {
-	if cfg.App == nil || cfg.Subscriber == nil {
-		panic("ports: MessageHandlers needs App and Subscriber")
+// EventHandlers returns the handlers of the three events, each notifying
+// and announcing, and recording its outcome for ReportDiscards. policy
+// gives each handler's retry policy by name: a handler that discards its
+// messages after their attempts reports the given-up task.
+func EventHandlers(app Notifier, policy func(handler string) messaging.RetryPolicy) []cqrs.EventHandler {
+	if app == nil {
+		panic("ports: EventHandlers needs a Notifier")
 	}
-	type spec struct {
-		name, event string
-		decode      func(*message.Message) (domain.Notification, error)
-	}
-	specs := []spec{
-		{HandlerBookingConfirmed, messaging.EventBookingConfirmed, decodeWith(domain.BookingConfirmed)},
-		{HandlerBookingRejected, messaging.EventBookingRejected, decodeWith(domain.BookingRejected)},
-		{HandlerEmailSent, messaging.EventConfirmationEmailSent, decodeWith(domain.ConfirmationEmailSent)},
-	}
-	handlers := make([]messaging.Handler, 0, len(specs))
-	for _, s := range specs {
-		policy, ok := cfg.Policies[s.name]
-		if !ok {
-			panic("ports: no retry policy for " + s.name)
-		}
-		handlers = append(handlers, messaging.Handler{
-			Name:       s.name,
-			Topic:      messaging.EventTopic(s.event),
-			Queue:      messaging.SubscriptionQueue(s.event, ServiceName),
-			Subscriber: cfg.Subscriber,
-			Policy:     policy,
-			Instances:  cfg.Instances,
-			Handle:     handle(cfg.App, policy, s.decode),
-		})
-	}
-	return handlers
-}
-
-func decodeWith[T contracts.Contract](build func(T) domain.Notification) func(*message.Message) (domain.Notification, error) {
-	return func(msg *message.Message) (domain.Notification, error) {
-		e, err := contracts.Decode[T](msg)
-		if err != nil {
-			return domain.Notification{}, err // wraps contracts.ErrMalformed: dead-lettered at once
-		}
-		return build(e), nil
+	discards := func(name string) bool { return policy(name).OnExhausted == messaging.ExhaustedDiscard }
+	return []cqrs.EventHandler{
+		eventHandler(HandlerBookingConfirmed, app, discards(HandlerBookingConfirmed), domain.BookingConfirmed),
+		eventHandler(HandlerBookingRejected, app, discards(HandlerBookingRejected), domain.BookingRejected),
+		eventHandler(HandlerEmailSent, app, discards(HandlerEmailSent), domain.ConfirmationEmailSent),
 	}
 }
 
-func handle(app Notifier, policy messaging.RetryPolicy, decode func(*message.Message) (domain.Notification, error)) func(*message.Message) error {
-	return func(msg *message.Message) (err error) {
+func eventHandler[T any](name string, app Notifier, discards bool, build func(T) domain.Notification) cqrs.EventHandler {
+	return cqrs.NewEventHandler(name, func(ctx context.Context, ev *T) (err error) {
+		n := build(*ev)
 		var report func(context.Context, error) error
-		if o, ok := msg.Context().Value(outcomeKey{}).(*outcome); ok {
+		if discards {
+			report = func(ctx context.Context, cause error) error { return app.ReportGivenUp(ctx, n, cause) }
+		}
+		if o, ok := ctx.Value(outcomeKey{}).(*outcome); ok {
 			defer func() {
 				if v := recover(); v != nil {
 					o.record(fmt.Errorf("panic: %v", v), report)
@@ -106,16 +70,9 @@ func handle(app Notifier, policy messaging.RetryPolicy, decode func(*message.Mes
 				o.record(err, report)
 			}()
 		}
-		n, err := decode(msg)
-		if err != nil {
-			return err
-		}
-		if policy.OnExhausted == messaging.ExhaustedDiscard {
-			report = func(ctx context.Context, cause error) error { return app.ReportGivenUp(ctx, n, cause) }
-		}
-		_, err = app.NotifyAndAnnounce(msg.Context(), n)
+		_, err = app.NotifyAndAnnounce(ctx, n)
 		return err
-	}
+	})
 }
 
 // outcome is one delivery's last attempt, shared between a handler (inside
@@ -140,8 +97,9 @@ func (o *outcome) last() (error, func(context.Context, error) error) {
 	return o.err, o.report
 }
 
-// ReportDiscards is router middleware for RouterConfig.Outer (outside the
-// dead-letter and retry middleware) that reports a discarded notification.
+// ReportDiscards is router middleware (servicekit.Options.RouterMiddleware,
+// outside the dead-letter and retry middleware) that reports a discarded
+// notification.
 //
 // The router's Discarded hook is told only the handler's name, not the
 // message, so it cannot say which booking's notification task failed. This

@@ -1,4 +1,4 @@
-package service_test
+package main
 
 import (
 	"strings"
@@ -8,12 +8,11 @@ import (
 	"github.com/staybook/staybook/shared/messaging"
 
 	"github.com/staybook/staybook/services/notification/internal/ports"
-	"github.com/staybook/staybook/services/notification/internal/service"
 )
 
 // Not parallel: t.Setenv.
 func TestLoadConfig_DefaultsSuitALocalRun(t *testing.T) {
-	cfg, err := service.LoadConfig()
+	cfg, err := LoadConfig()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +35,7 @@ func TestLoadConfig_ReadsTheEnvironment(t *testing.T) {
 	t.Setenv("NOTIFICATION_WORKERS", "5")
 	t.Setenv("NOTIFICATION_EXTRA_LATENCY", "1s")
 	t.Setenv("NOTIFY_EMAIL_SENT_MAX_ATTEMPTS", "2")
-	cfg, err := service.LoadConfig()
+	cfg, err := LoadConfig()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +60,7 @@ func TestLoadConfig_ErrorsNameTheVariable(t *testing.T) {
 			for k, v := range vars {
 				t.Setenv(k, v)
 			}
-			_, err := service.LoadConfig()
+			_, err := LoadConfig()
 			if err == nil || !strings.Contains(err.Error(), want) {
 				t.Fatalf("err %v, want one naming %s", err, want)
 			}
@@ -77,12 +76,12 @@ func TestLoadConfig_RefusesAPlaceholderOrShortTopicSecretOutsideDevelopment(t *t
 		t.Run(want, func(t *testing.T) {
 			t.Setenv("NTFY_URL", "http://ntfy:80")
 			t.Setenv("NTFY_TOPIC_SECRET", value)
-			_, err := service.LoadConfig()
+			_, err := LoadConfig()
 			if err == nil || !strings.Contains(err.Error(), "NTFY_TOPIC_SECRET") || !strings.Contains(err.Error(), want) {
 				t.Fatalf("err %v", err)
 			}
 			t.Setenv("STAYBOOK_DEV", "true")
-			if _, err := service.LoadConfig(); err != nil {
+			if _, err := LoadConfig(); err != nil {
 				t.Fatalf("in development: %v", err)
 			}
 		})

@@ -1,4 +1,4 @@
-package service_test
+package main
 
 import (
 	"bufio"
@@ -17,6 +17,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/staybook/staybook/shared/contracts"
+	"github.com/staybook/staybook/shared/servicekit"
 	"github.com/staybook/staybook/shared/logging"
 	"github.com/staybook/staybook/shared/messaging"
 	"github.com/staybook/staybook/shared/testkit"
@@ -24,7 +25,6 @@ import (
 	"github.com/staybook/staybook/services/notification/internal/domain"
 	"github.com/staybook/staybook/services/notification/internal/ntfytest"
 	"github.com/staybook/staybook/services/notification/internal/ports"
-	"github.com/staybook/staybook/services/notification/internal/service"
 )
 
 const (
@@ -84,7 +84,7 @@ type harness struct {
 	url        string
 	ntfy       *ntfytest.Server
 	webhooks   []*receiver
-	svc        *service.Service
+	svc        *servicekit.Service
 	pub        *messaging.Publisher
 	notified   <-chan *message.Message
 	taskFailed <-chan *message.Message
@@ -94,7 +94,7 @@ type harness struct {
 // start runs the service on a vhost of its own, with a stand-in ntfy and two
 // webhook receivers, and subscribes to what it publishes through the booking
 // service's queues (events.CustomerNotified_booking, events.TaskFailed_booking).
-func start(t *testing.T, configure func(*service.Config)) *harness {
+func start(t *testing.T, configure func(*Config)) *harness {
 	t.Helper()
 	h := &harness{url: testkit.Vhost(t), ntfy: ntfytest.New(t), logs: &logBuffer{}}
 	h.webhooks = []*receiver{newReceiver(t), newReceiver(t)}
@@ -104,7 +104,7 @@ func start(t *testing.T, configure func(*service.Config)) *harness {
 		}
 	})
 
-	cfg := service.DefaultConfig()
+	cfg := DefaultConfig()
 	cfg.AMQPURL = h.url
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.NtfyURL = h.ntfy.URL
@@ -118,7 +118,7 @@ func start(t *testing.T, configure func(*service.Config)) *harness {
 	log := logging.NewWithWriter(h.logs, "notification", "debug", "json")
 
 	ctx, cancel := context.WithCancel(context.Background())
-	svc, err := service.New(ctx, cfg, log)
+	svc, err := program.New(ctx, cfg, log)
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -288,7 +288,7 @@ func TestConfirmationEmailSent_PushesVoucherInInboxAndAnnouncesCustomerNotified(
 
 func TestBothChannelsOff_StillAnnouncesCustomerNotifiedWithNoChannels(t *testing.T) {
 	t.Parallel()
-	h := start(t, func(c *service.Config) { c.NtfyURL, c.WebhookURLs = "", nil })
+	h := start(t, func(c *Config) { c.NtfyURL, c.WebhookURLs = "", nil })
 	h.publish(t, messaging.EventBookingConfirmed, bookingConfirmed("b-off"), "b-off")
 	done := receive[contracts.CustomerNotified](t, h.notified, "CustomerNotified")
 	if done.BookingID != "b-off" || done.Channels == nil || len(done.Channels) != 0 {
@@ -311,8 +311,8 @@ func TestNtfyDown_ConfirmedNotificationIsDiscardedCountedAndReportedAsTaskFailed
 	}
 	// TaskFailed is published after the router discarded the message, so
 	// whatever happened to it has happened by now.
-	if got := h.ntfy.Attempts(); got != service.DefaultPolicy().MaxAttempts {
-		t.Errorf("ntfy called %d times, want %d attempts", got, service.DefaultPolicy().MaxAttempts)
+	if got := h.ntfy.Attempts(); got != DefaultPolicy().MaxAttempts {
+		t.Errorf("ntfy called %d times, want %d attempts", got, DefaultPolicy().MaxAttempts)
 	}
 	if got := testkit.QueueDepth(t, h.url, messaging.DeadLetterQueue); got != 0 {
 		t.Errorf("dead_letters holds %d messages, want 0 (discarded)", got)
@@ -335,12 +335,12 @@ func TestNtfyDown_ConfirmedNotificationIsDiscardedCountedAndReportedAsTaskFailed
 // Not parallel: t.Setenv.
 func TestNtfyDown_WithDeadLetterPolicyTheNotificationEndsOnDeadLetters(t *testing.T) {
 	t.Setenv("NOTIFY_BOOKING_CONFIRMED_ON_EXHAUSTED", "dead_letter")
-	policies, err := service.LoadPolicies()
+	policies, err := LoadPolicies()
 	testkit.Must(t, err)
 	if p := policies[ports.HandlerBookingConfirmed]; p.OnExhausted != messaging.ExhaustedDeadLetter || p.MaxAttempts != 4 {
 		t.Fatalf("policy from the environment: %+v", p)
 	}
-	h := start(t, func(c *service.Config) { c.Policies = policies })
+	h := start(t, func(c *Config) { c.Policies = policies })
 	h.ntfy.FailWith(http.StatusBadGateway)
 	h.publish(t, messaging.EventBookingConfirmed, bookingConfirmed("b-dead"), "b-dead")
 

@@ -1,7 +1,7 @@
 // Package service builds the notification service from its configuration:
 // broker connections, publisher, router and handlers, the ntfy and webhook
 // clients, and the HTTP server; and runs and stops them together.
-package service
+package main
 
 import (
 	"errors"
