@@ -278,3 +278,14 @@ func (s *Service) Close() error {
 	}
 	return errors.Join(errs...)
 }
+
+// PublishConnection is the broker connection the publisher uses (a replay
+// of dead letters publishes the original messages on it, undecorated).
+func (s *Service) PublishConnection() *amqp.ConnectionWrapper { return s.pubConn }
+
+// AMQPPublisher is the confirming publisher under Publisher, without its
+// tracing and metrics decorators.
+func (s *Service) AMQPPublisher() *messaging.Publisher { return s.amqpPub }
+
+// Database is the pool OpenDatabase opened, or nil.
+func (s *Service) Database() *pgxpool.Pool { return s.db }
