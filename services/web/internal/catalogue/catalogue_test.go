@@ -3,12 +3,13 @@ package catalogue
 import (
 	"context"
 	"errors"
-	"github.com/staybook/staybook/shared/testkit"
 	"log/slog"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/staybook/staybook/shared/testkit"
 )
 
 type fakeSource struct {
