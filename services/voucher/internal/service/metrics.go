@@ -7,12 +7,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/staybook/staybook/services/voucher/internal/app"
-	"github.com/staybook/staybook/services/voucher/internal/domain"
-	"github.com/staybook/staybook/shared/telemetry"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/staybook/staybook/services/voucher/internal/app"
+	"github.com/staybook/staybook/services/voucher/internal/domain"
+	"github.com/staybook/staybook/shared/telemetry"
 )
 
 // metrics are the service's own Prometheus metrics (the router adds the
