@@ -90,7 +90,7 @@ mutation: ## mutation testing of booking, contracts, retry policy and router, vo
 		(cd $$dir && GOWORK=off GOFLAGS=-count=1 $(GREMLINS) unleash --config $(CURDIR)/.gremlins.yaml \
 			--workers $(MUTATION_WORKERS) --timeout-coefficient 5 "$$@") || failed="$$failed $$dir:$${@: -1}"; }; \
 	run services/booking ./internal/domain; \
-	run services/booking ./internal/app; \
+	run services/booking -E '^apptest/' ./internal/app; \
 	run shared ./contracts; \
 	run shared -E '^(connection|errors|marshaler|metrics|publisher|subscriber|topology)\.go$$' ./messaging; \
 	run services/voucher ./internal/domain; \
