@@ -93,9 +93,9 @@ func TestSampler_RatioZeroRecordsNothing(t *testing.T) {
 // A consumer with a ratio of 0 still records a booking the front door
 // sampled: it follows the decision carried in the message.
 func TestSampler_ParentBasedRatioFollowsTheProducer(t *testing.T) {
-	rec := samplerRecorder(t, "", "")
+	samplerRecorder(t, "", "")
 	meta := publish(t) // the front door, sampling everything
-	rec = samplerRecorder(t, "parentbased_traceidratio", "0")
+	rec := samplerRecorder(t, "parentbased_traceidratio", "0")
 	consume(t, meta)
 	if n := len(rec.Ended()); n != 1 {
 		t.Fatalf("%d consumer spans, want 1: the producer sampled the booking", n)
