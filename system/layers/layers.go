@@ -37,7 +37,6 @@ const Project = "github.com/staybook/staybook/"
 // held only to the first rule; a package that is neither in a layer nor here
 // is reported as not in a layer.
 var outsideLayers = map[string]map[string]string{
-	"deadletters":  {"cli": "the dlq command's commands", "client": "the dlq command's HTTP client"},
 	"email":        {"fakes": "test doubles of the mail server"},
 	"notification": {"ntfytest": "a test ntfy server"},
 	"voucher":      {"pdf": "the voucher's PDF rendering", "pdftest": "reads rendered PDFs in tests"},

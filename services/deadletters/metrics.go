@@ -1,14 +1,12 @@
-package service
+package main
 
 import (
 	"context"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/staybook/staybook/services/deadletters/internal/domain"
-	"github.com/staybook/staybook/shared/outbox"
 )
 
 // Counter is a Repository.Counts: letters by status.
@@ -17,30 +15,20 @@ type Counter interface {
 }
 
 // metrics are the deadletters service's own Prometheus metrics (the
-// router's attempts are counted in shared/messaging).
+// router's attempts are counted in shared/messaging, the outbox's lag by
+// servicekit's ForwardOutbox).
 type metrics struct {
 	stored *prometheus.CounterVec
 }
 
-func newMetrics(reg prometheus.Registerer, counter Counter, pool *pgxpool.Pool) *metrics {
+func newMetrics(reg prometheus.Registerer, counter Counter) *metrics {
 	m := &metrics{
 		stored: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "staybook_dead_letters_stored_total",
 			Help: "Dead letters received, by outcome: new (first failure), failed_again (a replay failed), duplicate (a delivery already stored), and by the handler that failed.",
 		}, []string{"outcome", "handler"}),
 	}
-	lag := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "staybook_outbox_lag_seconds", Help: "Age of the oldest event waiting in the outbox.",
-	}, func() float64 {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		d, _, err := outbox.Lag(ctx, pool)
-		if err != nil {
-			return -1
-		}
-		return d.Seconds()
-	})
-	reg.MustRegister(m.stored, lag, &letterGauge{counter: counter, desc: prometheus.NewDesc(
+	reg.MustRegister(m.stored, &letterGauge{counter: counter, desc: prometheus.NewDesc(
 		"staybook_dead_letters", "Dead letters stored, by status (read from the database at every scrape).", []string{"status"}, nil)})
 	return m
 }

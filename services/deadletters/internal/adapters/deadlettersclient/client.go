@@ -1,6 +1,6 @@
-// Package client talks to the deadletters admin API (the dlq CLI uses it;
+// Package deadlettersclient talks to the deadletters admin API (the dlq CLI uses it;
 // so could any Go program): list, show, replay and purge dead letters.
-package client
+package deadlettersclient
 
 import (
 	"bytes"

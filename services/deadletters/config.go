@@ -1,4 +1,4 @@
-package service
+package main
 
 import (
 	"errors"
@@ -42,8 +42,15 @@ func DefaultConfig() Config {
 	return c
 }
 
+// LoadConfig reads the configuration from the environment over DefaultConfig.
+func LoadConfig() (Config, error) {
+	cfg := DefaultConfig()
+	err := config.Load(&cfg)
+	return cfg, err
+}
+
 // Validate checks the values.
-func (c *Config) Validate() error {
+func (c Config) Validate() error {
 	var errs []error
 	errs = append(errs, c.Common.Validate())
 	if c.OutboxPoll <= 0 {
@@ -67,7 +74,7 @@ func (c *Config) Validate() error {
 // never be lost, so a database that is down is waited for with many
 // attempts and a long maximum interval (about 10 minutes in all, well under
 // RabbitMQ's 30-minute consumer timeout); after that the message is left on
-// dead_letters and redelivered (see refuseDeadLetters), never dropped.
+// dead_letters and redelivered (see ports.RefuseDeadLetters), never dropped.
 // STORE_DEAD_LETTER_MAX_ATTEMPTS and the like override it.
 func StoreRetryPolicy() messaging.RetryPolicy {
 	p := messaging.DefaultRetryPolicy()

@@ -1,6 +1,7 @@
-// Package cli is the dlq command: it lists, shows, replays and purges dead
-// letters through the deadletters admin API, printing a table or JSON.
-package cli
+package main
+
+// The dlq command lists, shows, replays and purges dead letters through the
+// deadletters admin API (adapters/deadlettersclient), printing a table or JSON.
 
 import (
 	"context"
@@ -14,7 +15,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/staybook/staybook/services/deadletters/internal/client"
+	"github.com/staybook/staybook/services/deadletters/internal/adapters/deadlettersclient"
 )
 
 const usage = `dlq: inspect and replay Staybook's dead letters.
@@ -29,15 +30,15 @@ Usage:
 -token to $ADMIN_TOKEN. Flags may also follow the command.
 `
 
-// Env is what the command reads from its surroundings.
-type Env struct {
+// dlqEnv is what the command reads from its surroundings.
+type dlqEnv struct {
 	Stdout, Stderr io.Writer
 	Getenv         func(string) string
 }
 
-// Run runs the command with args (without the program name) and returns
+// runDLQ runs the command with args (without the program name) and returns
 // the exit code: 0 done, 1 failed, 2 misused.
-func Run(ctx context.Context, args []string, env Env) int {
+func runDLQ(ctx context.Context, args []string, env dlqEnv) int {
 	if env.Getenv == nil {
 		env.Getenv = os.Getenv
 	}
@@ -57,22 +58,11 @@ func Run(ctx context.Context, args []string, env Env) int {
 		return 2
 	}
 	cmd, rest := global.Arg(0), global.Args()[1:]
-	fs := flag.NewFlagSet("dlq "+cmd, flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
-	fs.Usage = func() { fmt.Fprint(env.Stderr, usage) }
-	opts.common(fs)
-	fs.BoolVar(&opts.json, "json", false, "print JSON")
-	if cmd == "list" {
-		fs.StringVar(&opts.list.Status, "status", "", "dead or replayed (default both)")
-		fs.StringVar(&opts.list.Handler, "handler", "", "only letters of this handler")
-		fs.StringVar(&opts.list.Reason, "reason", "", "only letters whose reason contains this text")
-		fs.IntVar(&opts.list.Limit, "limit", 0, "at most this many letters (default 50)")
-		fs.StringVar(&opts.list.Before, "before", "", "the next page's cursor, printed after a full page")
-	}
+	fs := opts.commandFlags(cmd, env.Stderr)
 	if err := parseInterspersed(fs, rest); err != nil {
 		return 2
 	}
-	c, err := client.New(client.Config{BaseURL: opts.url, Token: opts.token})
+	c, err := deadlettersclient.New(deadlettersclient.Config{BaseURL: opts.url, Token: opts.token})
 	if err != nil {
 		fmt.Fprintln(env.Stderr, "dlq:", err)
 		return 2
@@ -104,12 +94,29 @@ func Run(ctx context.Context, args []string, env Env) int {
 type options struct {
 	url, token string
 	json       bool
-	list       client.ListOptions
+	list       deadlettersclient.ListOptions
 }
 
 func (o *options) common(fs *flag.FlagSet) {
 	fs.StringVar(&o.url, "url", o.url, "the deadletters service (or the web tier)")
 	fs.StringVar(&o.token, "token", o.token, "the admin token")
+}
+
+// commandFlags are cmd's flags, the common ones included.
+func (o *options) commandFlags(cmd string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("dlq "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage) }
+	o.common(fs)
+	fs.BoolVar(&o.json, "json", false, "print JSON")
+	if cmd == "list" {
+		fs.StringVar(&o.list.Status, "status", "", "dead or replayed (default both)")
+		fs.StringVar(&o.list.Handler, "handler", "", "only letters of this handler")
+		fs.StringVar(&o.list.Reason, "reason", "", "only letters whose reason contains this text")
+		fs.IntVar(&o.list.Limit, "limit", 0, "at most this many letters (default 50)")
+		fs.StringVar(&o.list.Before, "before", "", "the next page's cursor, printed after a full page")
+	}
+	return fs
 }
 
 // parseInterspersed parses flags wherever they stand among the arguments
@@ -129,7 +136,7 @@ func parseInterspersed(fs *flag.FlagSet, args []string) error {
 	return fs.Parse(append([]string{"--"}, positional...))
 }
 
-func run(ctx context.Context, c *client.Client, cmd, id string, o options, out io.Writer) error {
+func run(ctx context.Context, c *deadlettersclient.Client, cmd, id string, o options, out io.Writer) error {
 	switch cmd {
 	case "list":
 		page, err := c.List(ctx, o.list)
@@ -173,7 +180,7 @@ func printJSON(out io.Writer, v any) error {
 }
 
 // printTable prints one line per letter, and the next page's cursor.
-func printTable(out io.Writer, p client.Page) error {
+func printTable(out io.Writer, p deadlettersclient.Page) error {
 	if len(p.DeadLetters) == 0 {
 		_, err := fmt.Fprintln(out, "no dead letters")
 		return err
@@ -212,7 +219,7 @@ func oneLine(s string, n int) string {
 
 // explain adds what to do about the API's answers that have a usual cause.
 func explain(err error) string {
-	var e *client.Error
+	var e *deadlettersclient.Error
 	if !errors.As(err, &e) {
 		return err.Error()
 	}

@@ -1,12 +1,10 @@
-package service_test
+package main
 
 import (
 	"strings"
 	"testing"
 
 	"github.com/staybook/staybook/shared/config"
-
-	"github.com/staybook/staybook/services/deadletters/internal/service"
 )
 
 // Not parallel: t.Setenv.
@@ -17,13 +15,13 @@ func TestLoad_RefusesAPlaceholderOrShortAdminTokenOutsideDevelopment(t *testing.
 	} {
 		t.Run(want, func(t *testing.T) {
 			t.Setenv("ADMIN_TOKEN", value)
-			cfg := service.DefaultConfig()
+			cfg := DefaultConfig()
 			err := config.Load(&cfg)
 			if err == nil || !strings.Contains(err.Error(), "ADMIN_TOKEN") || !strings.Contains(err.Error(), want) {
 				t.Fatalf("err %v", err)
 			}
 			t.Setenv("STAYBOOK_DEV", "true")
-			cfg = service.DefaultConfig()
+			cfg = DefaultConfig()
 			if err := config.Load(&cfg); err != nil {
 				t.Fatalf("in development: %v", err)
 			}
@@ -31,7 +29,7 @@ func TestLoad_RefusesAPlaceholderOrShortAdminTokenOutsideDevelopment(t *testing.
 	}
 	t.Run("no token: the admin API is off", func(t *testing.T) {
 		t.Setenv("ADMIN_TOKEN", "")
-		cfg := service.DefaultConfig()
+		cfg := DefaultConfig()
 		if err := config.Load(&cfg); err != nil {
 			t.Fatal(err)
 		}

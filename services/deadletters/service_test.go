@@ -1,4 +1,4 @@
-package service_test
+package main
 
 import (
 	"bytes"
@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,10 +24,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	amqp091 "github.com/rabbitmq/amqp091-go"
 
-	"github.com/staybook/staybook/services/deadletters/internal/cli"
-	"github.com/staybook/staybook/services/deadletters/internal/service"
 	"github.com/staybook/staybook/shared/contracts"
 	"github.com/staybook/staybook/shared/messaging"
+	"github.com/staybook/staybook/shared/servicekit"
 	"github.com/staybook/staybook/shared/testkit"
 )
 
@@ -68,22 +69,23 @@ func quiet() *slog.Logger {
 
 // instance is one running deadletters service.
 type instance struct {
-	svc   *service.Service
+	svc   *servicekit.Service
 	url   string
 	token string
 }
 
-func (s *stack) start(t *testing.T, adminToken string, configure ...func(*service.Config)) *instance {
+func (s *stack) start(t *testing.T, adminToken string, configure ...func(*Config)) *instance {
 	t.Helper()
-	cfg := service.DefaultConfig()
+	cfg := DefaultConfig()
 	cfg.AMQPURL, cfg.DatabaseURL, cfg.HTTPAddr = s.amqpURL, s.dbURL, "127.0.0.1:0"
 	cfg.AMQPQueueType, cfg.BookingQueueMax, cfg.QuorumDeliveryMax = "classic", 100000, 20
 	cfg.AdminToken = adminToken
+	cfg.Development = true // the tests' well-known short token
 	for _, c := range configure {
 		c(&cfg)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	svc, err := service.New(ctx, cfg, quiet())
+	svc, err := program.New(ctx, cfg, quiet())
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -371,7 +373,7 @@ func counters(t *testing.T, name, label string, ins ...*instance) map[string]flo
 	t.Helper()
 	out := map[string]float64{}
 	for _, in := range ins {
-		families, err := in.svc.Registry.Gather()
+		families, err := in.svc.Metrics.Gather()
 		testkit.Must(t, err)
 		for _, f := range families {
 			if f.GetName() != name {
@@ -487,7 +489,7 @@ func TestDeadLetter_SameLetterDeliveredTwiceIsStoredOnceWithOneTaskFailed(t *tes
 func TestDeadLetter_NotStorableYetStaysOnTheQueueUnalteredUntilItIs(t *testing.T) {
 	t.Parallel()
 	s := newStack(t)
-	in := s.start(t, token, func(c *service.Config) {
+	in := s.start(t, token, func(c *Config) {
 		c.Workers = 1
 		c.StoreRetry.MaxAttempts, c.StoreRetry.InitialInterval, c.StoreRetry.MaxInterval = 2, 10*time.Millisecond, 10*time.Millisecond
 	})
@@ -750,12 +752,48 @@ func TestAdminAPI_NeedsTheRightToken(t *testing.T) {
 	}
 }
 
-// dlq runs the CLI against in and returns its exit code, stdout and stderr.
+// dlq runs the dlq binary (cmd/dlq, built once) with args and only the
+// variables of env, and returns its exit code, stdout and stderr.
 func dlq(t *testing.T, env map[string]string, args ...string) (int, string, string) {
 	t.Helper()
+	bin := buildDLQ(t)
 	var stdout, stderr bytes.Buffer
-	code := cli.Run(context.Background(), args, cli.Env{Stdout: &stdout, Stderr: &stderr, Getenv: func(k string) string { return env[k] }})
-	return code, stdout.String(), stderr.String()
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.Env = []string{} // not nil: nil would pass on the test's environment
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		t.Fatalf("run dlq: %v", err)
+	}
+	return cmd.ProcessState.ExitCode(), stdout.String(), stderr.String()
+}
+
+var dlqBinary struct {
+	once sync.Once
+	path string
+	err  error
+	dir  string
+}
+
+// buildDLQ builds cmd/dlq into a directory TestMain removes.
+func buildDLQ(t *testing.T) string {
+	t.Helper()
+	dlqBinary.once.Do(func() {
+		if dlqBinary.dir, dlqBinary.err = os.MkdirTemp("", "dlq"); dlqBinary.err != nil {
+			return
+		}
+		dlqBinary.path = filepath.Join(dlqBinary.dir, "dlq")
+		out, err := exec.Command("go", "build", "-o", dlqBinary.path, "./cmd/dlq").CombinedOutput()
+		if err != nil {
+			dlqBinary.err = fmt.Errorf("go build ./cmd/dlq: %v\n%s", err, out)
+		}
+	})
+	testkit.Must(t, dlqBinary.err)
+	return dlqBinary.path
 }
 
 func TestCLI_ListsShowsAndReplaysALetterOfARunningInstance(t *testing.T) {

@@ -1,4 +1,4 @@
-package service_test
+package main
 
 import (
 	"fmt"
@@ -12,8 +12,12 @@ import (
 // TestMain fails the package's tests if any of them leaves a goroutine
 // running. The idle keep-alive connections of http.DefaultClient (used by
 // testkit and the tests' own requests) are closed first: they are not leaks.
+// The dlq binary the CLI test built is removed.
 func TestMain(m *testing.M) {
 	code := m.Run()
+	if dlqBinary.dir != "" {
+		os.RemoveAll(dlqBinary.dir)
+	}
 	http.DefaultClient.CloseIdleConnections()
 	if code == 0 {
 		if err := goleak.Find(); err != nil {
