@@ -15,7 +15,6 @@ import (
 	"log/slog"
 	"runtime"
 	"strings"
-	"time"
 
 	"github.com/jung-kurt/gofpdf"
 	"golang.org/x/image/font/gofont/gobold"
@@ -43,14 +42,11 @@ const (
 // Config configures a Renderer.
 type Config struct {
 	Fonts Fonts
-	// ExtraLatency is added to every render (the "about 1 s" of the story);
-	// it ends early when the render's context does.
-	ExtraLatency time.Duration
 	// MaxConcurrent bounds the renders that run at once: a render is CPU
 	// work (milliseconds of it), so more at once than there are cores only
 	// adds memory (about 11 MB allocated per render) and makes each one
 	// slower. Zero means GOMAXPROCS. A render waits for its turn until its
-	// context ends; the extra latency is not counted, it is not work.
+	// context ends.
 	MaxConcurrent int
 	Logger        *slog.Logger
 	// OnSubstitution, if set, is told how many runes of a voucher were
@@ -74,9 +70,6 @@ type Renderer struct {
 func NewRenderer(cfg Config) (*Renderer, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
-	}
-	if cfg.ExtraLatency < 0 {
-		return nil, fmt.Errorf("pdf renderer: extra latency %s is negative", cfg.ExtraLatency)
 	}
 	if cfg.MaxConcurrent < 0 {
 		return nil, fmt.Errorf("pdf renderer: max concurrent renders %d is negative", cfg.MaxConcurrent)
@@ -135,19 +128,9 @@ func goFontsCoverage() (coverage, error) {
 	return func(c rune) bool { return c >= 0 && c < 0x10000 && covered[c] }, nil
 }
 
-// Render draws v as a one-page PDF. The extra latency, if configured, is
-// waited for first; then the render waits for one of MaxConcurrent slots.
-// Both waits end with ctx.
+// Render draws v as a one-page PDF, once one of MaxConcurrent slots is
+// free; the wait ends with ctx.
 func (r *Renderer) Render(ctx context.Context, v domain.Voucher) ([]byte, error) {
-	if r.cfg.ExtraLatency > 0 {
-		t := time.NewTimer(r.cfg.ExtraLatency)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return nil, fmt.Errorf("render voucher %s: %w", v.BookingID, context.Cause(ctx))
-		}
-	}
 	doc, sub, err := r.renderInSlot(ctx, v)
 	if err != nil {
 		return nil, fmt.Errorf("render voucher %s: %w", v.BookingID, err)
