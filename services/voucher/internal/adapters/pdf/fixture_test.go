@@ -9,8 +9,8 @@ import (
 )
 
 // emailFixture is the voucher the email service's tests and benchmark
-// attach (services/email/internal/fakes): a real one, rendered here.
-var emailFixture = filepath.Join("..", "..", "..", "..", "email", "internal", "fakes", "testdata", "voucher.pdf")
+// attach (services/email/internal/adapters/vouchertest): a real one, rendered here.
+var emailFixture = filepath.Join("..", "..", "..", "..", "email", "internal", "adapters", "vouchertest", "testdata", "voucher.pdf")
 
 // TestEmailFixture_IsAVoucherThisRendererMakes keeps the email service's
 // fixture equal to what the service renders (rendering is deterministic:
