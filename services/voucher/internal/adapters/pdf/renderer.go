@@ -180,9 +180,28 @@ type page struct {
 	sub substitution
 }
 
+// render draws v and writes the PDF, with conforming ToUnicode maps.
 func (r *Renderer) render(v domain.Voucher) ([]byte, substitution, error) {
-	f := gofpdf.New("P", "mm", "A4", "")
+	f := r.newDocument(v)
 	p := &page{r: r, f: f, tr: r.translate}
+	p.draw(v)
+	if err := f.Error(); err != nil {
+		return nil, p.sub, err
+	}
+	var buf bytes.Buffer
+	if err := f.Output(&buf); err != nil {
+		return nil, p.sub, err
+	}
+	if r.cfg.Fonts == GoFonts {
+		doc, err := fixToUnicode(buf.Bytes())
+		return doc, p.sub, err
+	}
+	return buf.Bytes(), p.sub, nil
+}
+
+// newDocument starts v's one-page document: its fonts and metadata.
+func (r *Renderer) newDocument(v domain.Voucher) *gofpdf.Fpdf {
+	f := gofpdf.New("P", "mm", "A4", "")
 	if r.cfg.Fonts == GoFonts {
 		// Each document gets its own copy of the font files: gofpdf's
 		// subsetter appends to slices of them (utf8fontfile.go,
@@ -203,7 +222,12 @@ func (r *Renderer) render(v domain.Voucher) ([]byte, substitution, error) {
 	f.SetAutoPageBreak(false, 0) // one page, whatever the text: lines are fitted instead
 	f.SetCellMargin(0)
 	f.AddPage()
+	return f
+}
 
+// draw lays v out on the page.
+func (p *page) draw(v domain.Voucher) {
+	f := p.f
 	// Header: brand and title, then a rule.
 	p.text(margin, 22, contentW/2, "B", 13, accent, "STAYBOOK", "L")
 	p.text(margin+contentW/2, 22, contentW/2, "", 11, muted, "Hotel voucher", "R")
@@ -254,19 +278,6 @@ func (r *Renderer) render(v domain.Voucher) ([]byte, substitution, error) {
 	f.Line(margin, 262, pageW-margin, 262)
 	p.text(margin, 268, contentW, "", 9, muted, "Issued on "+domain.FormatDate(v.IssuedAt)+" (UTC)", "L")
 	p.text(margin, 273, contentW, "", 9, muted, "Please show this voucher, printed or on screen, when you check in.", "L")
-
-	if err := f.Error(); err != nil {
-		return nil, p.sub, err
-	}
-	var buf bytes.Buffer
-	if err := f.Output(&buf); err != nil {
-		return nil, p.sub, err
-	}
-	if utf8 {
-		doc, err := fixToUnicode(buf.Bytes())
-		return doc, p.sub, err
-	}
-	return buf.Bytes(), p.sub, nil
 }
 
 // label draws a small caption above a value.
