@@ -4,19 +4,26 @@
 package ports
 
 import (
+	"context"
 	"log/slog"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
-	"github.com/staybook/staybook/services/booking/internal/app"
+	"github.com/staybook/staybook/services/booking/internal/domain"
 	"github.com/staybook/staybook/shared/contracts"
 )
+
+// Booker is the use cases behind the message handlers (app.Bookings).
+type Booker interface {
+	BookRoom(ctx context.Context, cmd contracts.BookRoom) (domain.Booking, bool, error)
+	RecordTask(ctx context.Context, bookingID, task, state string) (domain.Booking, bool, error)
+}
 
 // Messages handles the booking service's queues. Each handler decodes,
 // calls a use case and returns its error: the router's middleware retries a
 // transient error and dead-letters a permanent one (an undecodable message).
 type Messages struct {
-	App *app.Bookings
+	App Booker
 	Log *slog.Logger
 	// Settled, if set, is told the outcome of every BookRoom handled (metrics).
 	Settled func(status, reason string, created bool)
@@ -28,7 +35,7 @@ func (m *Messages) BookRoom(msg *message.Message) error {
 	if err != nil {
 		return err
 	}
-	b, created, err := m.App.BookRoom(msg.Context(), cmd, true)
+	b, created, err := m.App.BookRoom(msg.Context(), cmd)
 	if err != nil {
 		return err
 	}

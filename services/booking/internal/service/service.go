@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill-amqp/v3/pkg/amqp"
@@ -70,14 +69,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Service, err err
 	if err != nil {
 		return nil, err
 	}
-	repo := postgres.NewRepository(s.pool)
-	repo.TransactionDelay = cfg.TransactionDelay
-	if cfg.Failpoint == "booking.after_commit" {
-		repo.AfterCommit = func() {
-			log.Error("failpoint booking.after_commit: exiting after commit, before forwarding")
-			os.Exit(137)
-		}
+	var opts []postgres.Option
+	if cfg.TransactionDelay > 0 {
+		opts = append(opts, postgres.BookingTransactionsFrom(slowBookingTransactions{pool: s.pool, delay: cfg.TransactionDelay}))
 	}
+	repo := withFailpoint(postgres.NewRepository(s.pool, opts...), cfg.Failpoint, log)
 	s.Bookings = app.New(repo, app.Config{CommandTTL: cfg.CommandTTL})
 
 	connectCtx, cancel := context.WithTimeout(ctx, cfg.AMQPConnectTimeout)

@@ -3,12 +3,13 @@ package catalogue
 import (
 	"context"
 	"errors"
-	"github.com/staybook/staybook/shared/testkit"
 	"log/slog"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/staybook/staybook/shared/testkit"
 )
 
 type fakeSource struct {
@@ -75,8 +76,10 @@ func TestCache_ServesFromMemoryUntilTheTTLPasses(t *testing.T) {
 	src := &fakeSource{cat: named("v1")}
 	clk := &clock{now: time.Unix(1000, 0)}
 	c := newCache(t, src, clk)
-	if hotelID(t, c) != "v1" || hotelID(t, c) != "v1" {
-		t.Fatal("wrong catalogue")
+	for range 2 { // the second read within the TTL comes from memory
+		if hotelID(t, c) != "v1" {
+			t.Fatal("wrong catalogue")
+		}
 	}
 	if src.calls.Load() != 1 {
 		t.Fatalf("%d fetches within the TTL, want 1", src.calls.Load())

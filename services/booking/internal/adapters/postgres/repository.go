@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/staybook/staybook/services/booking/internal/app"
 	"github.com/staybook/staybook/services/booking/internal/domain"
 	"github.com/staybook/staybook/shared/contracts"
 	"github.com/staybook/staybook/shared/messaging"
@@ -34,23 +35,35 @@ func Migrations() fs.FS {
 	return sub
 }
 
-// ErrNotFound: no booking with that ID (or key) is stored.
-var ErrNotFound = errors.New("not found")
-
-// Repository is the booking service's storage.
+// Repository is the booking service's storage (app.Repository).
 type Repository struct {
 	pool *pgxpool.Pool
-	// AfterCommit, if set, runs after a booking transaction commits (a
-	// failpoint for tests: the process may die there, before forwarding).
-	AfterCommit func()
-	// TransactionDelay, if set, makes every booking transaction hold its
-	// connection this much longer (pg_sleep inside it): a demo knob that
-	// makes the database the bottleneck, as in the story.
-	TransactionDelay time.Duration
+	// bookingTx begins CreateBooking's transactions.
+	bookingTx Beginner
+}
+
+// Beginner begins a transaction (a *pgxpool.Pool does).
+type Beginner interface {
+	Begin(ctx context.Context) (pgx.Tx, error)
+}
+
+// Option configures a Repository.
+type Option func(*Repository)
+
+// BookingTransactionsFrom makes CreateBooking begin its transactions with b
+// instead of the pool. b must begin them on the Repository's pool.
+func BookingTransactionsFrom(b Beginner) Option {
+	return func(r *Repository) { r.bookingTx = b }
 }
 
 // NewRepository returns a Repository on pool.
-func NewRepository(pool *pgxpool.Pool) *Repository { return &Repository{pool: pool} }
+func NewRepository(pool *pgxpool.Pool, opts ...Option) *Repository {
+	r := &Repository{pool: pool, bookingTx: pool}
+	for _, o := range opts {
+		o(r)
+	}
+	return r
+}
 
 // Catalogue returns every hotel with its room types.
 func (r *Repository) Catalogue(ctx context.Context) ([]domain.Hotel, error) {
@@ -118,7 +131,7 @@ func scanBooking(row pgx.Row) (domain.Booking, error) {
 		&b.Status, &b.Reason, &b.TotalPrice.Amount, &b.TotalPrice.Currency, &b.Version,
 		&b.Tasks.Voucher, &b.Tasks.Email, &b.Tasks.Notification, &b.RequestedAt, &b.CreatedAt, &b.UpdatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return b, ErrNotFound
+		return b, app.ErrNotFound
 	}
 	return b, err
 }
@@ -126,7 +139,7 @@ func scanBooking(row pgx.Row) (domain.Booking, error) {
 // Get returns the booking with id.
 func (r *Repository) Get(ctx context.Context, id string) (domain.Booking, error) {
 	b, err := scanBooking(r.pool.QueryRow(ctx, `SELECT `+bookingColumns+` FROM bookings WHERE id = $1`, id))
-	if err != nil && !errors.Is(err, ErrNotFound) {
+	if err != nil && !errors.Is(err, app.ErrNotFound) {
 		return b, fmt.Errorf("get booking %s: %w", id, err)
 	}
 	return b, err
@@ -137,32 +150,20 @@ func (r *Repository) BookingIDByIdempotencyKey(ctx context.Context, keyHash stri
 	var id string
 	err := r.pool.QueryRow(ctx, `SELECT id::text FROM bookings WHERE idempotency_key_hash = $1`, keyHash).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return "", ErrNotFound
+		return "", app.ErrNotFound
 	}
 	return id, err
-}
-
-// Events says which events a booking transaction writes to the outbox.
-type Events struct {
-	// Fanout: BookingConfirmed or BookingRejected, which start the
-	// background tasks. Direct mode leaves them out: it calls the tasks itself.
-	Fanout bool
 }
 
 // CreateBooking stores the booking of cmd as decided, in one transaction:
 // the booking row (nothing at all if a booking with that ID exists: then the
 // stored booking is returned with created false), a room on every night of
 // the stay (all or none; none free on some night turns the decision into a
-// sold_out rejection), and the events in the outbox.
-func (r *Repository) CreateBooking(ctx context.Context, cmd contracts.BookRoom, d domain.Decision, ev Events) (domain.Booking, bool, error) {
+// sold_out rejection), and the events announce returns, in the outbox.
+func (r *Repository) CreateBooking(ctx context.Context, cmd contracts.BookRoom, d domain.Decision, announce app.Announce) (domain.Booking, bool, error) {
 	var b domain.Booking
 	created := false
-	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
-		if r.TransactionDelay > 0 {
-			if _, err := tx.Exec(ctx, `SELECT pg_sleep($1)`, r.TransactionDelay.Seconds()); err != nil {
-				return fmt.Errorf("transaction delay: %w", err)
-			}
-		}
+	err := pgx.BeginFunc(ctx, r.bookingTx, func(tx pgx.Tx) error {
 		keyHash := &cmd.IdempotencyKeyHash
 		if cmd.IdempotencyKeyHash == "" {
 			keyHash = nil
@@ -214,7 +215,7 @@ func (r *Repository) CreateBooking(ctx context.Context, cmd contracts.BookRoom, 
 		if err != nil {
 			return fmt.Errorf("read booking back: %w", err)
 		}
-		return writeCreatedEvents(ctx, tx, b, d, ev)
+		return publishAll(ctx, tx, b.ID, announce(b))
 	})
 	if err != nil {
 		return b, false, err
@@ -222,9 +223,6 @@ func (r *Repository) CreateBooking(ctx context.Context, cmd contracts.BookRoom, 
 	if !created {
 		b, err = r.Get(ctx, cmd.BookingID)
 		return b, false, err
-	}
-	if r.AfterCommit != nil {
-		r.AfterCommit()
 	}
 	return b, true, nil
 }
@@ -264,38 +262,32 @@ func takeRooms(ctx context.Context, tx pgx.Tx, hotelID, roomType string, stay do
 	return true, nil
 }
 
-func writeCreatedEvents(ctx context.Context, tx pgx.Tx, b domain.Booking, d domain.Decision, ev Events) error {
+// publishAll writes events to the outbox in tx, each to its topic.
+func publishAll(ctx context.Context, tx pgx.Tx, bookingID string, events []contracts.Contract) error {
 	pub := outboxPublisher(tx)
-	now := time.Now().UTC()
-	if ev.Fanout {
-		var (
-			topic   string
-			payload contracts.Contract
-		)
-		if b.Status == contracts.StatusConfirmed {
-			topic = messaging.EventTopic(messaging.EventBookingConfirmed)
-			payload = Confirmed(b, d)
-		} else {
-			topic = messaging.EventTopic(messaging.EventBookingRejected)
-			payload = contracts.BookingRejected{
-				BookingID: b.ID, HotelID: b.HotelID, RoomType: b.RoomType, CheckIn: b.CheckIn, CheckOut: b.CheckOut,
-				GuestName: b.GuestName, GuestEmail: b.GuestEmail, Reason: b.Reason, RejectedAt: now,
-			}
+	for _, ev := range events {
+		topic, err := topicOf(ev)
+		if err != nil {
+			return err
 		}
-		if err := publish(ctx, pub, topic, payload, b.ID); err != nil {
+		if err := publish(ctx, pub, topic, ev, bookingID); err != nil {
 			return err
 		}
 	}
-	return publish(ctx, pub, messaging.NotificationsExchange, b.StatusChanged(now), b.ID)
+	return nil
 }
 
-// Confirmed is the BookingConfirmed event of b.
-func Confirmed(b domain.Booking, d domain.Decision) contracts.BookingConfirmed {
-	return contracts.BookingConfirmed{
-		BookingID: b.ID, HotelID: b.HotelID, HotelName: d.Hotel.Name, HotelAddress: d.Hotel.Address, HotelCity: d.Hotel.City,
-		RoomType: b.RoomType, RoomTypeName: d.RoomType.Name, CheckIn: b.CheckIn, CheckOut: b.CheckOut,
-		Nights: d.Stay.Nights(), Guests: b.Guests, GuestName: b.GuestName, GuestEmail: b.GuestEmail,
-		TotalPrice: b.TotalPrice, ConfirmedAt: b.CreatedAt.UTC(),
+// topicOf is where an event of the booking service is published.
+func topicOf(ev contracts.Contract) (string, error) {
+	switch ev.(type) {
+	case contracts.BookingConfirmed:
+		return messaging.EventTopic(messaging.EventBookingConfirmed), nil
+	case contracts.BookingRejected:
+		return messaging.EventTopic(messaging.EventBookingRejected), nil
+	case contracts.BookingStatusChanged:
+		return messaging.NotificationsExchange, nil
+	default:
+		return "", fmt.Errorf("no topic for %s events", ev.SchemaName())
 	}
 }
 
@@ -316,36 +308,35 @@ func publish(ctx context.Context, pub message.Publisher, topic string, payload c
 	return nil
 }
 
-// SetTask moves one task of the booking to state as the domain allows, and
-// if anything changed, bumps the version and writes BookingStatusChanged to
-// the outbox, in one transaction.
-func (r *Repository) SetTask(ctx context.Context, bookingID, task, state string) (domain.Booking, bool, error) {
+// UpdateBooking loads the booking with id for update and applies change; if
+// change reports a change, it stores the booking's state, version and tasks
+// (updated_at set to now) and writes change's events to the outbox, in one
+// transaction.
+func (r *Repository) UpdateBooking(ctx context.Context, id string, change app.Change) (domain.Booking, bool, error) {
 	var b domain.Booking
 	changed := false
 	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
 		var err error
-		b, err = scanBooking(tx.QueryRow(ctx, `SELECT `+bookingColumns+` FROM bookings WHERE id = $1 FOR UPDATE`, bookingID))
+		b, err = scanBooking(tx.QueryRow(ctx, `SELECT `+bookingColumns+` FROM bookings WHERE id = $1 FOR UPDATE`, id))
 		if err != nil {
 			return err
 		}
-		changed, err = b.SetTask(task, state)
+		var events []contracts.Contract
+		changed, events, err = change(&b)
 		if err != nil || !changed {
 			return err
 		}
-		b.Version++
 		if err := tx.QueryRow(ctx, `
-			UPDATE bookings SET task_voucher = $2, task_email = $3, task_notification = $4, version = $5, updated_at = now()
+			UPDATE bookings SET status = $2, reason = $3, task_voucher = $4, task_email = $5, task_notification = $6,
+				version = $7, updated_at = now()
 			WHERE id = $1 RETURNING updated_at`,
-			b.ID, b.Tasks.Voucher, b.Tasks.Email, b.Tasks.Notification, b.Version).Scan(&b.UpdatedAt); err != nil {
-			return fmt.Errorf("update tasks: %w", err)
+			b.ID, b.Status, b.Reason, b.Tasks.Voucher, b.Tasks.Email, b.Tasks.Notification, b.Version).Scan(&b.UpdatedAt); err != nil {
+			return fmt.Errorf("update booking: %w", err)
 		}
-		return publish(ctx, outboxPublisher(tx), messaging.NotificationsExchange, b.StatusChanged(time.Now().UTC()), b.ID)
+		return publishAll(ctx, tx, b.ID, events)
 	})
-	if errors.Is(err, ErrNotFound) {
-		return b, false, ErrNotFound
-	}
 	if err != nil {
-		return b, false, fmt.Errorf("set task %s of %s: %w", task, bookingID, err)
+		return b, false, err
 	}
 	return b, changed, nil
 }
