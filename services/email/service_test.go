@@ -1,4 +1,4 @@
-package service_test
+package main
 
 import (
 	"bufio"
@@ -20,8 +20,8 @@ import (
 	"github.com/staybook/staybook/shared/messaging"
 	"github.com/staybook/staybook/shared/testkit"
 
-	"github.com/staybook/staybook/services/email/internal/fakes"
-	"github.com/staybook/staybook/services/email/internal/service"
+	"github.com/staybook/staybook/services/email/internal/adapters/smtptest"
+	"github.com/staybook/staybook/services/email/internal/adapters/vouchertest"
 )
 
 // harness runs the email service on a vhost and a database of its own, with
@@ -30,8 +30,8 @@ type harness struct {
 	t        *testing.T
 	amqpURL  string
 	baseURL  string
-	smtp     *fakes.SMTPServer
-	vouchers *fakes.VoucherService
+	smtp     *smtptest.SMTPServer
+	vouchers *vouchertest.VoucherService
 	pub      *messaging.Publisher
 	topology messaging.Topology
 	logs     *lockedBuffer
@@ -40,7 +40,7 @@ type harness struct {
 
 // testPolicy keeps retries short: 3 attempts, 20/40 ms apart.
 func testPolicy() messaging.RetryPolicy {
-	p := service.DefaultRetryPolicy()
+	p := DefaultRetryPolicy()
 	p.MaxAttempts = 3
 	p.InitialInterval = 20 * time.Millisecond
 	p.MaxInterval = 100 * time.Millisecond
@@ -52,10 +52,10 @@ func testPolicy() messaging.RetryPolicy {
 func start(t *testing.T) *harness {
 	t.Helper()
 	h := &harness{
-		t: t, amqpURL: testkit.Vhost(t), smtp: fakes.StartSMTP(t), vouchers: fakes.StartVoucherService(t),
+		t: t, amqpURL: testkit.Vhost(t), smtp: smtptest.StartSMTP(t), vouchers: vouchertest.StartVoucherService(t),
 		logs: &lockedBuffer{},
 	}
-	cfg := service.DefaultConfig()
+	cfg := DefaultConfig()
 	h.topology = messaging.Topology{QueueType: cfg.AMQPQueueType, BookingQueueMax: cfg.BookingQueueMax, DeliveryLimit: cfg.QuorumDeliveryMax}
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.AMQPURL = h.amqpURL
@@ -67,11 +67,11 @@ func start(t *testing.T) *harness {
 	cfg.ShutdownTimeout = 5 * time.Second
 	cfg.AMQPConnectTimeout = 20 * time.Second
 	cfg.Retry = testPolicy()
-	log := logging.NewWithWriter(h.logs, service.Name, "info", "json")
+	log := logging.NewWithWriter(h.logs, Name, "info", "json")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	svc, err := service.New(ctx, cfg, log)
+	svc, err := program.New(ctx, cfg, log)
 	testkit.Must(t, err)
 	runCtx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -152,7 +152,7 @@ func receive[T any](t *testing.T, ch <-chan T, what string) T {
 // voucherCreated registers the booking's voucher with the fake voucher
 // service (404 for the first notYet requests) and returns the event.
 func (h *harness) voucherCreated(id, email string, notYet int) (contracts.VoucherCreated, []byte) {
-	pdf := fakes.VoucherPDF(h.t, id)
+	pdf := vouchertest.VoucherPDF(h.t, id)
 	h.vouchers.Add(id, pdf, notYet)
 	return contracts.VoucherCreated{
 		BookingID: id, GuestName: "Zoë Lee", GuestEmail: email, HotelName: "Hôtel <Le Petit> & Co",
@@ -240,7 +240,7 @@ func TestVoucherCreated_SendsOneEmailToTheGuestWithTheVoucherAttached(t *testing
 	if len(mails[0].To) != 1 || mails[0].To[0] != "zoe@example.com" {
 		t.Errorf("envelope recipients %v", mails[0].To)
 	}
-	p := fakes.ParseMail(t, mails[0].Data)
+	p := smtptest.ParseMail(t, mails[0].Data)
 	if got := p.Header.Get("Message-Id"); got != "<"+id+"@staybook>" {
 		t.Errorf("Message-ID = %q", got)
 	}
@@ -350,7 +350,7 @@ func TestVoucherCreated_SMTPDownIsRetriedThenDeadLetteredAndItsReplaySendsOnce(t
 	if sent.BookingID != "b-outage" || sent.MessageID != "<b-outage@staybook>" {
 		t.Errorf("ConfirmationEmailSent = %+v", sent)
 	}
-	if n := len(fakes.MailsTo(h.smtp.Mails(), "ann@example.com")); n != 1 {
+	if n := len(smtptest.MailsTo(h.smtp.Mails(), "ann@example.com")); n != 1 {
 		t.Fatalf("%d emails sent after the replay, want 1", n)
 	}
 	if depth := testkit.QueueDepth(t, h.amqpURL, "events.VoucherCreated_email"); depth != 0 {
@@ -376,7 +376,7 @@ func TestVoucherCreated_VoucherNotStoredYetIsSentAfterRetries(t *testing.T) {
 	if len(mails) != 1 {
 		t.Fatalf("%d emails sent, want 1", len(mails))
 	}
-	p := fakes.ParseMail(t, mails[0].Data)
+	p := smtptest.ParseMail(t, mails[0].Data)
 	if len(p.Attachments) != 1 || !bytes.Equal(p.Attachments[0].Data, pdf) {
 		t.Errorf("the email does not carry the voucher")
 	}

@@ -1,8 +1,8 @@
-// Package fakes holds test doubles that speak the real protocols: an SMTP
+// Package smtptest is a test double that speaks the real protocol: an SMTP
 // server (go-smtp) that records what it receives and can be stopped and
-// restarted on the same port, and a voucher service serving real PDFs.
-// Only tests import it.
-package fakes
+// restarted on the same port; and ParseMail, which takes a received mail
+// apart the way a mail client does. Only tests import it.
+package smtptest
 
 import (
 	"bytes"

@@ -1,4 +1,6 @@
-package fakes
+// Package vouchertest is a test double of the voucher service: its
+// GET /internal/vouchers/{id}.pdf, serving real PDFs. Only tests import it.
+package vouchertest
 
 import (
 	"bytes"

@@ -1,4 +1,4 @@
-package service_test
+package main
 
 import (
 	"bufio"
@@ -20,8 +20,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	amqp091 "github.com/rabbitmq/amqp091-go"
 
-	"github.com/staybook/staybook/services/voucher/internal/pdftest"
-	"github.com/staybook/staybook/services/voucher/internal/service"
+	"github.com/staybook/staybook/services/voucher/internal/adapters/pdf/pdftest"
 	"github.com/staybook/staybook/shared/contracts"
 	"github.com/staybook/staybook/shared/messaging"
 	"github.com/staybook/staybook/shared/testkit"
@@ -78,10 +77,10 @@ func newWorld(t *testing.T) *world {
 func (w *world) start() *instance { return w.startWith(nil) }
 
 // startWith is start with changes to the configuration.
-func (w *world) startWith(change func(*service.Config)) *instance {
+func (w *world) startWith(change func(*Config)) *instance {
 	t := w.t
 	t.Helper()
-	cfg, err := service.LoadConfig()
+	cfg, err := LoadConfig()
 	testkit.Must(t, err)
 	cfg.AMQPURL, cfg.DatabaseURL, cfg.HTTPAddr, cfg.MetricsAddr = w.amqpURL, w.dbURL, "127.0.0.1:0", ""
 	cfg.AMQPQueueType, cfg.BookingQueueMax, cfg.QuorumDeliveryMax = w.topology.QueueType, w.topology.BookingQueueMax, w.topology.DeliveryLimit
@@ -92,7 +91,7 @@ func (w *world) startWith(change func(*service.Config)) *instance {
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
-	svc, err := service.New(ctx, cfg, quiet)
+	svc, err := program.New(ctx, cfg, quiet)
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -387,13 +386,13 @@ func TestService_DirectModeCreatesTheVoucherInTheRequest(t *testing.T) {
 func TestService_ShutdownCancelsASlowRenderAndLeavesTheMessageForRedelivery(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	in := w.startWith(func(c *service.Config) {
+	in := w.startWith(func(c *Config) {
 		c.Workers = 1
 		c.ExtraLatency = 10 * time.Minute
 		c.Policy.Timeout = 20 * time.Minute
 	})
 	w.publishBooking(booking("Zoë Ångström"))
-	queue := messaging.SubscriptionQueue(messaging.EventBookingConfirmed, service.Name)
+	queue := messaging.SubscriptionQueue(messaging.EventBookingConfirmed, Name)
 	testkit.Eventually(t, 10*time.Second, "the booking taken by the handler", func() bool {
 		return testkit.QueueDepth(t, w.amqpURL, queue) == 0
 	})

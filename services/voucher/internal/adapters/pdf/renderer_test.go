@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/staybook/staybook/services/voucher/internal/adapters/pdf/pdftest"
 	"github.com/staybook/staybook/services/voucher/internal/domain"
-	"github.com/staybook/staybook/services/voucher/internal/pdftest"
 )
 
 func sampleVoucher(t testing.TB) domain.Voucher {
@@ -208,33 +208,6 @@ func TestRender_SameVoucherRendersToTheSameBytes(t *testing.T) {
 	_, b := render(t, r, sampleVoucher(t))
 	if !bytes.Equal(a, b) {
 		t.Error("two renders of one voucher differ")
-	}
-}
-
-func TestRender_ExtraLatencyEndsWithTheContext(t *testing.T) {
-	t.Parallel()
-	r := newRenderer(t, Config{ExtraLatency: time.Hour})
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	defer cancel()
-	start := time.Now()
-	_, err := r.Render(ctx, sampleVoucher(t))
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("err = %v, want deadline exceeded", err)
-	}
-	if d := time.Since(start); d > 5*time.Second {
-		t.Fatalf("render took %s after its context ended", d)
-	}
-}
-
-func TestRender_ExtraLatencyIsAddedToEveryRender(t *testing.T) {
-	t.Parallel()
-	r := newRenderer(t, Config{ExtraLatency: 150 * time.Millisecond})
-	start := time.Now()
-	if _, err := r.Render(context.Background(), sampleVoucher(t)); err != nil {
-		t.Fatal(err)
-	}
-	if d := time.Since(start); d < 150*time.Millisecond {
-		t.Fatalf("render took %s, want at least the extra latency", d)
 	}
 }
 

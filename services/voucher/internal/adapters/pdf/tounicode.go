@@ -74,7 +74,7 @@ func fixToUnicode(doc []byte) ([]byte, error) {
 		pos += i + len(gofpdfToUnicodeObject)
 	}
 	out = append(out, rest...)
-	shift := func(off int) int {
+	return rewriteXref(out, func(off int) int {
 		moved := off
 		for _, e := range edits {
 			if e.at < off {
@@ -82,8 +82,13 @@ func fixToUnicode(doc []byte) ([]byte, error) {
 			}
 		}
 		return moved
-	}
+	})
+}
 
+// rewriteXref moves the offsets of the cross-reference table of out, and
+// the trailer's offset of that table, by shift (an offset in the old
+// document to its offset in out).
+func rewriteXref(out []byte, shift func(off int) int) ([]byte, error) {
 	// The trailer ends "startxref\n<offset>\n%%EOF\n"; the table it points
 	// at is "xref\n0 <n>\n" and n lines of exactly 20 bytes.
 	k := bytes.LastIndex(out, []byte("startxref\n"))

@@ -1,16 +1,14 @@
-package service_test
+package main
 
 import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/staybook/staybook/services/email/internal/service"
 )
 
 func TestDefaultConfig_SuitsALocalRun(t *testing.T) {
 	t.Parallel()
-	cfg := service.DefaultConfig() // what LoadConfig starts from: no environment read
+	cfg := DefaultConfig() // what LoadConfig starts from: no environment read
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +31,7 @@ func TestLoadConfig_ReadsTheEnvironment(t *testing.T) {
 	t.Setenv("EMAIL_WORKERS", "5")
 	t.Setenv("EMAIL_EXTRA_LATENCY", "500ms")
 	t.Setenv("SEND_CONFIRMATION_EMAIL_MAX_ATTEMPTS", "9")
-	cfg, err := service.LoadConfig()
+	cfg, err := LoadConfig()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +45,7 @@ func TestLoadConfig_NamesEveryBadVariable(t *testing.T) {
 	t.Setenv("SMTP_TLS", "ssl")
 	t.Setenv("EMAIL_WORKERS", "0")
 	t.Setenv("EMAIL_FROM", "nobody")
-	_, err := service.LoadConfig()
+	_, err := LoadConfig()
 	if err == nil {
 		t.Fatal("bad configuration accepted")
 	}

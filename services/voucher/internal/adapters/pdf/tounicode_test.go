@@ -8,7 +8,7 @@ import (
 	"github.com/jung-kurt/gofpdf"
 	"golang.org/x/image/font/gofont/goregular"
 
-	"github.com/staybook/staybook/services/voucher/internal/pdftest"
+	"github.com/staybook/staybook/services/voucher/internal/adapters/pdf/pdftest"
 )
 
 // Without fixToUnicode a strict reader gets gofpdf's UTF-8 text wrong; with

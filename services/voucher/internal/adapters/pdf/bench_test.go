@@ -16,7 +16,7 @@ import (
 // BenchmarkRender measures the cost of one voucher with the embedded Go
 // fonts and with the core fonts. README.md quotes its figures:
 //
-//	go test -run '^$' -bench Render -benchmem ./internal/pdf/
+//	go test -run '^$' -bench Render -benchmem ./internal/adapters/pdf/
 func BenchmarkRender(b *testing.B) {
 	for _, bc := range []struct {
 		name  string

@@ -1,8 +1,4 @@
-// Package service builds the email service from its configuration: the
-// database, the broker connections, the publisher, the router with its
-// VoucherCreated handler, the SMTP mailer, the voucher client and the HTTP
-// server, and runs and closes them in order.
-package service
+package main
 
 import (
 	"errors"
@@ -99,8 +95,8 @@ func LoadConfig() (Config, error) {
 	return cfg, nil
 }
 
-// Validate reports every bad setting at once.
-func (c *Config) Validate() error {
+// Validate reports every bad setting at once (config.Load and program.New call it).
+func (c Config) Validate() error {
 	errs := []error{c.Common.Validate()}
 	if u, err := url.Parse(c.VoucherURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		errs = append(errs, fmt.Errorf("VOUCHER_URL: %q is not an http(s) URL", c.VoucherURL))

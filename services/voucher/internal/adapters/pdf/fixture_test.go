@@ -9,15 +9,15 @@ import (
 )
 
 // emailFixture is the voucher the email service's tests and benchmark
-// attach (services/email/internal/fakes): a real one, rendered here.
-var emailFixture = filepath.Join("..", "..", "..", "email", "internal", "fakes", "testdata", "voucher.pdf")
+// attach (services/email/internal/adapters/vouchertest): a real one, rendered here.
+var emailFixture = filepath.Join("..", "..", "..", "..", "email", "internal", "adapters", "vouchertest", "testdata", "voucher.pdf")
 
 // TestEmailFixture_IsAVoucherThisRendererMakes keeps the email service's
 // fixture equal to what the service renders (rendering is deterministic:
 // the PDF's dates are the voucher's issue time). After a change to the
 // layout, regenerate it:
 //
-//	STAYBOOK_UPDATE_FIXTURES=1 go test ./services/voucher/internal/pdf -run EmailFixture
+//	STAYBOOK_UPDATE_FIXTURES=1 go test ./services/voucher/internal/adapters/pdf -run EmailFixture
 func TestEmailFixture_IsAVoucherThisRendererMakes(t *testing.T) {
 	doc, err := newRenderer(t, Config{Fonts: GoFonts}).Render(context.Background(), sampleVoucher(t))
 	if err != nil {

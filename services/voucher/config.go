@@ -1,7 +1,4 @@
-// Package service builds the voucher service from its configuration: the
-// database, the broker connections, the publisher, the router with its
-// handler, the HTTP API and the metrics, and runs them until shutdown.
-package service
+package main
 
 import (
 	"errors"
@@ -12,6 +9,9 @@ import (
 	"github.com/staybook/staybook/shared/config"
 	"github.com/staybook/staybook/shared/messaging"
 )
+
+// Name is the service's name: its queue suffix, log tag and database suffix.
+const Name = "voucher"
 
 // Config is the voucher service's configuration (README.md lists it).
 type Config struct {
@@ -30,30 +30,27 @@ type Config struct {
 // DefaultConfig is the configuration of a local run, before the environment.
 func DefaultConfig() Config {
 	c := Config{Workers: 2, Policy: messaging.DefaultRetryPolicy()}
-	c.Defaults("voucher", ":8082")
+	c.Defaults(Name, ":8082")
 	return c
 }
 
 // LoadConfig reads the environment over DefaultConfig. Errors name the variable.
 func LoadConfig() (Config, error) {
 	c := DefaultConfig()
-	if err := config.Load(&c); err != nil {
-		return Config{}, err
-	}
 	p, err := messaging.LoadRetryPolicy(ports.HandlerName, c.Policy)
 	if err != nil {
 		return Config{}, fmt.Errorf("configuration: %w", err)
 	}
 	c.Policy = p
-	if err := c.ValidatePolicy(); err != nil {
-		return Config{}, fmt.Errorf("configuration: %w", err)
+	if err := config.Load(&c); err != nil {
+		return Config{}, err
 	}
 	return c, nil
 }
 
-// Validate checks the variables of the environment (config.Load calls it).
-func (c *Config) Validate() error {
-	errs := []error{c.Common.Validate()}
+// Validate checks the configuration (config.Load and program.New call it).
+func (c Config) Validate() error {
+	errs := []error{c.Common.Validate(), c.ValidatePolicy()}
 	if c.Workers < 1 {
 		errs = append(errs, fmt.Errorf("VOUCHER_WORKERS: %d must be at least 1", c.Workers))
 	}
@@ -68,7 +65,7 @@ func (c *Config) Validate() error {
 
 // ValidatePolicy checks the retry policy against the rest: a render that
 // waits longer than an attempt may last would fail every time.
-func (c *Config) ValidatePolicy() error {
+func (c Config) ValidatePolicy() error {
 	prefix := messaging.EnvPrefix(ports.HandlerName)
 	if err := c.Policy.Validate(ports.HandlerName); err != nil {
 		return err

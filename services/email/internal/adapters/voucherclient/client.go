@@ -1,4 +1,7 @@
-package adapters
+// Package voucherclient fetches voucher PDFs from the voucher service's
+// internal API (GET /internal/vouchers/{booking_id}.pdf): the email
+// service's app.VoucherSource.
+package voucherclient
 
 import (
 	"context"
@@ -11,12 +14,12 @@ import (
 	"time"
 )
 
-// ErrVoucherNotReady: the voucher service answered, but has no voucher for
+// ErrNotReady: the voucher service answered, but has no voucher for
 // the booking (yet), or failed. Like an unreachable service, it is worth a retry.
-var ErrVoucherNotReady = errors.New("voucher not available")
+var ErrNotReady = errors.New("voucher not available")
 
-// VoucherClientConfig configures a VoucherClient.
-type VoucherClientConfig struct {
+// Config configures a Client.
+type Config struct {
 	// BaseURL is the voucher service (VOUCHER_URL), e.g. http://localhost:8082.
 	BaseURL string
 	// Timeout bounds one fetch, body included.
@@ -27,16 +30,15 @@ type VoucherClientConfig struct {
 	Transport http.RoundTripper
 }
 
-// VoucherClient fetches voucher PDFs from the voucher service's internal API
-// (GET /internal/vouchers/{booking_id}.pdf).
-type VoucherClient struct {
+// Client fetches voucher PDFs from the voucher service.
+type Client struct {
 	base     *url.URL
 	client   *http.Client
 	maxBytes int64
 }
 
-// NewVoucherClient builds a VoucherClient.
-func NewVoucherClient(cfg VoucherClientConfig) (*VoucherClient, error) {
+// New builds a Client.
+func New(cfg Config) (*Client, error) {
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 5 * time.Second
 	}
@@ -47,7 +49,7 @@ func NewVoucherClient(cfg VoucherClientConfig) (*VoucherClient, error) {
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
 		return nil, fmt.Errorf("voucher service url %q is not an http(s) url", cfg.BaseURL)
 	}
-	return &VoucherClient{
+	return &Client{
 		base:     base,
 		client:   &http.Client{Timeout: cfg.Timeout, Transport: cfg.Transport},
 		maxBytes: cfg.MaxBytes,
@@ -57,7 +59,7 @@ func NewVoucherClient(cfg VoucherClientConfig) (*VoucherClient, error) {
 // VoucherPDF returns the booking's voucher. Every failure is transient: a
 // 404 means the voucher service has not stored it yet (or another replica's
 // write is not visible yet), a 5xx or no answer that the service is in trouble.
-func (c *VoucherClient) VoucherPDF(ctx context.Context, bookingID string) ([]byte, error) {
+func (c *Client) VoucherPDF(ctx context.Context, bookingID string) ([]byte, error) {
 	u := c.base.JoinPath("internal", "vouchers", bookingID+".pdf")
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
@@ -71,7 +73,7 @@ func (c *VoucherClient) VoucherPDF(ctx context.Context, bookingID string) ([]byt
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // lets the connection be reused
-		return nil, fmt.Errorf("get %s: %s: %w", u.Redacted(), resp.Status, ErrVoucherNotReady)
+		return nil, fmt.Errorf("get %s: %s: %w", u.Redacted(), resp.Status, ErrNotReady)
 	}
 	pdf, err := io.ReadAll(io.LimitReader(resp.Body, c.maxBytes+1))
 	if err != nil {

@@ -15,7 +15,6 @@ import (
 	"log/slog"
 	"runtime"
 	"strings"
-	"time"
 
 	"github.com/jung-kurt/gofpdf"
 	"golang.org/x/image/font/gofont/gobold"
@@ -43,14 +42,11 @@ const (
 // Config configures a Renderer.
 type Config struct {
 	Fonts Fonts
-	// ExtraLatency is added to every render (the "about 1 s" of the story);
-	// it ends early when the render's context does.
-	ExtraLatency time.Duration
 	// MaxConcurrent bounds the renders that run at once: a render is CPU
 	// work (milliseconds of it), so more at once than there are cores only
 	// adds memory (about 11 MB allocated per render) and makes each one
 	// slower. Zero means GOMAXPROCS. A render waits for its turn until its
-	// context ends; the extra latency is not counted, it is not work.
+	// context ends.
 	MaxConcurrent int
 	Logger        *slog.Logger
 	// OnSubstitution, if set, is told how many runes of a voucher were
@@ -74,9 +70,6 @@ type Renderer struct {
 func NewRenderer(cfg Config) (*Renderer, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
-	}
-	if cfg.ExtraLatency < 0 {
-		return nil, fmt.Errorf("pdf renderer: extra latency %s is negative", cfg.ExtraLatency)
 	}
 	if cfg.MaxConcurrent < 0 {
 		return nil, fmt.Errorf("pdf renderer: max concurrent renders %d is negative", cfg.MaxConcurrent)
@@ -135,19 +128,9 @@ func goFontsCoverage() (coverage, error) {
 	return func(c rune) bool { return c >= 0 && c < 0x10000 && covered[c] }, nil
 }
 
-// Render draws v as a one-page PDF. The extra latency, if configured, is
-// waited for first; then the render waits for one of MaxConcurrent slots.
-// Both waits end with ctx.
+// Render draws v as a one-page PDF, once one of MaxConcurrent slots is
+// free; the wait ends with ctx.
 func (r *Renderer) Render(ctx context.Context, v domain.Voucher) ([]byte, error) {
-	if r.cfg.ExtraLatency > 0 {
-		t := time.NewTimer(r.cfg.ExtraLatency)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return nil, fmt.Errorf("render voucher %s: %w", v.BookingID, context.Cause(ctx))
-		}
-	}
 	doc, sub, err := r.renderInSlot(ctx, v)
 	if err != nil {
 		return nil, fmt.Errorf("render voucher %s: %w", v.BookingID, err)
@@ -197,9 +180,28 @@ type page struct {
 	sub substitution
 }
 
+// render draws v and writes the PDF, with conforming ToUnicode maps.
 func (r *Renderer) render(v domain.Voucher) ([]byte, substitution, error) {
-	f := gofpdf.New("P", "mm", "A4", "")
+	f := r.newDocument(v)
 	p := &page{r: r, f: f, tr: r.translate}
+	p.draw(v)
+	if err := f.Error(); err != nil {
+		return nil, p.sub, err
+	}
+	var buf bytes.Buffer
+	if err := f.Output(&buf); err != nil {
+		return nil, p.sub, err
+	}
+	if r.cfg.Fonts == GoFonts {
+		doc, err := fixToUnicode(buf.Bytes())
+		return doc, p.sub, err
+	}
+	return buf.Bytes(), p.sub, nil
+}
+
+// newDocument starts v's one-page document: its fonts and metadata.
+func (r *Renderer) newDocument(v domain.Voucher) *gofpdf.Fpdf {
+	f := gofpdf.New("P", "mm", "A4", "")
 	if r.cfg.Fonts == GoFonts {
 		// Each document gets its own copy of the font files: gofpdf's
 		// subsetter appends to slices of them (utf8fontfile.go,
@@ -220,7 +222,12 @@ func (r *Renderer) render(v domain.Voucher) ([]byte, substitution, error) {
 	f.SetAutoPageBreak(false, 0) // one page, whatever the text: lines are fitted instead
 	f.SetCellMargin(0)
 	f.AddPage()
+	return f
+}
 
+// draw lays v out on the page.
+func (p *page) draw(v domain.Voucher) {
+	f := p.f
 	// Header: brand and title, then a rule.
 	p.text(margin, 22, contentW/2, "B", 13, accent, "STAYBOOK", "L")
 	p.text(margin+contentW/2, 22, contentW/2, "", 11, muted, "Hotel voucher", "R")
@@ -271,19 +278,6 @@ func (r *Renderer) render(v domain.Voucher) ([]byte, substitution, error) {
 	f.Line(margin, 262, pageW-margin, 262)
 	p.text(margin, 268, contentW, "", 9, muted, "Issued on "+domain.FormatDate(v.IssuedAt)+" (UTC)", "L")
 	p.text(margin, 273, contentW, "", 9, muted, "Please show this voucher, printed or on screen, when you check in.", "L")
-
-	if err := f.Error(); err != nil {
-		return nil, p.sub, err
-	}
-	var buf bytes.Buffer
-	if err := f.Output(&buf); err != nil {
-		return nil, p.sub, err
-	}
-	if utf8 {
-		doc, err := fixToUnicode(buf.Bytes())
-		return doc, p.sub, err
-	}
-	return buf.Bytes(), p.sub, nil
 }
 
 // label draws a small caption above a value.
