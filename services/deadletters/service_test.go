@@ -27,6 +27,7 @@ import (
 	"github.com/staybook/staybook/shared/contracts"
 	"github.com/staybook/staybook/shared/messaging"
 	"github.com/staybook/staybook/shared/servicekit"
+	"github.com/staybook/staybook/shared/servicekit/kittest"
 	"github.com/staybook/staybook/shared/testkit"
 )
 
@@ -84,28 +85,8 @@ func (s *stack) start(t *testing.T, adminToken string, configure ...func(*Config
 	for _, c := range configure {
 		c(&cfg)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	svc, err := program.New(ctx, cfg, quiet())
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
-	select {
-	case <-svc.Running():
-	case err := <-done:
-		cancel()
-		t.Fatalf("deadletters stopped: %v", err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
-		svc.Close()
-	})
-	return &instance{svc: svc, url: "http://" + svc.Addr(), token: adminToken}
+	svc := kittest.Start(t, program, cfg, quiet())
+	return &instance{svc: svc.Service, url: "http://" + svc.Addr(), token: adminToken}
 }
 
 // call makes an admin API request with the instance's token and returns

@@ -18,6 +18,7 @@ import (
 	"github.com/staybook/staybook/shared/contracts"
 	"github.com/staybook/staybook/shared/logging"
 	"github.com/staybook/staybook/shared/messaging"
+	"github.com/staybook/staybook/shared/servicekit/kittest"
 	"github.com/staybook/staybook/shared/testkit"
 
 	"github.com/staybook/staybook/services/email/internal/adapters/smtptest"
@@ -71,25 +72,7 @@ func start(t *testing.T) *harness {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	svc, err := program.New(ctx, cfg, log)
-	testkit.Must(t, err)
-	runCtx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(runCtx) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("service stopped with %v", err)
-		}
-		svc.Close()
-	})
-	select {
-	case <-svc.Running():
-	case err := <-done:
-		t.Fatalf("service stopped: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("router did not start")
-	}
+	svc := kittest.Start(t, program, cfg, log)
 	h.baseURL = "http://" + svc.Addr()
 
 	conn, err := messaging.Connect(ctx, h.amqpURL, "test", log)

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +22,7 @@ import (
 	"github.com/staybook/staybook/services/voucher/internal/adapters/pdf/pdftest"
 	"github.com/staybook/staybook/shared/contracts"
 	"github.com/staybook/staybook/shared/messaging"
+	"github.com/staybook/staybook/shared/servicekit/kittest"
 	"github.com/staybook/staybook/shared/testkit"
 )
 
@@ -90,33 +90,8 @@ func (w *world) startWith(change func(*Config)) *instance {
 		change(&cfg)
 	}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	svc, err := program.New(ctx, cfg, quiet)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
-	in := &instance{t: t, base: "http://" + svc.Addr()}
-	in.stop = sync.OnceValue(func() error {
-		cancel()
-		err := <-done
-		svc.Close()
-		return err
-	})
-	t.Cleanup(func() {
-		if err := in.stop(); err != nil {
-			t.Errorf("service stopped with %v", err)
-		}
-	})
-	select {
-	case <-svc.Running():
-	case err := <-done:
-		t.Fatalf("service stopped at start: %v", err)
-	case <-time.After(20 * time.Second):
-		t.Fatal("service not consuming within 20s")
-	}
+	svc := kittest.Start(t, program, cfg, quiet)
+	in := &instance{t: t, base: "http://" + svc.Addr(), stop: svc.Stop}
 	if w.db == nil {
 		w.db, err = pgxpool.New(context.Background(), w.dbURL)
 		testkit.Must(t, err)
