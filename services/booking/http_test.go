@@ -227,7 +227,7 @@ func TestIdempotencyKey_FindsTheBookingMadeWithIt(t *testing.T) {
 	}
 }
 
-// make reset runs `booking reset` (program.Commands["reset"]: reset).
+// make reset runs `booking reset`, program.Commands["reset"].
 func TestReset_LeavesNoBookingAndEveryRoomFree(t *testing.T) {
 	t.Parallel()
 	s := newStack(t)
@@ -245,7 +245,7 @@ func TestReset_LeavesNoBookingAndEveryRoomFree(t *testing.T) {
 
 	cfg := DefaultConfig()
 	cfg.DatabaseURL = s.dbURL
-	testkit.Must(t, reset(context.Background(), cfg, quiet()))
+	testkit.Must(t, program.Commands["reset"](context.Background(), cfg, quiet()))
 
 	for table, want := range map[string]int{"bookings": 0, "inventory": 0, "watermill_outbox": 0, "hotels": 20} {
 		if n := s.count(t, `SELECT count(*) FROM `+table); n != want {
@@ -260,5 +260,5 @@ func TestReset_LeavesNoBookingAndEveryRoomFree(t *testing.T) {
 		t.Fatalf("the booking is still there: %d", code)
 	}
 	// A second reset (nothing to delete) is fine too.
-	testkit.Must(t, reset(context.Background(), cfg, quiet()))
+	testkit.Must(t, program.Commands["reset"](context.Background(), cfg, quiet()))
 }
