@@ -45,7 +45,7 @@ type Announce func(b domain.Booking) []contracts.Contract
 type Change func(b *domain.Booking) (changed bool, events []contracts.Contract, err error)
 
 // Downstream is the synchronous way to the other services, used by direct
-// mode only (adapters/downstream calls their HTTP endpoints).
+// mode only (adapters/downstreamclient calls their HTTP endpoints).
 type Downstream interface {
 	CreateVoucher(ctx context.Context, ev contracts.BookingConfirmed) (contracts.VoucherCreated, error)
 	SendEmail(ctx context.Context, ev contracts.VoucherCreated) (contracts.ConfirmationEmailSent, error)

@@ -33,7 +33,7 @@ type HTTP struct {
 }
 
 // Register adds the routes to mux.
-func (h *HTTP) Register(mux *http.ServeMux) {
+func (h *HTTP) Register(mux httpx.Router) {
 	mux.HandleFunc("GET /internal/catalogue", h.catalogue)
 	mux.HandleFunc("GET /internal/hotels/{id}/availability", h.availability)
 	mux.HandleFunc("GET /internal/bookings/{id}", h.booking)

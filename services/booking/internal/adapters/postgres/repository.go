@@ -11,7 +11,6 @@ import (
 	"io/fs"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -164,58 +163,15 @@ func (r *Repository) CreateBooking(ctx context.Context, cmd contracts.BookRoom, 
 	var b domain.Booking
 	created := false
 	err := pgx.BeginFunc(ctx, r.bookingTx, func(tx pgx.Tx) error {
-		keyHash := &cmd.IdempotencyKeyHash
-		if cmd.IdempotencyKeyHash == "" {
-			keyHash = nil
-		} else {
-			var other string
-			err := tx.QueryRow(ctx, `SELECT id::text FROM bookings WHERE idempotency_key_hash = $1`, cmd.IdempotencyKeyHash).Scan(&other)
-			switch {
-			case err == nil && other != cmd.BookingID:
-				d.Reject, keyHash = contracts.ReasonIdempotencyKeyReused, nil
-			case err != nil && !errors.Is(err, pgx.ErrNoRows):
-				return fmt.Errorf("look up idempotency key: %w", err)
-			}
-		}
-		status := contracts.StatusConfirmed
-		if d.Reject != "" {
-			status = contracts.StatusRejected
-		}
-		tasks := domain.InitialTasks(status)
-		tag, err := tx.Exec(ctx, `
-			INSERT INTO bookings (id, hotel_id, room_type, check_in, check_out, guests, guest_name, guest_email,
-				status, reason, total_amount, currency, idempotency_key_hash, task_voucher, task_email, task_notification, requested_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
-			ON CONFLICT (id) DO NOTHING`,
-			cmd.BookingID, cmd.HotelID, cmd.RoomType, cmd.CheckIn, cmd.CheckOut, cmd.Guests, cmd.GuestName, cmd.GuestEmail,
-			status, d.Reject, d.Total.Amount, d.Total.Currency, keyHash, tasks.Voucher, tasks.Email, tasks.Notification, nullTime(cmd.RequestedAt))
-		if err != nil {
-			return fmt.Errorf("insert booking: %w", err)
-		}
-		if tag.RowsAffected() == 0 {
-			return nil // a duplicate command: write nothing
-		}
-		created = true
-		if status == contracts.StatusConfirmed {
-			ok, err := takeRooms(ctx, tx, cmd.HotelID, cmd.RoomType, d.Stay, d.RoomType.TotalRooms)
-			if err != nil {
-				return err
-			}
-			if !ok {
-				status, tasks = contracts.StatusRejected, domain.InitialTasks(contracts.StatusRejected)
-				if _, err := tx.Exec(ctx, `
-					UPDATE bookings SET status = $2, reason = $3, total_amount = 0, currency = '',
-						task_voucher = $4, task_email = $5, task_notification = $6
-					WHERE id = $1`, cmd.BookingID, status, contracts.ReasonSoldOut, tasks.Voucher, tasks.Email, tasks.Notification); err != nil {
-					return fmt.Errorf("reject sold out booking: %w", err)
-				}
-			}
+		var err error
+		if created, err = insertBooking(ctx, tx, cmd, d); err != nil || !created {
+			return err // a duplicate command writes nothing
 		}
 		b, err = scanBooking(tx.QueryRow(ctx, `SELECT `+bookingColumns+` FROM bookings WHERE id = $1`, cmd.BookingID))
 		if err != nil {
 			return fmt.Errorf("read booking back: %w", err)
 		}
-		return publishAll(ctx, tx, b.ID, announce(b))
+		return publishAll(ctx, tx, announce(b))
 	})
 	if err != nil {
 		return b, false, err
@@ -225,6 +181,77 @@ func (r *Repository) CreateBooking(ctx context.Context, cmd contracts.BookRoom, 
 		return b, false, err
 	}
 	return b, true, nil
+}
+
+// insertBooking inserts the booking of cmd as d decided, unless a booking
+// with its ID exists (then it reports false and writes nothing). A decision
+// to confirm takes a room on every night of the stay, or ends rejected:
+// idempotency_key_reused if the key made another booking, sold_out if some
+// night has no room free.
+func insertBooking(ctx context.Context, tx pgx.Tx, cmd contracts.BookRoom, d domain.Decision) (bool, error) {
+	keyHash, err := claimIdempotencyKey(ctx, tx, cmd, &d)
+	if err != nil {
+		return false, err
+	}
+	status := contracts.StatusConfirmed
+	if d.Reject != "" {
+		status = contracts.StatusRejected
+	}
+	tasks := domain.InitialTasks(status)
+	tag, err := tx.Exec(ctx, `
+		INSERT INTO bookings (id, hotel_id, room_type, check_in, check_out, guests, guest_name, guest_email,
+			status, reason, total_amount, currency, idempotency_key_hash, task_voucher, task_email, task_notification, requested_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+		ON CONFLICT (id) DO NOTHING`,
+		cmd.BookingID, cmd.HotelID, cmd.RoomType, cmd.CheckIn, cmd.CheckOut, cmd.Guests, cmd.GuestName, cmd.GuestEmail,
+		status, d.Reject, d.Total.Amount, d.Total.Currency, keyHash, tasks.Voucher, tasks.Email, tasks.Notification, nullTime(cmd.RequestedAt))
+	if err != nil {
+		return false, fmt.Errorf("insert booking: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return false, nil
+	}
+	if status == contracts.StatusConfirmed {
+		return true, takeRoomsOrReject(ctx, tx, cmd, d)
+	}
+	return true, nil
+}
+
+// claimIdempotencyKey returns the key hash to store with cmd's booking: nil
+// without a key, or when the key made another booking already (then d
+// becomes an idempotency_key_reused rejection).
+func claimIdempotencyKey(ctx context.Context, tx pgx.Tx, cmd contracts.BookRoom, d *domain.Decision) (*string, error) {
+	if cmd.IdempotencyKeyHash == "" {
+		return nil, nil
+	}
+	var other string
+	err := tx.QueryRow(ctx, `SELECT id::text FROM bookings WHERE idempotency_key_hash = $1`, cmd.IdempotencyKeyHash).Scan(&other)
+	switch {
+	case err == nil && other != cmd.BookingID:
+		d.Reject = contracts.ReasonIdempotencyKeyReused
+		return nil, nil
+	case err != nil && !errors.Is(err, pgx.ErrNoRows):
+		return nil, fmt.Errorf("look up idempotency key: %w", err)
+	}
+	return &cmd.IdempotencyKeyHash, nil
+}
+
+// takeRoomsOrReject takes a room on every night of the confirmed booking's
+// stay; if some night has none free, it turns the booking into a sold_out
+// rejection.
+func takeRoomsOrReject(ctx context.Context, tx pgx.Tx, cmd contracts.BookRoom, d domain.Decision) error {
+	ok, err := takeRooms(ctx, tx, cmd.HotelID, cmd.RoomType, d.Stay, d.RoomType.TotalRooms)
+	if err != nil || ok {
+		return err
+	}
+	tasks := domain.InitialTasks(contracts.StatusRejected)
+	if _, err := tx.Exec(ctx, `
+		UPDATE bookings SET status = $2, reason = $3, total_amount = 0, currency = '',
+			task_voucher = $4, task_email = $5, task_notification = $6
+		WHERE id = $1`, cmd.BookingID, contracts.StatusRejected, contracts.ReasonSoldOut, tasks.Voucher, tasks.Email, tasks.Notification); err != nil {
+		return fmt.Errorf("reject sold out booking: %w", err)
+	}
+	return nil
 }
 
 // takeRooms takes one room of the type on every night of stay, or none.
@@ -262,48 +289,19 @@ func takeRooms(ctx context.Context, tx pgx.Tx, hotelID, roomType string, stay do
 	return true, nil
 }
 
-// publishAll writes events to the outbox in tx, each to its topic.
-func publishAll(ctx context.Context, tx pgx.Tx, bookingID string, events []contracts.Contract) error {
-	pub := outboxPublisher(tx)
-	for _, ev := range events {
-		topic, err := topicOf(ev)
-		if err != nil {
-			return err
-		}
-		if err := publish(ctx, pub, topic, ev, bookingID); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// topicOf is where an event of the booking service is published.
-func topicOf(ev contracts.Contract) (string, error) {
-	switch ev.(type) {
-	case contracts.BookingConfirmed:
-		return messaging.EventTopic(messaging.EventBookingConfirmed), nil
-	case contracts.BookingRejected:
-		return messaging.EventTopic(messaging.EventBookingRejected), nil
-	case contracts.BookingStatusChanged:
-		return messaging.NotificationsExchange, nil
-	default:
-		return "", fmt.Errorf("no topic for %s events", ev.SchemaName())
-	}
-}
-
-// outboxPublisher writes to the outbox in tx, with a span whose context
-// travels inside the stored message, so the forwarder continues the trace.
-func outboxPublisher(tx pgx.Tx) message.Publisher {
-	return telemetry.Publisher(outbox.Publisher(tx), "postgresql")
-}
-
-func publish(ctx context.Context, pub message.Publisher, topic string, payload contracts.Contract, bookingID string) error {
-	msg, err := contracts.NewMessage(ctx, payload, bookingID)
+// publishAll writes events to the outbox in tx, each to its topic
+// (messaging.PublishTopic), through an event bus on the transaction. Each
+// event is written with a span whose context travels inside the stored
+// message, so the forwarder continues the trace.
+func publishAll(ctx context.Context, tx pgx.Tx, events []contracts.Contract) error {
+	bus, err := messaging.EventBus(telemetry.Publisher(outbox.Publisher(tx), "postgresql"))
 	if err != nil {
 		return err
 	}
-	if err := pub.Publish(topic, msg); err != nil {
-		return fmt.Errorf("write %s to the outbox: %w", payload.SchemaName(), err)
+	for _, ev := range events {
+		if err := bus.Publish(ctx, ev); err != nil {
+			return fmt.Errorf("write %s to the outbox: %w", ev.SchemaName(), err)
+		}
 	}
 	return nil
 }
@@ -333,7 +331,7 @@ func (r *Repository) UpdateBooking(ctx context.Context, id string, change app.Ch
 			b.ID, b.Status, b.Reason, b.Tasks.Voucher, b.Tasks.Email, b.Tasks.Notification, b.Version).Scan(&b.UpdatedAt); err != nil {
 			return fmt.Errorf("update booking: %w", err)
 		}
-		return publishAll(ctx, tx, b.ID, events)
+		return publishAll(ctx, tx, events)
 	})
 	if err != nil {
 		return b, false, err

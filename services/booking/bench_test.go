@@ -1,4 +1,4 @@
-package service_test
+package main
 
 import (
 	"context"
@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/staybook/staybook/services/booking/internal/service"
 	"github.com/staybook/staybook/shared/contracts"
 	"github.com/staybook/staybook/shared/messaging"
 	"github.com/staybook/staybook/shared/testkit"
@@ -20,7 +19,7 @@ import (
 // committed (confirmed: the large hotels have room for all). Nothing polls
 // while it runs. Reproduce:
 //
-//	go test ./services/booking/internal/service -run '^$' -bench Settle -benchtime 3000x
+//	go test ./services/booking -run '^$' -bench Settle -benchtime 3000x
 func BenchmarkSettle(b *testing.B) {
 	s := newStack(b)
 	cmds := make([]contracts.BookRoom, b.N)
@@ -41,23 +40,24 @@ func BenchmarkSettle(b *testing.B) {
 	}
 	wg.Wait()
 
-	cfg := service.DefaultConfig()
+	cfg := DefaultConfig()
 	cfg.AMQPURL, cfg.DatabaseURL, cfg.HTTPAddr = s.amqpURL, s.dbURL, "127.0.0.1:0"
 	cfg.Workers = 8
 	cfg.AMQPQueueType, cfg.BookingQueueMax, cfg.QuorumDeliveryMax = "classic", 100000, 20
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	svc, err := service.New(ctx, cfg, quiet())
-	testkit.Must(b, err)
-	defer svc.Close()
 	var left atomic.Int64
 	left.Store(int64(b.N))
 	settled := make(chan struct{})
-	svc.OnSettled = func(created bool) {
+	p := program
+	p.Build = wiring{onSettled: func(created bool) {
 		if created && left.Add(-1) == 0 {
 			close(settled)
 		}
-	}
+	}}.build
+	svc, err := p.New(ctx, cfg, quiet())
+	testkit.Must(b, err)
+	defer svc.Close()
 	done := make(chan error, 1)
 
 	b.ResetTimer()

@@ -1,6 +1,6 @@
-// Package downstream calls the voucher, email and notification services'
+// Package downstreamclient calls the voucher, email and notification services'
 // synchronous endpoints, for direct mode (docs/internal-api.md).
-package downstream
+package downstreamclient
 
 import (
 	"bytes"

@@ -1,4 +1,4 @@
-package service_test
+package main
 
 import (
 	"context"
@@ -16,9 +16,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/staybook/staybook/services/booking/internal/service"
 	"github.com/staybook/staybook/shared/contracts"
 	"github.com/staybook/staybook/shared/messaging"
+	"github.com/staybook/staybook/shared/servicekit"
 	"github.com/staybook/staybook/shared/testkit"
 )
 
@@ -53,13 +53,13 @@ func quiet() *slog.Logger {
 
 // instance is one running booking service.
 type instance struct {
-	svc  *service.Service
+	svc  *servicekit.Service
 	stop func()
 }
 
-func (s *stack) start(t testing.TB, workers int, adjust ...func(*service.Config)) *instance {
+func (s *stack) start(t testing.TB, workers int, adjust ...func(*Config)) *instance {
 	t.Helper()
-	cfg := service.DefaultConfig()
+	cfg := DefaultConfig()
 	for _, a := range adjust {
 		a(&cfg)
 	}
@@ -67,7 +67,7 @@ func (s *stack) start(t testing.TB, workers int, adjust ...func(*service.Config)
 	cfg.Workers = workers
 	cfg.AMQPQueueType, cfg.BookingQueueMax, cfg.QuorumDeliveryMax = "classic", 100000, 20
 	ctx, cancel := context.WithCancel(context.Background())
-	svc, err := service.New(ctx, cfg, quiet())
+	svc, err := program.New(ctx, cfg, quiet())
 	if err != nil {
 		cancel()
 		t.Fatal(err)

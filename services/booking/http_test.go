@@ -1,4 +1,4 @@
-package service_test
+package main
 
 import (
 	"context"
@@ -12,7 +12,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/staybook/staybook/services/booking/internal/service"
 	"github.com/staybook/staybook/shared/contracts"
 	"github.com/staybook/staybook/shared/testkit"
 )
@@ -228,7 +227,7 @@ func TestIdempotencyKey_FindsTheBookingMadeWithIt(t *testing.T) {
 	}
 }
 
-// make reset runs `booking reset`, which is service.Reset.
+// make reset runs `booking reset`, program.Commands["reset"].
 func TestReset_LeavesNoBookingAndEveryRoomFree(t *testing.T) {
 	t.Parallel()
 	s := newStack(t)
@@ -244,9 +243,9 @@ func TestReset_LeavesNoBookingAndEveryRoomFree(t *testing.T) {
 	in.stop()
 	s.exec(t, `INSERT INTO watermill_outbox (uuid, payload, metadata) VALUES ('00000000-0000-0000-0000-000000000001', '{}', '{}')`)
 
-	cfg := service.DefaultConfig()
+	cfg := DefaultConfig()
 	cfg.DatabaseURL = s.dbURL
-	testkit.Must(t, service.Reset(context.Background(), cfg, quiet()))
+	testkit.Must(t, program.Commands["reset"](context.Background(), cfg, quiet()))
 
 	for table, want := range map[string]int{"bookings": 0, "inventory": 0, "watermill_outbox": 0, "hotels": 20} {
 		if n := s.count(t, `SELECT count(*) FROM `+table); n != want {
@@ -261,5 +260,5 @@ func TestReset_LeavesNoBookingAndEveryRoomFree(t *testing.T) {
 		t.Fatalf("the booking is still there: %d", code)
 	}
 	// A second reset (nothing to delete) is fine too.
-	testkit.Must(t, service.Reset(context.Background(), cfg, quiet()))
+	testkit.Must(t, program.Commands["reset"](context.Background(), cfg, quiet()))
 }

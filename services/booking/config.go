@@ -1,4 +1,4 @@
-package service
+package main
 
 import (
 	"errors"
@@ -6,7 +6,11 @@ import (
 	"time"
 
 	"github.com/staybook/staybook/shared/config"
+	"github.com/staybook/staybook/shared/messaging"
 )
+
+// Name is the service's name (logs, queue suffix, metrics).
+const Name = "booking"
 
 // Config is the booking service's configuration (docs/architecture.md, "Configuration").
 type Config struct {
@@ -44,12 +48,18 @@ func DefaultConfig() Config {
 		EmailURL:        "http://localhost:8083",
 		NotificationURL: "http://localhost:8084",
 	}
-	c.Defaults("booking", ":8081")
+	c.Defaults(Name, ":8081")
 	return c
 }
 
-// Validate checks the values.
-func (c *Config) Validate() error {
+// LoadConfig reads the configuration from the environment over the defaults.
+func LoadConfig() (Config, error) {
+	cfg := DefaultConfig()
+	return cfg, config.Load(&cfg)
+}
+
+// Validate checks the values, naming the variable of each bad one.
+func (c Config) Validate() error {
 	var errs []error
 	errs = append(errs, c.Common.Validate())
 	if c.Workers < 1 {
@@ -70,4 +80,18 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("STAYBOOK_FAILPOINT: unknown failpoint %q", c.Failpoint))
 	}
 	return errors.Join(errs...)
+}
+
+// DefaultPolicy is every handler's retry policy unless the environment says
+// otherwise (<HANDLER>_MAX_ATTEMPTS, ...). A booking the customer was told
+// is accepted must outlive a database restart: retry for minutes (up to 30
+// attempts, 10 s apart at most, 5 minutes in all, well under RabbitMQ's
+// 30-minute consumer timeout) before an operator has to replay it. The
+// chaos suite found the default 5 attempts (about 3 s) too short for a
+// PostgreSQL restart. A task event may overtake the booking's own commit,
+// so the task handlers retry as long.
+func DefaultPolicy() messaging.RetryPolicy {
+	p := messaging.DefaultRetryPolicy()
+	p.MaxAttempts, p.MaxElapsed = 30, 5*time.Minute
+	return p
 }

@@ -1,4 +1,4 @@
-package service_test
+package main
 
 import (
 	"bytes"
@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/staybook/staybook/services/booking/internal/service"
 	"github.com/staybook/staybook/shared/contracts"
 	"github.com/staybook/staybook/shared/testkit"
 )
@@ -89,7 +88,7 @@ func endpoint[T any](t *testing.T, d *downstream, path string, id func(T) string
 	})
 }
 
-func (d *downstream) configure(c *service.Config) {
+func (d *downstream) configure(c *Config) {
 	c.VoucherURL, c.EmailURL, c.NotificationURL = d.voucher.URL, d.email.URL, d.notify.URL
 }
 
