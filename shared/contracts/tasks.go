@@ -117,6 +117,12 @@ type BookingStatusChanged struct {
 	Reason    string    `json:"reason,omitempty"`
 	Tasks     Tasks     `json:"tasks"`
 	ChangedAt time.Time `json:"changed_at"`
+	// IdempotencyKeyHash is the SHA-256 of the Idempotency-Key the booking
+	// was made with, on the change that stored it (version 1); empty on
+	// every later change and for a booking made without a key. Every web
+	// replica learns from it which keys are taken (a reused key with
+	// another body is a 422 there, without asking the booking service).
+	IdempotencyKeyHash string `json:"idempotency_key_hash,omitempty"`
 }
 
 func (BookingStatusChanged) SchemaName() string { return "BookingStatusChanged" }

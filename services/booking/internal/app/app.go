@@ -75,14 +75,14 @@ func (s *Bookings) BookRoom(ctx context.Context, cmd contracts.BookRoom) (domain
 }
 
 // book settles cmd; announce gives the events of the booking as stored.
-func (s *Bookings) book(ctx context.Context, cmd contracts.BookRoom, announce func(domain.Decision) Announce) (domain.Booking, bool, error) {
+func (s *Bookings) book(ctx context.Context, cmd contracts.BookRoom, announce func(contracts.BookRoom, domain.Decision) Announce) (domain.Booking, bool, error) {
 	_, hotels, err := s.Catalogue(ctx)
 	if err != nil {
 		return domain.Booking{}, false, fmt.Errorf("load catalogue: %w", err)
 	}
 	hotel, ok := hotels[cmd.HotelID]
 	d := domain.Decide(cmd, hotel, ok, s.cfg.Now(), s.cfg.CommandTTL)
-	b, created, err := s.repo.CreateBooking(ctx, cmd, d, announce(d))
+	b, created, err := s.repo.CreateBooking(ctx, cmd, d, announce(cmd, d))
 	if err != nil {
 		return b, false, fmt.Errorf("book %s: %w", cmd.BookingID, err)
 	}
@@ -92,22 +92,32 @@ func (s *Bookings) book(ctx context.Context, cmd contracts.BookRoom, announce fu
 // fanout announces a booking to everyone: BookingConfirmed or
 // BookingRejected (the voucher, email and notification services act on
 // them), then BookingStatusChanged.
-func (s *Bookings) fanout(d domain.Decision) Announce {
+func (s *Bookings) fanout(cmd contracts.BookRoom, d domain.Decision) Announce {
 	return func(b domain.Booking) []contracts.Contract {
 		now := s.cfg.Now().UTC()
 		var outcome contracts.Contract = b.Rejected(now)
 		if b.Status == contracts.StatusConfirmed {
 			outcome = b.Confirmed(d)
 		}
-		return []contracts.Contract{outcome, b.StatusChanged(now)}
+		return []contracts.Contract{outcome, stored(cmd, b, now)}
 	}
+}
+
+// stored is the BookingStatusChanged of a booking just stored: it names the
+// Idempotency-Key it took (none when the key was another booking's).
+func stored(cmd contracts.BookRoom, b domain.Booking, now time.Time) contracts.BookingStatusChanged {
+	changed := b.StatusChanged(now)
+	if b.Reason != contracts.ReasonIdempotencyKeyReused {
+		changed.IdempotencyKeyHash = cmd.IdempotencyKeyHash
+	}
+	return changed
 }
 
 // statusOnly announces a booking by BookingStatusChanged alone: nobody
 // starts a background task for it (direct mode runs them itself).
-func (s *Bookings) statusOnly(domain.Decision) Announce {
+func (s *Bookings) statusOnly(cmd contracts.BookRoom, _ domain.Decision) Announce {
 	return func(b domain.Booking) []contracts.Contract {
-		return []contracts.Contract{b.StatusChanged(s.cfg.Now().UTC())}
+		return []contracts.Contract{stored(cmd, b, s.cfg.Now().UTC())}
 	}
 }
 

@@ -314,3 +314,28 @@ func TestRecordTask_ABookingNotStoredYetIsNotFound(t *testing.T) {
 		t.Fatalf("a failed update left %+v and %d events", b, len(repo.Outbox()))
 	}
 }
+
+func TestBookRoom_TheStoredStatusNamesTheIdempotencyKeyItTook(t *testing.T) {
+	repo := newRepo()
+	s := app.New(repo, app.Config{})
+	keyed := command("b1")
+	keyed.IdempotencyKeyHash = "hash-of-key-k"
+	if _, _, err := s.BookRoom(context.Background(), keyed); err != nil {
+		t.Fatal(err)
+	}
+	// Another request with the same key: rejected, and it does not take the key.
+	reused := command("b2")
+	reused.IdempotencyKeyHash = "hash-of-key-k"
+	if b, _, err := s.BookRoom(context.Background(), reused); err != nil || b.Reason != contracts.ReasonIdempotencyKeyReused {
+		t.Fatalf("reused key: %+v, %v", b, err)
+	}
+	var hashes []string
+	for _, ev := range repo.Outbox() {
+		if sc, ok := ev.(contracts.BookingStatusChanged); ok {
+			hashes = append(hashes, sc.BookingID+"="+sc.IdempotencyKeyHash)
+		}
+	}
+	if want := []string{"b1=hash-of-key-k", "b2="}; !equal(hashes, want) {
+		t.Fatalf("status changes %v, want %v", hashes, want)
+	}
+}
