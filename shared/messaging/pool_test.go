@@ -3,7 +3,6 @@ package messaging_test
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -62,11 +61,8 @@ func TestPublisher_RecoversItsChannelsAfterConnectionDrops_ConnectionLost(t *tes
 func proxiedPublisher(t *testing.T, cfg messaging.PublisherConfig) (string, *testkit.Proxy, *messaging.Publisher) {
 	t.Helper()
 	amqpURL := testkit.Vhost(t)
-	u, err := url.Parse(amqpURL)
-	testkit.Must(t, err)
-	proxy := testkit.NewProxy(t, u.Host)
-	u.Host = proxy.Addr()
-	conn, err := messaging.Connect(testkit.Context(t), u.String(), "publish", testLogger())
+	proxied, proxy := testkit.ProxyURL(t, amqpURL)
+	conn, err := messaging.Connect(testkit.Context(t), proxied, "publish", testLogger())
 	testkit.Must(t, err)
 	t.Cleanup(func() { conn.Close() })
 	testkit.Must(t, cfg.Topology.DeclareOn(conn))

@@ -3,7 +3,6 @@ package outbox_test
 import (
 	"context"
 	"log/slog"
-	"net/url"
 	"testing"
 	"time"
 
@@ -22,14 +21,12 @@ func TestForwarder_EventWrittenWhileBrokerIsDownIsPublishedLater_ConnectionLost(
 	t.Parallel()
 	log := slog.New(slog.DiscardHandler)
 	amqpURL := testkit.Vhost(t)
-	u, _ := url.Parse(amqpURL)
-	proxy := testkit.NewProxy(t, u.Host)
-	u.Host = proxy.Addr()
+	proxied, proxy := testkit.ProxyURL(t, amqpURL)
 
 	ctx := testkit.Context(t)
 	pool := testPool(t)
 	topo := messaging.Topology{QueueType: "classic", BookingQueueMax: 100000, DeliveryLimit: 20}
-	conn, err := messaging.Connect(ctx, u.String(), "forwarder", log)
+	conn, err := messaging.Connect(ctx, proxied, "forwarder", log)
 	testkit.Must(t, err)
 	t.Cleanup(func() { conn.Close() })
 	testkit.Must(t, topo.DeclareOn(conn))

@@ -413,7 +413,7 @@ func TestCreateBooking_BrokerConnectionLost_Is503AndNotReady(t *testing.T) {
 	testkit.SkipIfConnectionLossUnderRace(t)
 	t.Parallel()
 	amqpURL := testkit.Vhost(t)
-	proxied, proxy := viaProxy(t, amqpURL)
+	proxied, proxy := testkit.ProxyURL(t, amqpURL)
 	fb := newFakeBooking(t)
 	w := startWeb(t, testConfig(proxied, fb.URL(), "http://127.0.0.1:1"))
 
