@@ -5,19 +5,14 @@
 package testkit
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"net/http"
-	"net/url"
 	"os"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	amqp091 "github.com/rabbitmq/amqp091-go"
 )
 
@@ -42,28 +37,6 @@ func Name(prefix string) string {
 	return prefix + "_" + hex.EncodeToString(b)
 }
 
-func rabbitAdmin(ctx context.Context, method, path string, body any) (*http.Response, error) {
-	u, err := url.Parse(RabbitAdminURL)
-	if err != nil {
-		return nil, err
-	}
-	var rd *bytes.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	} else {
-		rd = bytes.NewReader(nil)
-	}
-	pass, _ := u.User.Password()
-	req, err := http.NewRequestWithContext(ctx, method, u.Scheme+"://"+u.Host+path, rd)
-	if err != nil {
-		return nil, err
-	}
-	req.SetBasicAuth(u.User.Username(), pass)
-	req.Header.Set("Content-Type", "application/json")
-	return http.DefaultClient.Do(req)
-}
-
 // Vhost creates a RabbitMQ vhost for the test (deleted at its end) and returns
 // an AMQP URL for it. It needs the management plugin
 // (rabbitmq-plugins enable rabbitmq_management).
@@ -72,29 +45,12 @@ func Vhost(t testing.TB) string {
 	name := Name("test")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	resp, err := rabbitAdmin(ctx, http.MethodPut, "/api/vhosts/"+name, nil)
+	amqpURL, err := CreateVhost(ctx, RabbitAdminURL, AMQPBase, name)
 	if err != nil {
-		t.Fatalf("create vhost (is the RabbitMQ management plugin enabled?): %v", err)
+		t.Fatal(err)
 	}
-	resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		t.Fatalf("create vhost %s: %s", name, resp.Status)
-	}
-	t.Cleanup(func() {
-		resp, err := rabbitAdmin(context.Background(), http.MethodDelete, "/api/vhosts/"+name, nil)
-		if err == nil {
-			resp.Body.Close()
-		}
-	})
-	u, _ := url.Parse(AMQPBase)
-	resp, err = rabbitAdmin(ctx, http.MethodPut, "/api/permissions/"+name+"/"+u.User.Username(),
-		map[string]string{"configure": ".*", "write": ".*", "read": ".*"})
-	if err != nil {
-		t.Fatalf("set permissions: %v", err)
-	}
-	resp.Body.Close()
-	u.Path = "/" + name
-	return u.String()
+	t.Cleanup(func() { DeleteVhost(context.Background(), RabbitAdminURL, name) })
+	return amqpURL
 }
 
 // QueueDepth returns the number of messages ready in queue (a passive
@@ -125,27 +81,16 @@ func Database(t testing.TB) string {
 	name := Name("test")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, PostgresAdmin)
+	dbURL, err := CreateDatabase(ctx, PostgresAdmin, name)
 	if err != nil {
-		t.Fatalf("connect to postgres: %v", err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("create database: %v", err)
+		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		conn, err := pgx.Connect(ctx, PostgresAdmin)
-		if err != nil {
-			return
-		}
-		defer conn.Close(ctx)
-		conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+		DropDatabase(ctx, PostgresAdmin, name)
 	})
-	u, _ := url.Parse(PostgresAdmin)
-	u.Path = "/" + name
-	return u.String()
+	return dbURL
 }
 
 // Eventually polls cond every interval until it returns true or timeout
