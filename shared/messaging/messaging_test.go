@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -350,12 +349,7 @@ func TestRouter_ShutdownDuringRetriesNeitherLosesNorDeadLetters(t *testing.T) {
 	}
 }
 
-func testLogger() *slog.Logger {
-	if testing.Verbose() {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.DiscardHandler)
-}
+func testLogger() *slog.Logger { return testkit.Logger(slog.LevelDebug) }
 
 func TestRouter_AFailureBeforeTheHandlerIsCountedAsAnAttempt(t *testing.T) {
 	t.Parallel()
