@@ -136,3 +136,20 @@ func SkipIfConnectionLossUnderRace(t testing.TB) {
 		t.Skip("drops a broker connection: watermill-amqp v3.0.2 races on reconnect; run by make test without -race")
 	}
 }
+
+// Channel opens an AMQP connection to amqpURL and a channel on it, both
+// closed when the test ends: for a test that declares, publishes or takes
+// messages itself. (A consumer on it would keep taking messages until then.)
+func Channel(t testing.TB, amqpURL string) *amqp091.Channel {
+	t.Helper()
+	conn, err := amqp091.Dial(amqpURL)
+	if err != nil {
+		t.Fatalf("connect to %s: %v", amqpURL, err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatalf("open a channel: %v", err)
+	}
+	return ch
+}

@@ -306,13 +306,7 @@ func peek(t *testing.T, amqpURL, queue string) *message.Message {
 
 func get(t *testing.T, amqpURL, queue string, requeue bool) *message.Message {
 	t.Helper()
-	conn, err := amqp091.Dial(amqpURL)
-	testkit.Must(t, err)
-	defer conn.Close()
-	ch, err := conn.Channel()
-	testkit.Must(t, err)
-	defer ch.Close()
-	d, ok, err := ch.Get(queue, false)
+	d, ok, err := testkit.Channel(t, amqpURL).Get(queue, false)
 	testkit.Must(t, err)
 	if !ok {
 		return nil
@@ -653,12 +647,7 @@ func TestDeadLetter_UnparseableLetterIsStoredAsItIsAndCannotBeReplayed(t *testin
 	s := newStack(t)
 	in := s.start(t, token)
 	// A raw message: no UUID, no dl_* metadata, not JSON, a non-string header.
-	conn, err := amqp091.Dial(s.amqpURL)
-	testkit.Must(t, err)
-	defer conn.Close()
-	ch, err := conn.Channel()
-	testkit.Must(t, err)
-	defer ch.Close()
+	ch := testkit.Channel(t, s.amqpURL)
 	raw := amqp091.Publishing{Body: []byte("\xffnot json"), Headers: amqp091.Table{"x-count": int32(2)}}
 	testkit.Must(t, ch.Publish("", messaging.DeadLetterQueue, false, false, raw))
 	testkit.Must(t, ch.Publish("", messaging.DeadLetterQueue, false, false, raw))

@@ -18,7 +18,6 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
-	amqp091 "github.com/rabbitmq/amqp091-go"
 
 	"github.com/staybook/staybook/services/voucher/internal/pdftest"
 	"github.com/staybook/staybook/services/voucher/internal/service"
@@ -329,12 +328,7 @@ func TestService_MalformedBookingConfirmedIsDeadLetteredAndTheNextIsProcessed(t 
 	testkit.Eventually(t, 10*time.Second, "the malformed message on dead_letters", func() bool {
 		return testkit.QueueDepth(t, w.amqpURL, messaging.DeadLetterQueue) == 1
 	})
-	conn, err := amqp091.Dial(w.amqpURL)
-	testkit.Must(t, err)
-	defer conn.Close()
-	ch, err := conn.Channel()
-	testkit.Must(t, err)
-	d, ok, err := ch.Get(messaging.DeadLetterQueue, false)
+	d, ok, err := testkit.Channel(t, w.amqpURL).Get(messaging.DeadLetterQueue, false)
 	if err != nil || !ok {
 		t.Fatalf("get dead letter: %v %v", ok, err)
 	}

@@ -15,8 +15,6 @@ import (
 	"testing"
 	"time"
 
-	amqp091 "github.com/rabbitmq/amqp091-go"
-
 	"github.com/staybook/staybook/shared/contracts"
 	"github.com/staybook/staybook/shared/httpx"
 	"github.com/staybook/staybook/shared/messaging"
@@ -284,13 +282,7 @@ func (w *web) get(t *testing.T, path string) response {
 // takeBookRoom removes the next command from commands.BookRoom and decodes it.
 func takeBookRoom(t *testing.T, amqpURL string) contracts.BookRoom {
 	t.Helper()
-	conn, err := amqp091.Dial(amqpURL)
-	testkit.Must(t, err)
-	defer conn.Close()
-	ch, err := conn.Channel()
-	testkit.Must(t, err)
-	defer ch.Close()
-	d, ok, err := ch.Get(messaging.BookRoomQueue, true)
+	d, ok, err := testkit.Channel(t, amqpURL).Get(messaging.BookRoomQueue, true)
 	testkit.Must(t, err)
 	if !ok {
 		t.Fatal("commands.BookRoom is empty")
