@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/staybook/staybook/shared/messaging"
+	"github.com/staybook/staybook/shared/messaging/messagingtest"
 	"github.com/staybook/staybook/shared/testkit"
 )
 
@@ -62,13 +63,9 @@ func proxiedPublisher(t *testing.T, cfg messaging.PublisherConfig) (string, *tes
 	t.Helper()
 	amqpURL := testkit.Vhost(t)
 	proxied, proxy := testkit.ProxyURL(t, amqpURL)
-	conn, err := messaging.Connect(testkit.Context(t), proxied, "publish", testLogger())
-	testkit.Must(t, err)
-	t.Cleanup(func() { conn.Close() })
+	conn := messagingtest.Connect(t, proxied, "publish", testLogger())
 	testkit.Must(t, cfg.Topology.DeclareOn(conn))
 	cfg.Logger = testLogger()
-	pub, err := messaging.NewPublisher(conn, cfg)
-	testkit.Must(t, err)
-	t.Cleanup(func() { pub.Close() })
+	pub := messagingtest.Publisher(t, conn, cfg)
 	return amqpURL, proxy, pub
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/staybook/staybook/shared/contracts"
 	"github.com/staybook/staybook/shared/messaging"
+	"github.com/staybook/staybook/shared/messaging/messagingtest"
 	"github.com/staybook/staybook/shared/outbox"
 	"github.com/staybook/staybook/shared/testkit"
 )
@@ -26,12 +27,9 @@ func TestForwarder_EventWrittenWhileBrokerIsDownIsPublishedLater_ConnectionLost(
 	ctx := testkit.Context(t)
 	pool := testPool(t)
 	topo := messaging.Topology{QueueType: "classic", BookingQueueMax: 100000, DeliveryLimit: 20}
-	conn, err := messaging.Connect(ctx, proxied, "forwarder", log)
-	testkit.Must(t, err)
-	t.Cleanup(func() { conn.Close() })
+	conn := messagingtest.Connect(t, proxied, "forwarder", log)
 	testkit.Must(t, topo.DeclareOn(conn))
-	pub, err := messaging.NewPublisher(conn, messaging.PublisherConfig{Topology: topo, Timeout: 2 * time.Second, Logger: log})
-	testkit.Must(t, err)
+	pub := messagingtest.Publisher(t, conn, messaging.PublisherConfig{Topology: topo, Timeout: 2 * time.Second, Logger: log})
 	fwd, err := outbox.NewForwarder(ctx, outbox.Config{Pool: pool, Out: pub, PollInterval: 20 * time.Millisecond, Logger: log})
 	testkit.Must(t, err)
 	runCtx, stop := context.WithCancel(ctx)

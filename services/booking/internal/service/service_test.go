@@ -18,6 +18,7 @@ import (
 	"github.com/staybook/staybook/services/booking/internal/service"
 	"github.com/staybook/staybook/shared/contracts"
 	"github.com/staybook/staybook/shared/messaging"
+	"github.com/staybook/staybook/shared/messaging/messagingtest"
 	"github.com/staybook/staybook/shared/testkit"
 )
 
@@ -30,16 +31,8 @@ type stack struct {
 func newStack(t testing.TB) *stack {
 	t.Helper()
 	s := &stack{amqpURL: testkit.Vhost(t), dbURL: testkit.Database(t)}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	conn, err := messaging.Connect(ctx, s.amqpURL, "test", quiet())
-	testkit.Must(t, err)
-	t.Cleanup(func() { conn.Close() })
 	topo := messaging.Topology{QueueType: "classic", BookingQueueMax: 100000, DeliveryLimit: 20}
-	testkit.Must(t, topo.DeclareOn(conn))
-	s.pub, err = messaging.NewPublisher(conn, messaging.PublisherConfig{Topology: topo, Logger: quiet()})
-	testkit.Must(t, err)
-	t.Cleanup(func() { s.pub.Close() })
+	s.pub = messagingtest.DeclaredPublisher(t, s.amqpURL, messaging.PublisherConfig{Topology: topo, Logger: quiet()})
 	return s
 }
 

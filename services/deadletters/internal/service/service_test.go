@@ -25,6 +25,7 @@ import (
 	"github.com/staybook/staybook/services/deadletters/internal/service"
 	"github.com/staybook/staybook/shared/contracts"
 	"github.com/staybook/staybook/shared/messaging"
+	"github.com/staybook/staybook/shared/messaging/messagingtest"
 	"github.com/staybook/staybook/shared/testkit"
 )
 
@@ -46,15 +47,7 @@ type stack struct {
 func newStack(t *testing.T) *stack {
 	t.Helper()
 	s := &stack{amqpURL: testkit.Vhost(t), dbURL: testkit.Database(t)}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	conn, err := messaging.Connect(ctx, s.amqpURL, "test", quiet())
-	testkit.Must(t, err)
-	t.Cleanup(func() { conn.Close() })
-	testkit.Must(t, topology.DeclareOn(conn))
-	s.pub, err = messaging.NewPublisher(conn, messaging.PublisherConfig{Topology: topology, Logger: quiet()})
-	testkit.Must(t, err)
-	t.Cleanup(func() { s.pub.Close() })
+	s.pub = messagingtest.DeclaredPublisher(t, s.amqpURL, messaging.PublisherConfig{Topology: topology, Logger: quiet()})
 	return s
 }
 

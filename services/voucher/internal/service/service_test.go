@@ -23,6 +23,7 @@ import (
 	"github.com/staybook/staybook/services/voucher/internal/service"
 	"github.com/staybook/staybook/shared/contracts"
 	"github.com/staybook/staybook/shared/messaging"
+	"github.com/staybook/staybook/shared/messaging/messagingtest"
 	"github.com/staybook/staybook/shared/testkit"
 )
 
@@ -45,13 +46,9 @@ func newWorld(t *testing.T) *world {
 	w := &world{t: t, amqpURL: testkit.Vhost(t), dbURL: testkit.Database(t), created: make(chan contracts.VoucherCreated, 100),
 		topology: messaging.Topology{QueueType: messaging.QueueTypeClassic, BookingQueueMax: 1000, DeliveryLimit: 20}}
 	ctx := testkit.Context(t)
-	conn, err := messaging.Connect(ctx, w.amqpURL, "test", quiet)
-	testkit.Must(t, err)
-	t.Cleanup(func() { conn.Close() })
+	conn := messagingtest.Connect(t, w.amqpURL, "test", quiet)
 	testkit.Must(t, w.topology.DeclareOn(conn))
-	w.pub, err = messaging.NewPublisher(conn, messaging.PublisherConfig{Topology: w.topology, Logger: quiet})
-	testkit.Must(t, err)
-	t.Cleanup(func() { w.pub.Close() })
+	w.pub = messagingtest.Publisher(t, conn, messaging.PublisherConfig{Topology: w.topology, Logger: quiet})
 
 	sub, err := messaging.NewEventSubscriber(conn, "email", messaging.SubscriberConfig{Topology: w.topology, Logger: quiet})
 	testkit.Must(t, err)

@@ -18,6 +18,7 @@ import (
 	"github.com/staybook/staybook/shared/contracts"
 	"github.com/staybook/staybook/shared/httpx"
 	"github.com/staybook/staybook/shared/messaging"
+	"github.com/staybook/staybook/shared/messaging/messagingtest"
 	"github.com/staybook/staybook/shared/testkit"
 
 	"github.com/staybook/staybook/services/web/internal/booking"
@@ -305,16 +306,8 @@ func publishStatus(t *testing.T, pub *messaging.Publisher, ev contracts.BookingS
 
 func newTestPublisher(t *testing.T, amqpURL string, cfg Config) *messaging.Publisher {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	conn, err := messaging.Connect(ctx, amqpURL, "test", testLogger())
-	testkit.Must(t, err)
-	t.Cleanup(func() { conn.Close() })
-	pub, err := messaging.NewPublisher(conn, messaging.PublisherConfig{
+	return messagingtest.Publisher(t, messagingtest.Connect(t, amqpURL, "test", testLogger()), messaging.PublisherConfig{
 		Topology: messaging.Topology{QueueType: cfg.AMQPQueueType, BookingQueueMax: cfg.BookingQueueMax, DeliveryLimit: cfg.QuorumDeliveryMax},
 		Timeout:  5 * time.Second, Logger: testLogger(),
 	})
-	testkit.Must(t, err)
-	t.Cleanup(func() { pub.Close() })
-	return pub
 }
