@@ -1,7 +1,9 @@
-// Package testkit gives tests isolated infrastructure: a RabbitMQ vhost and a
-// PostgreSQL database of their own (removed when the test ends), free ports,
-// and a poll helper that waits for a condition with a deadline. Tests that use
-// it run in parallel, repeatedly, and beside a running `make dev`.
+// Package testkit is the one copy of Staybook's test helpers. It gives tests
+// isolated infrastructure: a RabbitMQ vhost and a PostgreSQL database of their
+// own (removed when the test ends), free ports, a TCP proxy to cut; a poll
+// helper that waits for a condition with a deadline; and the goleak TestMain.
+// Tests that use it run in parallel, repeatedly, and beside a running
+// `make dev`. docs/testing.md lists what it holds.
 package testkit
 
 import (
