@@ -9,10 +9,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -87,10 +85,11 @@ func newSystem(t *testing.T, services []string, env map[string]string, serviceEn
 	t.Helper()
 	build(t, services)
 	s := &system{amqpURL: testkit.Vhost(t), dbURLs: map[string]string{}, logs: &testkit.Buffer{}}
+	free, err := testkit.FreePorts(len(stack.Services))
+	testkit.Must(t, err)
 	ports := map[string]int{}
-	for _, svc := range stack.Services {
-		_, port, _ := net.SplitHostPort(testkit.FreeAddr(t))
-		ports[svc], _ = strconv.Atoi(port)
+	for i, svc := range stack.Services {
+		ports[svc] = free[i]
 	}
 	for _, svc := range services {
 		s.dbURLs[svc] = testkit.Database(t)

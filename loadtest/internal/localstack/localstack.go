@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -162,14 +161,13 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	if s.Webhooks, err = StartWebhookSink(); err != nil {
 		return nil, err
 	}
+	free, err := testkit.FreePorts(len(stack.Services))
+	if err != nil {
+		return nil, err
+	}
 	ports := map[string]int{}
-	for _, svc := range stack.Services {
-		ln, err := testkit.ListenPort()
-		if err != nil {
-			return nil, err
-		}
-		ports[svc] = ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
+	for i, svc := range stack.Services {
+		ports[svc] = free[i]
 	}
 	env := map[string]string{
 		"LOG_FORMAT": "text", "LOG_LEVEL": "warn", "ADMIN_TOKEN": "loadtest-admin-token",
