@@ -15,7 +15,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -24,24 +23,8 @@ import (
 	"github.com/staybook/staybook/loadtest/internal/pace"
 	"github.com/staybook/staybook/loadtest/internal/report"
 	"github.com/staybook/staybook/loadtest/internal/run"
+	"github.com/staybook/staybook/shared/testkit"
 )
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 func tail(s string, n int) string {
 	lines := strings.Split(s, "\n")
@@ -68,7 +51,7 @@ func TestBookScenario_ShortRunAgainstARealStackLosesAndDuplicatesNothing(t *test
 	if err := localstack.Build(ctx, root, binDir, services); err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &testkit.Buffer{}
 	st, err := localstack.Start(ctx, localstack.Config{Root: root, BinDir: binDir, Services: services, Logs: logs})
 	if err != nil {
 		t.Fatalf("start %v: %v\n%s", services, err, tail(logs.String(), 100))
@@ -83,7 +66,7 @@ func TestBookScenario_ShortRunAgainstARealStackLosesAndDuplicatesNothing(t *test
 	})
 
 	out := filepath.Join(t.TempDir(), "out")
-	progress := &syncBuffer{}
+	progress := &testkit.Buffer{}
 	r, err := run.Run(ctx, run.Config{
 		Label: "test", Target: st.URL("web"), Scenario: "book", Profile: pace.Constant(50, 3*time.Second),
 		RepeatShare: 0.1, Seed: 7, Timeout: 10 * time.Second, DrainTimeout: time.Minute,
@@ -221,7 +204,7 @@ func slowWeb(t *testing.T, slowEvery int64, answerAfter time.Duration) *httptest
 func TestRunCommand_ProgressRateCountsRequestsSentNotAnswered(t *testing.T) {
 	t.Parallel()
 	web := slowWeb(t, 1, 4*time.Second)
-	out := &syncBuffer{}
+	out := &testkit.Buffer{}
 	code, err := dispatch(context.Background(), []string{
 		"run", "-target", web.URL, "-scenario", "book", "-rate", "30", "-duration", "3s", "-repeat-share", "-1",
 		"-drain-timeout", "1s", "-amqp-url", "", "-booking-url", "", "-voucher-url", "", "-email-url", "",
@@ -253,7 +236,7 @@ func TestRunCommand_ProgressRateCountsRequestsSentNotAnswered(t *testing.T) {
 func TestRunCommand_DuplicatesFailTheRunAndUnsettledBookingsAreLate(t *testing.T) {
 	t.Parallel()
 	web := fakeWeb(t)
-	out := &syncBuffer{}
+	out := &testkit.Buffer{}
 	dir := t.TempDir()
 	code, err := dispatch(context.Background(), []string{
 		"run", "-target", web.URL, "-scenario", "book", "-rate", "40", "-duration", "1s", "-repeat-share", "0.3",
@@ -341,7 +324,7 @@ func TestRunCommand_ComposeModeFromTheEnvironment(t *testing.T) {
 	} {
 		t.Setenv(k, v)
 	}
-	out := &syncBuffer{}
+	out := &testkit.Buffer{}
 	code, err := dispatch(context.Background(), []string{"run", "-scenario", "book", "-rate", "20", "-duration", "2s",
 		"-repeat-share", "-1", "-drain-timeout", "1s", "-seed", "4"}, out)
 	if code != exitLate { // the fake web tier leaves every fourth booking pending

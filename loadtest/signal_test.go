@@ -75,7 +75,7 @@ func TestLoadTest_StopsPromptlyOnSIGTERMWithItsSummary(t *testing.T) {
 			t.Parallel()
 			web := slowWeb(t, c.slowEvery, 10*time.Minute) // of its own: bookings ...4 stay pending
 			dir := t.TempDir()
-			out := &syncBuffer{}
+			out := &testkit.Buffer{}
 			cmd := exec.Command(bin, fakeRunArgs(web.URL, dir, c.duration)...)
 			cmd.Stdout, cmd.Stderr = out, out
 			if err := cmd.Start(); err != nil {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -19,6 +18,7 @@ import (
 	"github.com/staybook/staybook/shared/contracts"
 	"github.com/staybook/staybook/shared/messaging"
 	"github.com/staybook/staybook/shared/servicekit"
+	"github.com/staybook/staybook/shared/messaging/messagingtest"
 	"github.com/staybook/staybook/shared/testkit"
 )
 
@@ -31,25 +31,12 @@ type stack struct {
 func newStack(t testing.TB) *stack {
 	t.Helper()
 	s := &stack{amqpURL: testkit.Vhost(t), dbURL: testkit.Database(t)}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	conn, err := messaging.Connect(ctx, s.amqpURL, "test", quiet())
-	testkit.Must(t, err)
-	t.Cleanup(func() { conn.Close() })
 	topo := messaging.Topology{QueueType: "classic", BookingQueueMax: 100000, DeliveryLimit: 20}
-	testkit.Must(t, topo.DeclareOn(conn))
-	s.pub, err = messaging.NewPublisher(conn, messaging.PublisherConfig{Topology: topo, Logger: quiet()})
-	testkit.Must(t, err)
-	t.Cleanup(func() { s.pub.Close() })
+	s.pub = messagingtest.DeclaredPublisher(t, s.amqpURL, messaging.PublisherConfig{Topology: topo, Logger: quiet()})
 	return s
 }
 
-func quiet() *slog.Logger {
-	if testing.Verbose() {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	}
-	return slog.New(slog.DiscardHandler)
-}
+func quiet() *slog.Logger { return testkit.Logger(slog.LevelInfo) }
 
 // instance is one running booking service.
 type instance struct {

@@ -1,29 +1,23 @@
 package main
 
 import (
-	"fmt"
-	"net/http"
 	"os"
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/staybook/staybook/shared/testkit"
 )
 
-// TestMain fails the package's tests if any of them leaves a goroutine
-// running. The idle keep-alive connections of http.DefaultClient (used by
-// testkit and the tests' own requests) are closed first: they are not leaks.
-// The dlq binary the CLI test built is removed.
-func TestMain(m *testing.M) {
-	code := m.Run()
+// TestMain fails the package's tests if they leave goroutines running, and
+// removes the dlq binary the CLI test built.
+func TestMain(m *testing.M) { testkit.VerifyNoLeaks(removeDLQAfter{m}) }
+
+// removeDLQAfter runs the tests, then removes the dlq binary.
+type removeDLQAfter struct{ m *testing.M }
+
+func (r removeDLQAfter) Run() int {
+	code := r.m.Run()
 	if dlqBinary.dir != "" {
 		os.RemoveAll(dlqBinary.dir)
 	}
-	http.DefaultClient.CloseIdleConnections()
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goroutine leak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
+	return code
 }

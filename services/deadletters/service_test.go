@@ -28,6 +28,7 @@ import (
 	"github.com/staybook/staybook/shared/messaging"
 	"github.com/staybook/staybook/shared/servicekit"
 	"github.com/staybook/staybook/shared/servicekit/kittest"
+	"github.com/staybook/staybook/shared/messaging/messagingtest"
 	"github.com/staybook/staybook/shared/testkit"
 )
 
@@ -49,24 +50,11 @@ type stack struct {
 func newStack(t *testing.T) *stack {
 	t.Helper()
 	s := &stack{amqpURL: testkit.Vhost(t), dbURL: testkit.Database(t)}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	conn, err := messaging.Connect(ctx, s.amqpURL, "test", quiet())
-	testkit.Must(t, err)
-	t.Cleanup(func() { conn.Close() })
-	testkit.Must(t, topology.DeclareOn(conn))
-	s.pub, err = messaging.NewPublisher(conn, messaging.PublisherConfig{Topology: topology, Logger: quiet()})
-	testkit.Must(t, err)
-	t.Cleanup(func() { s.pub.Close() })
+	s.pub = messagingtest.DeclaredPublisher(t, s.amqpURL, messaging.PublisherConfig{Topology: topology, Logger: quiet()})
 	return s
 }
 
-func quiet() *slog.Logger {
-	if testing.Verbose() {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	}
-	return slog.New(slog.DiscardHandler)
-}
+func quiet() *slog.Logger { return testkit.Logger(slog.LevelInfo) }
 
 // instance is one running deadletters service.
 type instance struct {
@@ -295,13 +283,7 @@ func peek(t *testing.T, amqpURL, queue string) *message.Message {
 
 func get(t *testing.T, amqpURL, queue string, requeue bool) *message.Message {
 	t.Helper()
-	conn, err := amqp091.Dial(amqpURL)
-	testkit.Must(t, err)
-	defer conn.Close()
-	ch, err := conn.Channel()
-	testkit.Must(t, err)
-	defer ch.Close()
-	d, ok, err := ch.Get(queue, false)
+	d, ok, err := testkit.Channel(t, amqpURL).Get(queue, false)
 	testkit.Must(t, err)
 	if !ok {
 		return nil
@@ -642,12 +624,7 @@ func TestDeadLetter_UnparseableLetterIsStoredAsItIsAndCannotBeReplayed(t *testin
 	s := newStack(t)
 	in := s.start(t, token)
 	// A raw message: no UUID, no dl_* metadata, not JSON, a non-string header.
-	conn, err := amqp091.Dial(s.amqpURL)
-	testkit.Must(t, err)
-	defer conn.Close()
-	ch, err := conn.Channel()
-	testkit.Must(t, err)
-	defer ch.Close()
+	ch := testkit.Channel(t, s.amqpURL)
 	raw := amqp091.Publishing{Body: []byte("\xffnot json"), Headers: amqp091.Table{"x-count": int32(2)}}
 	testkit.Must(t, ch.Publish("", messaging.DeadLetterQueue, false, false, raw))
 	testkit.Must(t, ch.Publish("", messaging.DeadLetterQueue, false, false, raw))

@@ -19,6 +19,7 @@ import (
 	"github.com/staybook/staybook/shared/logging"
 	"github.com/staybook/staybook/shared/messaging"
 	"github.com/staybook/staybook/shared/servicekit/kittest"
+	"github.com/staybook/staybook/shared/messaging/messagingtest"
 	"github.com/staybook/staybook/shared/testkit"
 
 	"github.com/staybook/staybook/services/email/internal/adapters/smtptest"
@@ -70,17 +71,11 @@ func start(t *testing.T) *harness {
 	cfg.Retry = testPolicy()
 	log := logging.NewWithWriter(h.logs, Name, "info", "json")
 
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
 	svc := kittest.Start(t, program, cfg, log)
 	h.baseURL = "http://" + svc.Addr()
 
-	conn, err := messaging.Connect(ctx, h.amqpURL, "test", log)
-	testkit.Must(t, err)
-	t.Cleanup(func() { conn.Close() })
-	h.pub, err = messaging.NewPublisher(conn, messaging.PublisherConfig{Topology: h.topology, Timeout: 5 * time.Second, Logger: log})
-	testkit.Must(t, err)
-	t.Cleanup(func() { h.pub.Close() })
+	conn := messagingtest.Connect(t, h.amqpURL, "test", log)
+	h.pub = messagingtest.Publisher(t, conn, messaging.PublisherConfig{Topology: h.topology, Timeout: 5 * time.Second, Logger: log})
 	h.sent = decoded[contracts.ConfirmationEmailSent](t, h.subscribe(messaging.SubscriptionQueue(messaging.EventConfirmationEmailSent, "notification")))
 	return h
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/staybook/staybook/shared/messaging"
 	"github.com/staybook/staybook/shared/servicekit"
 	"github.com/staybook/staybook/shared/servicekit/kittest"
+	"github.com/staybook/staybook/shared/messaging/messagingtest"
 	"github.com/staybook/staybook/shared/testkit"
 
 	"github.com/staybook/staybook/services/notification/internal/domain"
@@ -120,19 +121,11 @@ func start(t *testing.T, configure func(*Config)) *harness {
 
 	h.svc = kittest.Start(t, program, cfg, log).Service
 
-	connectCtx, cancelConnect := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancelConnect()
 	quiet := logging.NewWithWriter(io.Discard, "test", "error", "json")
-	pubConn, err := messaging.Connect(connectCtx, h.url, "test-publish", quiet)
-	testkit.Must(t, err)
-	t.Cleanup(func() { pubConn.Close() })
-	subConn, err := messaging.Connect(connectCtx, h.url, "test-consume", quiet)
-	testkit.Must(t, err)
-	t.Cleanup(func() { subConn.Close() })
+	pubConn := messagingtest.Connect(t, h.url, "test-publish", quiet)
+	subConn := messagingtest.Connect(t, h.url, "test-consume", quiet)
 	topology := messaging.Topology{QueueType: cfg.AMQPQueueType, BookingQueueMax: cfg.BookingQueueMax, DeliveryLimit: cfg.QuorumDeliveryMax}
-	h.pub, err = messaging.NewPublisher(pubConn, messaging.PublisherConfig{Topology: topology, Timeout: 5 * time.Second, Logger: quiet})
-	testkit.Must(t, err)
-	t.Cleanup(func() { h.pub.Close() })
+	h.pub = messagingtest.Publisher(t, pubConn, messaging.PublisherConfig{Topology: topology, Timeout: 5 * time.Second, Logger: quiet})
 	sub, err := messaging.NewEventSubscriber(subConn, "booking", messaging.SubscriberConfig{Topology: topology, Logger: quiet})
 	testkit.Must(t, err)
 	t.Cleanup(func() { sub.Close() })

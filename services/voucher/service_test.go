@@ -17,12 +17,12 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
-	amqp091 "github.com/rabbitmq/amqp091-go"
 
 	"github.com/staybook/staybook/services/voucher/internal/adapters/pdf/pdftest"
 	"github.com/staybook/staybook/shared/contracts"
 	"github.com/staybook/staybook/shared/messaging"
 	"github.com/staybook/staybook/shared/servicekit/kittest"
+	"github.com/staybook/staybook/shared/messaging/messagingtest"
 	"github.com/staybook/staybook/shared/testkit"
 )
 
@@ -45,13 +45,9 @@ func newWorld(t *testing.T) *world {
 	w := &world{t: t, amqpURL: testkit.Vhost(t), dbURL: testkit.Database(t), created: make(chan contracts.VoucherCreated, 100),
 		topology: messaging.Topology{QueueType: messaging.QueueTypeClassic, BookingQueueMax: 1000, DeliveryLimit: 20}}
 	ctx := testkit.Context(t)
-	conn, err := messaging.Connect(ctx, w.amqpURL, "test", quiet)
-	testkit.Must(t, err)
-	t.Cleanup(func() { conn.Close() })
+	conn := messagingtest.Connect(t, w.amqpURL, "test", quiet)
 	testkit.Must(t, w.topology.DeclareOn(conn))
-	w.pub, err = messaging.NewPublisher(conn, messaging.PublisherConfig{Topology: w.topology, Logger: quiet})
-	testkit.Must(t, err)
-	t.Cleanup(func() { w.pub.Close() })
+	w.pub = messagingtest.Publisher(t, conn, messaging.PublisherConfig{Topology: w.topology, Logger: quiet})
 
 	sub, err := messaging.NewEventSubscriber(conn, "email", messaging.SubscriberConfig{Topology: w.topology, Logger: quiet})
 	testkit.Must(t, err)
@@ -303,12 +299,7 @@ func TestService_MalformedBookingConfirmedIsDeadLetteredAndTheNextIsProcessed(t 
 	testkit.Eventually(t, 10*time.Second, "the malformed message on dead_letters", func() bool {
 		return testkit.QueueDepth(t, w.amqpURL, messaging.DeadLetterQueue) == 1
 	})
-	conn, err := amqp091.Dial(w.amqpURL)
-	testkit.Must(t, err)
-	defer conn.Close()
-	ch, err := conn.Channel()
-	testkit.Must(t, err)
-	d, ok, err := ch.Get(messaging.DeadLetterQueue, false)
+	d, ok, err := testkit.Channel(t, w.amqpURL).Get(messaging.DeadLetterQueue, false)
 	if err != nil || !ok {
 		t.Fatalf("get dead letter: %v %v", ok, err)
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/staybook/staybook/shared/contracts"
 	"github.com/staybook/staybook/shared/messaging"
+	"github.com/staybook/staybook/shared/messaging/messagingtest"
 	"github.com/staybook/staybook/shared/testkit"
 )
 
@@ -33,19 +33,11 @@ func newEnv(t *testing.T, topo messaging.Topology) *env { return newEnvTB(t, top
 func newEnvTB(t testing.TB, topo messaging.Topology) *env {
 	t.Helper()
 	url := testkit.Vhost(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
 	log := slog.New(slog.DiscardHandler)
-	pubConn, err := messaging.Connect(ctx, url, "publish", log)
-	testkit.Must(t, err)
-	t.Cleanup(func() { pubConn.Close() })
-	subConn, err := messaging.Connect(ctx, url, "consume", log)
-	testkit.Must(t, err)
-	t.Cleanup(func() { subConn.Close() })
+	pubConn := messagingtest.Connect(t, url, "publish", log)
+	subConn := messagingtest.Connect(t, url, "consume", log)
 	testkit.Must(t, topo.DeclareOn(pubConn))
-	pub, err := messaging.NewPublisher(pubConn, messaging.PublisherConfig{Topology: topo, Timeout: 5 * time.Second, Logger: log})
-	testkit.Must(t, err)
-	t.Cleanup(func() { pub.Close() })
+	pub := messagingtest.Publisher(t, pubConn, messaging.PublisherConfig{Topology: topo, Timeout: 5 * time.Second, Logger: log})
 	return &env{url: url, topology: topo, pubConn: pubConn, subConn: subConn, pub: pub}
 }
 
@@ -350,12 +342,7 @@ func TestRouter_ShutdownDuringRetriesNeitherLosesNorDeadLetters(t *testing.T) {
 	}
 }
 
-func testLogger() *slog.Logger {
-	if testing.Verbose() {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.DiscardHandler)
-}
+func testLogger() *slog.Logger { return testkit.Logger(slog.LevelDebug) }
 
 func TestRouter_AFailureBeforeTheHandlerIsCountedAsAnAttempt(t *testing.T) {
 	t.Parallel()

@@ -3,13 +3,13 @@ package messaging_test
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/staybook/staybook/shared/messaging"
+	"github.com/staybook/staybook/shared/messaging/messagingtest"
 	"github.com/staybook/staybook/shared/testkit"
 )
 
@@ -62,17 +62,10 @@ func TestPublisher_RecoversItsChannelsAfterConnectionDrops_ConnectionLost(t *tes
 func proxiedPublisher(t *testing.T, cfg messaging.PublisherConfig) (string, *testkit.Proxy, *messaging.Publisher) {
 	t.Helper()
 	amqpURL := testkit.Vhost(t)
-	u, err := url.Parse(amqpURL)
-	testkit.Must(t, err)
-	proxy := testkit.NewProxy(t, u.Host)
-	u.Host = proxy.Addr()
-	conn, err := messaging.Connect(testkit.Context(t), u.String(), "publish", testLogger())
-	testkit.Must(t, err)
-	t.Cleanup(func() { conn.Close() })
+	proxied, proxy := testkit.ProxyURL(t, amqpURL)
+	conn := messagingtest.Connect(t, proxied, "publish", testLogger())
 	testkit.Must(t, cfg.Topology.DeclareOn(conn))
 	cfg.Logger = testLogger()
-	pub, err := messaging.NewPublisher(conn, cfg)
-	testkit.Must(t, err)
-	t.Cleanup(func() { pub.Close() })
+	pub := messagingtest.Publisher(t, conn, cfg)
 	return amqpURL, proxy, pub
 }

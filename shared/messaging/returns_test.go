@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
-	amqp091 "github.com/rabbitmq/amqp091-go"
 
 	"github.com/staybook/staybook/shared/messaging"
 	"github.com/staybook/staybook/shared/testkit"
@@ -213,11 +212,7 @@ func TestPublisher_WithRoomWaitAFullPublisherIsBusyAndSendsNothing(t *testing.T)
 // correlation IDs.
 func correlationIDs(t *testing.T, amqpURL, queue string) []string {
 	t.Helper()
-	conn, err := amqp091.Dial(amqpURL)
-	testkit.Must(t, err)
-	defer conn.Close()
-	ch, err := conn.Channel()
-	testkit.Must(t, err)
+	ch := testkit.Channel(t, amqpURL)
 	var ids []string
 	for {
 		d, ok, err := ch.Get(queue, true)

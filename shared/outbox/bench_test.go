@@ -14,6 +14,7 @@ import (
 
 	"github.com/staybook/staybook/shared/contracts"
 	"github.com/staybook/staybook/shared/messaging"
+	"github.com/staybook/staybook/shared/messaging/messagingtest"
 	"github.com/staybook/staybook/shared/outbox"
 	"github.com/staybook/staybook/shared/testkit"
 )
@@ -38,15 +39,10 @@ func benchBroker(b *testing.B) (string, *messaging.Publisher) {
 	b.Helper()
 	url := testkit.Vhost(b)
 	log := slog.New(slog.DiscardHandler)
-	conn, err := messaging.Connect(testkit.Context(b), url, "bench", log)
-	testkit.Must(b, err)
-	b.Cleanup(func() { conn.Close() })
+	conn := messagingtest.Connect(b, url, "bench", log)
 	topo := messaging.Topology{QueueType: messaging.QueueTypeClassic, BookingQueueMax: 1000, DeliveryLimit: 20}
 	testkit.Must(b, topo.DeclareOn(conn))
-	pub, err := messaging.NewPublisher(conn, messaging.PublisherConfig{Topology: topo, Timeout: time.Minute, Logger: log})
-	testkit.Must(b, err)
-	b.Cleanup(func() { pub.Close() })
-	return url, pub
+	return url, messagingtest.Publisher(b, conn, messaging.PublisherConfig{Topology: topo, Timeout: time.Minute, Logger: log})
 }
 
 // fillOutbox writes n events as booking transactions would (1,000 a transaction).

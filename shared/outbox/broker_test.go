@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/staybook/staybook/shared/messaging"
+	"github.com/staybook/staybook/shared/messaging/messagingtest"
 	"github.com/staybook/staybook/shared/outbox"
 	"github.com/staybook/staybook/shared/testkit"
 )
@@ -21,14 +22,10 @@ func TestForwarder_ConsumersReceiveEventsAsWrittenAndAMissingExchangeHoldsUpNoth
 	pool := testPool(t)
 	amqpURL := testkit.Vhost(t)
 	ctx := testkit.Context(t)
-	conn, err := messaging.Connect(ctx, amqpURL, "publish", log)
-	testkit.Must(t, err)
-	t.Cleanup(func() { conn.Close() })
+	conn := messagingtest.Connect(t, amqpURL, "publish", log)
 	topo := messaging.Topology{QueueType: messaging.QueueTypeClassic, BookingQueueMax: 1000, DeliveryLimit: 20}
 	testkit.Must(t, topo.DeclareOn(conn))
-	pub, err := messaging.NewPublisher(conn, messaging.PublisherConfig{Topology: topo, Timeout: 2 * time.Second, Logger: log})
-	testkit.Must(t, err)
-	t.Cleanup(func() { pub.Close() })
+	pub := messagingtest.Publisher(t, conn, messaging.PublisherConfig{Topology: topo, Timeout: 2 * time.Second, Logger: log})
 
 	writeEvents(t, pool, "events.NoSuchExchange", 1)
 	const n = 50

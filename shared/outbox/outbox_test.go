@@ -3,7 +3,6 @@ package outbox_test
 import (
 	"context"
 	"log/slog"
-	"net/url"
 	"testing"
 	"time"
 
@@ -11,6 +10,7 @@ import (
 
 	"github.com/staybook/staybook/shared/contracts"
 	"github.com/staybook/staybook/shared/messaging"
+	"github.com/staybook/staybook/shared/messaging/messagingtest"
 	"github.com/staybook/staybook/shared/outbox"
 	"github.com/staybook/staybook/shared/testkit"
 )
@@ -22,19 +22,14 @@ func TestForwarder_EventWrittenWhileBrokerIsDownIsPublishedLater_ConnectionLost(
 	t.Parallel()
 	log := slog.New(slog.DiscardHandler)
 	amqpURL := testkit.Vhost(t)
-	u, _ := url.Parse(amqpURL)
-	proxy := testkit.NewProxy(t, u.Host)
-	u.Host = proxy.Addr()
+	proxied, proxy := testkit.ProxyURL(t, amqpURL)
 
 	ctx := testkit.Context(t)
 	pool := testPool(t)
 	topo := messaging.Topology{QueueType: "classic", BookingQueueMax: 100000, DeliveryLimit: 20}
-	conn, err := messaging.Connect(ctx, u.String(), "forwarder", log)
-	testkit.Must(t, err)
-	t.Cleanup(func() { conn.Close() })
+	conn := messagingtest.Connect(t, proxied, "forwarder", log)
 	testkit.Must(t, topo.DeclareOn(conn))
-	pub, err := messaging.NewPublisher(conn, messaging.PublisherConfig{Topology: topo, Timeout: 2 * time.Second, Logger: log})
-	testkit.Must(t, err)
+	pub := messagingtest.Publisher(t, conn, messaging.PublisherConfig{Topology: topo, Timeout: 2 * time.Second, Logger: log})
 	fwd, err := outbox.NewForwarder(ctx, outbox.Config{Pool: pool, Out: pub, PollInterval: 20 * time.Millisecond, Logger: log})
 	testkit.Must(t, err)
 	runCtx, stop := context.WithCancel(ctx)

@@ -1,23 +1,20 @@
-// Package testkit gives tests isolated infrastructure: a RabbitMQ vhost and a
-// PostgreSQL database of their own (removed when the test ends), free ports,
-// and a poll helper that waits for a condition with a deadline. Tests that use
-// it run in parallel, repeatedly, and beside a running `make dev`.
+// Package testkit is the one copy of Staybook's test helpers. It gives tests
+// isolated infrastructure: a RabbitMQ vhost and a PostgreSQL database of their
+// own (removed when the test ends), free ports, a TCP proxy to cut; a poll
+// helper that waits for a condition with a deadline; and the goleak TestMain.
+// Tests that use it run in parallel, repeatedly, and beside a running
+// `make dev`. docs/testing.md lists what it holds.
 package testkit
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"net/http"
-	"net/url"
 	"os"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	amqp091 "github.com/rabbitmq/amqp091-go"
 )
 
@@ -42,28 +39,6 @@ func Name(prefix string) string {
 	return prefix + "_" + hex.EncodeToString(b)
 }
 
-func rabbitAdmin(ctx context.Context, method, path string, body any) (*http.Response, error) {
-	u, err := url.Parse(RabbitAdminURL)
-	if err != nil {
-		return nil, err
-	}
-	var rd *bytes.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	} else {
-		rd = bytes.NewReader(nil)
-	}
-	pass, _ := u.User.Password()
-	req, err := http.NewRequestWithContext(ctx, method, u.Scheme+"://"+u.Host+path, rd)
-	if err != nil {
-		return nil, err
-	}
-	req.SetBasicAuth(u.User.Username(), pass)
-	req.Header.Set("Content-Type", "application/json")
-	return http.DefaultClient.Do(req)
-}
-
 // Vhost creates a RabbitMQ vhost for the test (deleted at its end) and returns
 // an AMQP URL for it. It needs the management plugin
 // (rabbitmq-plugins enable rabbitmq_management).
@@ -72,29 +47,12 @@ func Vhost(t testing.TB) string {
 	name := Name("test")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	resp, err := rabbitAdmin(ctx, http.MethodPut, "/api/vhosts/"+name, nil)
+	amqpURL, err := CreateVhost(ctx, RabbitAdminURL, AMQPBase, name)
 	if err != nil {
-		t.Fatalf("create vhost (is the RabbitMQ management plugin enabled?): %v", err)
+		t.Fatal(err)
 	}
-	resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		t.Fatalf("create vhost %s: %s", name, resp.Status)
-	}
-	t.Cleanup(func() {
-		resp, err := rabbitAdmin(context.Background(), http.MethodDelete, "/api/vhosts/"+name, nil)
-		if err == nil {
-			resp.Body.Close()
-		}
-	})
-	u, _ := url.Parse(AMQPBase)
-	resp, err = rabbitAdmin(ctx, http.MethodPut, "/api/permissions/"+name+"/"+u.User.Username(),
-		map[string]string{"configure": ".*", "write": ".*", "read": ".*"})
-	if err != nil {
-		t.Fatalf("set permissions: %v", err)
-	}
-	resp.Body.Close()
-	u.Path = "/" + name
-	return u.String()
+	t.Cleanup(func() { DeleteVhost(context.Background(), RabbitAdminURL, name) })
+	return amqpURL
 }
 
 // QueueDepth returns the number of messages ready in queue (a passive
@@ -125,27 +83,16 @@ func Database(t testing.TB) string {
 	name := Name("test")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, PostgresAdmin)
+	dbURL, err := CreateDatabase(ctx, PostgresAdmin, name)
 	if err != nil {
-		t.Fatalf("connect to postgres: %v", err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("create database: %v", err)
+		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		conn, err := pgx.Connect(ctx, PostgresAdmin)
-		if err != nil {
-			return
-		}
-		defer conn.Close(ctx)
-		conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+		DropDatabase(ctx, PostgresAdmin, name)
 	})
-	u, _ := url.Parse(PostgresAdmin)
-	u.Path = "/" + name
-	return u.String()
+	return dbURL
 }
 
 // Eventually polls cond every interval until it returns true or timeout
@@ -190,4 +137,21 @@ func SkipIfConnectionLossUnderRace(t testing.TB) {
 	if RaceEnabled {
 		t.Skip("drops a broker connection: watermill-amqp v3.0.2 races on reconnect; run by make test without -race")
 	}
+}
+
+// Channel opens an AMQP connection to amqpURL and a channel on it, both
+// closed when the test ends: for a test that declares, publishes or takes
+// messages itself. (A consumer on it would keep taking messages until then.)
+func Channel(t testing.TB, amqpURL string) *amqp091.Channel {
+	t.Helper()
+	conn, err := amqp091.Dial(amqpURL)
+	if err != nil {
+		t.Fatalf("connect to %s: %v", amqpURL, err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatalf("open a channel: %v", err)
+	}
+	return ch
 }

@@ -28,6 +28,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/staybook/staybook/shared/testkit"
 	"github.com/staybook/staybook/system/stack"
 )
 
@@ -400,7 +401,7 @@ func (e *engine) say(format string, args ...any) {
 
 // startSystem starts Mailpit and every service on free ports.
 func (e *engine) startSystem(ctx context.Context) error {
-	ports, err := freePorts(len(stack.Services) + 2)
+	ports, err := testkit.FreePorts(len(stack.Services) + 2)
 	if err != nil {
 		return err
 	}

@@ -66,7 +66,7 @@ func NewPostgresCluster(ctx context.Context, dir string) (*PostgresCluster, erro
 	if err != nil {
 		return nil, err
 	}
-	ports, err := freePorts(1)
+	ports, err := testkit.FreePorts(1)
 	if err != nil {
 		return nil, err
 	}
@@ -173,25 +173,4 @@ func waitTCP(ctx context.Context, addr string, timeout time.Duration) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-}
-
-// freePorts returns n distinct 127.0.0.1 ports free at the time of the call,
-// below the ephemeral range (testkit.ListenPort).
-func freePorts(n int) ([]int, error) {
-	var lns []net.Listener
-	defer func() {
-		for _, ln := range lns {
-			ln.Close()
-		}
-	}()
-	var ports []int
-	for range n {
-		ln, err := testkit.ListenPort()
-		if err != nil {
-			return nil, err
-		}
-		lns = append(lns, ln)
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }

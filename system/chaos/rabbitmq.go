@@ -14,6 +14,7 @@ import (
 
 	amqp091 "github.com/rabbitmq/amqp091-go"
 
+	"github.com/staybook/staybook/shared/testkit"
 	"github.com/staybook/staybook/system/stack"
 )
 
@@ -56,7 +57,7 @@ func NewRabbitNode(dir string, procs *stack.Stack) (*RabbitNode, error) {
 	if err != nil {
 		return nil, err
 	}
-	ports, err := freePorts(3)
+	ports, err := testkit.FreePorts(3)
 	if err != nil {
 		return nil, err
 	}

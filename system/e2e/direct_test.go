@@ -5,8 +5,6 @@ import (
 	"testing"
 	"time"
 
-	amqp091 "github.com/rabbitmq/amqp091-go"
-
 	"github.com/staybook/staybook/shared/messaging"
 	"github.com/staybook/staybook/shared/testkit"
 )
@@ -87,14 +85,9 @@ func TestDirectMode_OneBookingRunsEveryTaskInTheRequestAndTheGuestGetsOneEmail(t
 // can count what is published there; it returns the queue's name.
 func probeQueue(t *testing.T, amqpURL, exchange string) string {
 	t.Helper()
-	conn, err := amqp091.Dial(amqpURL)
-	testkit.Must(t, err)
-	defer conn.Close()
-	ch, err := conn.Channel()
-	testkit.Must(t, err)
-	defer ch.Close()
+	ch := testkit.Channel(t, amqpURL)
 	name := testkit.Name("probe")
-	_, err = ch.QueueDeclare(name, true, false, false, false, nil)
+	_, err := ch.QueueDeclare(name, true, false, false, false, nil)
 	testkit.Must(t, err)
 	testkit.Must(t, ch.QueueBind(name, "", exchange, false, nil))
 	return name

@@ -9,10 +9,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -75,39 +73,23 @@ type system struct {
 	*stack.Stack
 	amqpURL string
 	dbURLs  map[string]string
-	logs    *syncBuffer
+	logs    *testkit.Buffer
 	env     map[string]string // shared by every service; setEnv adds to it
 }
 
 // setEnv sets a variable for the services started after the call.
 func (s *system) setEnv(k, v string) { s.env[k] = v }
 
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // newSystem prepares (but does not start) the given services with extra environment.
 func newSystem(t *testing.T, services []string, env map[string]string, serviceEnv map[string]map[string]string) *system {
 	t.Helper()
 	build(t, services)
-	s := &system{amqpURL: testkit.Vhost(t), dbURLs: map[string]string{}, logs: &syncBuffer{}}
+	s := &system{amqpURL: testkit.Vhost(t), dbURLs: map[string]string{}, logs: &testkit.Buffer{}}
+	free, err := testkit.FreePorts(len(stack.Services))
+	testkit.Must(t, err)
 	ports := map[string]int{}
-	for _, svc := range stack.Services {
-		_, port, _ := net.SplitHostPort(testkit.FreeAddr(t))
-		ports[svc], _ = strconv.Atoi(port)
+	for i, svc := range stack.Services {
+		ports[svc] = free[i]
 	}
 	for _, svc := range services {
 		s.dbURLs[svc] = testkit.Database(t)
@@ -219,8 +201,7 @@ func waitFinal(t *testing.T, web string, ids []string, timeout time.Duration) ma
 		pending[id] = true
 	}
 	final := map[string]int{}
-	deadline := time.Now().Add(timeout)
-	for len(pending) > 0 {
+	testkit.Eventually(t, timeout, fmt.Sprintf("%d bookings final", len(ids)), func() bool {
 		for id := range pending {
 			r := do(t, http.MethodGet, web+"/api/bookings/"+id, nil, nil)
 			if st, _ := r.Body["status"].(string); r.Status == 200 && (st == "confirmed" || st == "rejected") {
@@ -228,13 +209,7 @@ func waitFinal(t *testing.T, web string, ids []string, timeout time.Duration) ma
 				delete(pending, id)
 			}
 		}
-		if len(pending) == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d bookings not final after %s", len(pending), len(ids), timeout)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return len(pending) == 0
+	})
 	return final
 }

@@ -159,25 +159,23 @@ func start(t *testing.T, name string, env []string, bin string, args ...string) 
 	return p
 }
 
-// waitFor polls url until it answers 200, failing if p exits first.
+// waitFor polls url until it answers 200, failing if p exits first (its
+// output is logged at cleanup when the test failed).
 func waitFor(t *testing.T, p *process, url string) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
+	testkit.Eventually(t, 60*time.Second, p.name+": "+url+" answers 200", func() bool {
 		select {
 		case <-p.done:
-			t.Fatalf("%s exited: %v\n%s", p.name, p.cmd.ProcessState, p.out)
+			t.Fatalf("%s exited: %v", p.name, p.cmd.ProcessState)
 		default:
 		}
-		if resp, err := http.Get(url); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
+		resp, err := http.Get(url)
+		if err != nil {
+			return false
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("%s: %s not ready within 60s\n%s", p.name, url, p.out)
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
 }
 
 // webEnv is a production-like environment: no STAYBOOK_DEV, secrets of

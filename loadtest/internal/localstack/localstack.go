@@ -7,17 +7,10 @@
 package localstack
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,6 +19,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/staybook/staybook/shared/testkit"
 	"github.com/staybook/staybook/system/stack"
 )
 
@@ -109,13 +103,6 @@ func Available(root string, want []string) []string {
 	return out
 }
 
-func getenv(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
-}
-
 func (c *Config) defaults() error {
 	if c.Root == "" {
 		root, err := stack.FindRoot()
@@ -130,15 +117,15 @@ func (c *Config) defaults() error {
 	if c.Logs == nil {
 		c.Logs = io.Discard
 	}
-	// The same variables as shared/testkit, so CI points both at one place.
+	// The servers of shared/testkit, so CI points both at one place.
 	if c.AMQPBase == "" {
-		c.AMQPBase = getenv("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+		c.AMQPBase = testkit.AMQPBase
 	}
 	if c.RabbitAdminURL == "" {
-		c.RabbitAdminURL = getenv("TEST_RABBITMQ_ADMIN_URL", "http://guest:guest@127.0.0.1:15672")
+		c.RabbitAdminURL = testkit.RabbitAdminURL
 	}
 	if c.PostgresAdmin == "" {
-		c.PostgresAdmin = getenv("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable")
+		c.PostgresAdmin = testkit.PostgresAdmin
 	}
 	return nil
 }
@@ -150,24 +137,23 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
-	name := randomName("loadtest")
+	name := testkit.Name("loadtest")
 	s := &Stack{cfg: cfg, DatabaseURLs: map[string]string{}}
 	defer func() {
 		if err != nil {
 			s.Close()
 		}
 	}()
-	if s.AMQPURL, err = s.createVhost(ctx, name); err != nil {
+	if s.AMQPURL, err = testkit.CreateVhost(ctx, cfg.RabbitAdminURL, cfg.AMQPBase, name); err != nil {
 		return nil, err
 	}
+	s.vhost = name
 	for _, svc := range needsDatabase {
 		db := name + "_" + svc
-		if err = s.createDatabase(ctx, db); err != nil {
+		if s.DatabaseURLs[svc], err = testkit.CreateDatabase(ctx, cfg.PostgresAdmin, db); err != nil {
 			return nil, err
 		}
-		u, _ := url.Parse(cfg.PostgresAdmin)
-		u.Path = "/" + db
-		s.DatabaseURLs[svc] = u.String()
+		s.databases = append(s.databases, db)
 	}
 	if s.SMTP, err = StartSMTPSink(); err != nil {
 		return nil, err
@@ -175,11 +161,13 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	if s.Webhooks, err = StartWebhookSink(); err != nil {
 		return nil, err
 	}
+	free, err := testkit.FreePorts(len(stack.Services))
+	if err != nil {
+		return nil, err
+	}
 	ports := map[string]int{}
-	for _, svc := range stack.Services {
-		if ports[svc], err = freePort(); err != nil {
-			return nil, err
-		}
+	for i, svc := range stack.Services {
+		ports[svc] = free[i]
 	}
 	env := map[string]string{
 		"LOG_FORMAT": "text", "LOG_LEVEL": "warn", "ADMIN_TOKEN": "loadtest-admin-token",
@@ -231,103 +219,12 @@ func (s *Stack) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for _, db := range s.databases {
-		errs = append(errs, s.dropDatabase(ctx, db))
+		errs = append(errs, testkit.DropDatabase(ctx, s.cfg.PostgresAdmin, db))
 	}
 	if s.vhost != "" {
-		errs = append(errs, s.deleteVhost(ctx))
+		errs = append(errs, testkit.DeleteVhost(ctx, s.cfg.RabbitAdminURL, s.vhost))
 	}
 	return errors.Join(errs...)
-}
-
-func randomName(prefix string) string {
-	b := make([]byte, 6)
-	rand.Read(b)
-	return prefix + "_" + hex.EncodeToString(b)
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
-// The vhost is made and removed through the management API, as
-// shared/testkit does for tests (which needs a testing.TB).
-func (s *Stack) rabbitAdmin(ctx context.Context, method, path string, body any) error {
-	u, err := url.Parse(s.cfg.RabbitAdminURL)
-	if err != nil {
-		return fmt.Errorf("rabbitmq admin URL: %w", err)
-	}
-	var rd io.Reader = http.NoBody
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u.Scheme+"://"+u.Host+path, rd)
-	if err != nil {
-		return err
-	}
-	pass, _ := u.User.Password()
-	req.SetBasicAuth(u.User.Username(), pass)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("%s %s (is the RabbitMQ management plugin enabled?): %w", method, path, err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("%s %s: %s", method, path, resp.Status)
-	}
-	return nil
-}
-
-func (s *Stack) createVhost(ctx context.Context, name string) (string, error) {
-	if err := s.rabbitAdmin(ctx, http.MethodPut, "/api/vhosts/"+name, nil); err != nil {
-		return "", fmt.Errorf("create vhost: %w", err)
-	}
-	s.vhost = name
-	u, err := url.Parse(s.cfg.AMQPBase)
-	if err != nil {
-		return "", fmt.Errorf("AMQP URL: %w", err)
-	}
-	if err := s.rabbitAdmin(ctx, http.MethodPut, "/api/permissions/"+name+"/"+u.User.Username(),
-		map[string]string{"configure": ".*", "write": ".*", "read": ".*"}); err != nil {
-		return "", fmt.Errorf("vhost permissions: %w", err)
-	}
-	u.Path = "/" + name
-	return u.String(), nil
-}
-
-func (s *Stack) deleteVhost(ctx context.Context) error {
-	return s.rabbitAdmin(ctx, http.MethodDelete, "/api/vhosts/"+s.vhost, nil)
-}
-
-func (s *Stack) createDatabase(ctx context.Context, name string) error {
-	conn, err := pgx.Connect(ctx, s.cfg.PostgresAdmin)
-	if err != nil {
-		return fmt.Errorf("connect to postgres: %w", err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-		return fmt.Errorf("create database %s: %w", name, err)
-	}
-	s.databases = append(s.databases, name)
-	return nil
-}
-
-func (s *Stack) dropDatabase(ctx context.Context, name string) error {
-	conn, err := pgx.Connect(ctx, s.cfg.PostgresAdmin)
-	if err != nil {
-		return fmt.Errorf("connect to postgres: %w", err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
-		return fmt.Errorf("drop database %s: %w", name, err)
-	}
-	return nil
 }
 
 // CountBookings counts the bookings stored in the stack's booking database.

@@ -4,6 +4,8 @@ package outboxtest
 
 import (
 	"context"
+	"io/fs"
+	"log/slog"
 	"testing"
 
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
@@ -12,7 +14,34 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/staybook/staybook/shared/outbox"
+	"github.com/staybook/staybook/shared/postgres"
+	"github.com/staybook/staybook/shared/testkit"
 )
+
+// Migrations checks a service's migrations, each case on a database of its
+// own: they widen the outbox an earlier version made to 64-bit offsets
+// without losing the events waiting in it, and a fresh database gets the
+// outbox with 64-bit offsets.
+func Migrations(t *testing.T, migrations fs.FS) {
+	open := func(t *testing.T, cfg postgres.Config) *pgxpool.Pool {
+		cfg.URL, cfg.Logger = testkit.Database(t), slog.New(slog.DiscardHandler)
+		pool, err := postgres.Open(testkit.Context(t), cfg)
+		testkit.Must(t, err)
+		t.Cleanup(pool.Close)
+		return pool
+	}
+	t.Run("WidenAnExistingOutboxTo64BitOffsets", func(t *testing.T) {
+		t.Parallel()
+		pool := open(t, postgres.Config{})
+		MigrationWidensAnExistingOutbox(t, pool, func(ctx context.Context) error {
+			return postgres.Migrate(ctx, pool, migrations)
+		})
+	})
+	t.Run("CreateTheOutboxWith64BitOffsets", func(t *testing.T) {
+		t.Parallel()
+		OffsetIsBigint(t, open(t, postgres.Config{Migrations: migrations}))
+	})
+}
 
 // MigrationWidensAnExistingOutbox creates the outbox as earlier versions did
 // (watermill-sql's schema, a 32-bit SERIAL offset) with its sequence at the

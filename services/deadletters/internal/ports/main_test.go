@@ -3,10 +3,8 @@ package ports
 import (
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/staybook/staybook/shared/testkit"
 )
 
-// TestMain fails the package's tests if any of them leaves a goroutine running.
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
-}
+// TestMain fails the package's tests if they leave goroutines running.
+func TestMain(m *testing.M) { testkit.VerifyNoLeaks(m) }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net/url"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -289,11 +288,8 @@ func TestEmailStore_ExpiredClaimOfACrashedWorkerIsTakenOver(t *testing.T) {
 // a TCP proxy the test can cut.
 func newStoreBehindProxy(t *testing.T, cfg adapters.EmailStoreConfig) (*adapters.EmailStore, *testkit.Proxy) {
 	t.Helper()
-	u, err := url.Parse(testkit.Database(t))
-	testkit.Must(t, err)
-	proxy := testkit.NewProxy(t, u.Host)
-	u.Host = proxy.Addr()
-	store, _ := openStore(t, u.String(), cfg)
+	proxied, proxy := testkit.ProxyURL(t, testkit.Database(t))
+	store, _ := openStore(t, proxied, cfg)
 	return store, proxy
 }
 

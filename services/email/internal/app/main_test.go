@@ -3,8 +3,8 @@ package app_test
 import (
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/staybook/staybook/shared/testkit"
 )
 
 // TestMain fails the package's tests if they leave goroutines running.
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { testkit.VerifyNoLeaks(m) }

@@ -35,7 +35,7 @@ import (
 //	go test ./services/web/internal/api -run '^$' -bench Accept -benchtime 5000x -count 3
 func BenchmarkAccept(b *testing.B) {
 	b.Run("no-broker", func(b *testing.B) {
-		benchAccept(b, &recordingPublisher{})
+		benchAccept(b, &testkit.CountingPublisher{})
 	})
 	b.Run("confirmed", func(b *testing.B) {
 		// The vhost's cleanup asks the management API through

@@ -12,9 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill/message"
-
 	"github.com/staybook/staybook/shared/contracts"
+	"github.com/staybook/staybook/shared/testkit"
 
 	"github.com/staybook/staybook/services/web/internal/booking"
 	"github.com/staybook/staybook/services/web/internal/bookingid"
@@ -69,25 +68,6 @@ func (b *recordingBookings) count() int {
 	return b.books
 }
 
-// recordingPublisher accepts every message and counts them.
-type recordingPublisher struct {
-	mu sync.Mutex
-	n  int
-}
-
-func (p *recordingPublisher) Publish(_ string, msgs ...*message.Message) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.n += len(msgs)
-	return nil
-}
-
-func (p *recordingPublisher) count() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.n
-}
-
 type noVouchers struct{}
 
 func (noVouchers) Voucher(context.Context, string) (*voucher.PDF, error) {
@@ -95,13 +75,13 @@ func (noVouchers) Voucher(context.Context, string) (*voucher.PDF, error) {
 }
 
 // fuzzAPI is an API over the fakes, its clock at now.
-func fuzzAPI(t testing.TB, transport string) (*API, *recordingPublisher, *recordingBookings) {
+func fuzzAPI(t testing.TB, transport string) (*API, *testkit.CountingPublisher, *recordingBookings) {
 	t.Helper()
 	ids, err := bookingid.New(bookingid.Config{Namespace: "6ba7b811-9dad-11d1-80b4-00c04fd430c8", Secret: []byte("fuzz-secret-0123456789")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub, books := &recordingPublisher{}, &recordingBookings{}
+	pub, books := &testkit.CountingPublisher{}, &recordingBookings{}
 	cfg := Config{Transport: transport, IDs: ids, Bookings: books, Catalogue: staticCatalogue{}, Vouchers: noVouchers{},
 		Hub: live.NewHub(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: func() time.Time { return now },
 		Streams: live.NewStreams(live.StreamLimits{Max: 10, MaxPerClient: 10}), ClientAddress: ratelimit.ClientAddresses{}.Of}
@@ -183,8 +163,8 @@ func FuzzCreateBooking(f *testing.F) {
 			f.Fatalf("valid request (direct %v): status %d, want %d: %s", isDirect, rec.Code, want, rec.Body)
 		}
 	}
-	if pub.count() != 1 || books.count() != 1 {
-		f.Fatalf("valid requests: %d published, %d booked; want 1 and 1", pub.count(), books.count())
+	if pub.Count() != 1 || books.count() != 1 {
+		f.Fatalf("valid requests: %d published, %d booked; want 1 and 1", pub.Count(), books.count())
 	}
 	f.Fuzz(func(t *testing.T, body []byte, key string, isDirect bool) {
 		req := httptest.NewRequest(http.MethodPost, "/api/bookings", bytes.NewReader(body))
@@ -194,14 +174,14 @@ func FuzzCreateBooking(f *testing.F) {
 			// handler still must not crash on what arrives.
 			req.Header.Set(idempotencyHeader, key)
 		}
-		published, booked := pub.count(), books.count()
+		published, booked := pub.Count(), books.count()
 		rec := httptest.NewRecorder()
 		muxes[isDirect].ServeHTTP(rec, req)
 		switch {
 		case rec.Code >= 500:
 			t.Fatalf("status %d for body %q key %q: %s", rec.Code, body, key, rec.Body)
 		case rec.Code >= 400:
-			if pub.count() != published || books.count() != booked {
+			if pub.Count() != published || books.count() != booked {
 				t.Fatalf("status %d but the booking went out (body %q key %q)", rec.Code, body, key)
 			}
 		case rec.Code < 200 || rec.Code > 201 && rec.Code != http.StatusAccepted && rec.Code != http.StatusOK:

@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	amqp091 "github.com/rabbitmq/amqp091-go"
-
 	"github.com/staybook/staybook/shared/contracts"
 	"github.com/staybook/staybook/shared/httpx"
 	"github.com/staybook/staybook/shared/messaging"
@@ -205,11 +203,7 @@ func TestAdminAPI_WithoutAConfiguredTokenEveryRequestIsRefused(t *testing.T) {
 // returns a function that takes the next FaultChanged from it.
 func controlQueue(t *testing.T, amqpURL string) func() contracts.FaultChanged {
 	t.Helper()
-	conn, err := amqp091.Dial(amqpURL)
-	testkit.Must(t, err)
-	t.Cleanup(func() { conn.Close() })
-	ch, err := conn.Channel()
-	testkit.Must(t, err)
+	ch := testkit.Channel(t, amqpURL)
 	q, err := ch.QueueDeclare("", false, true, true, false, nil)
 	testkit.Must(t, err)
 	testkit.Must(t, ch.QueueBind(q.Name, "", messaging.ControlExchange, false, nil))

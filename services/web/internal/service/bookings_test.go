@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	amqp091 "github.com/rabbitmq/amqp091-go"
 
 	"github.com/staybook/staybook/shared/contracts"
 	"github.com/staybook/staybook/shared/messaging"
@@ -381,12 +380,8 @@ func TestCreateBooking_CommandQueueDeletedIs503AndLosesNothing(t *testing.T) {
 	amqpURL := testkit.Vhost(t)
 	fb := newFakeBooking(t)
 	w := startWeb(t, testConfig(amqpURL, fb.URL(), "http://127.0.0.1:1"))
-	conn, err := amqp091.Dial(amqpURL)
-	testkit.Must(t, err)
-	defer conn.Close()
-	ch, err := conn.Channel()
-	testkit.Must(t, err)
-	_, err = ch.QueueDelete(messaging.BookRoomQueue, false, false, false)
+	ch := testkit.Channel(t, amqpURL)
+	_, err := ch.QueueDelete(messaging.BookRoomQueue, false, false, false)
 	testkit.Must(t, err)
 
 	key := map[string]string{"Idempotency-Key": "while-the-queue-is-gone"}
@@ -413,7 +408,7 @@ func TestCreateBooking_BrokerConnectionLost_Is503AndNotReady(t *testing.T) {
 	testkit.SkipIfConnectionLossUnderRace(t)
 	t.Parallel()
 	amqpURL := testkit.Vhost(t)
-	proxied, proxy := viaProxy(t, amqpURL)
+	proxied, proxy := testkit.ProxyURL(t, amqpURL)
 	fb := newFakeBooking(t)
 	w := startWeb(t, testConfig(proxied, fb.URL(), "http://127.0.0.1:1"))
 

@@ -6,10 +6,8 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -17,11 +15,10 @@ import (
 	"testing"
 	"time"
 
-	amqp091 "github.com/rabbitmq/amqp091-go"
-
 	"github.com/staybook/staybook/shared/contracts"
 	"github.com/staybook/staybook/shared/httpx"
 	"github.com/staybook/staybook/shared/messaging"
+	"github.com/staybook/staybook/shared/messaging/messagingtest"
 	"github.com/staybook/staybook/shared/testkit"
 
 	"github.com/staybook/staybook/services/web/internal/booking"
@@ -286,13 +283,7 @@ func (w *web) get(t *testing.T, path string) response {
 // takeBookRoom removes the next command from commands.BookRoom and decodes it.
 func takeBookRoom(t *testing.T, amqpURL string) contracts.BookRoom {
 	t.Helper()
-	conn, err := amqp091.Dial(amqpURL)
-	testkit.Must(t, err)
-	defer conn.Close()
-	ch, err := conn.Channel()
-	testkit.Must(t, err)
-	defer ch.Close()
-	d, ok, err := ch.Get(messaging.BookRoomQueue, true)
+	d, ok, err := testkit.Channel(t, amqpURL).Get(messaging.BookRoomQueue, true)
 	testkit.Must(t, err)
 	if !ok {
 		t.Fatal("commands.BookRoom is empty")
@@ -315,70 +306,8 @@ func publishStatus(t *testing.T, pub *messaging.Publisher, ev contracts.BookingS
 
 func newTestPublisher(t *testing.T, amqpURL string, cfg Config) *messaging.Publisher {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	conn, err := messaging.Connect(ctx, amqpURL, "test", testLogger())
-	testkit.Must(t, err)
-	t.Cleanup(func() { conn.Close() })
-	pub, err := messaging.NewPublisher(conn, messaging.PublisherConfig{
+	return messagingtest.Publisher(t, messagingtest.Connect(t, amqpURL, "test", testLogger()), messaging.PublisherConfig{
 		Topology: messaging.Topology{QueueType: cfg.AMQPQueueType, BookingQueueMax: cfg.BookingQueueMax, DeliveryLimit: cfg.QuorumDeliveryMax},
 		Timeout:  5 * time.Second, Logger: testLogger(),
 	})
-	testkit.Must(t, err)
-	t.Cleanup(func() { pub.Close() })
-	return pub
-}
-
-// tcpProxy forwards connections to target until Cut, which drops them all
-// and refuses new ones: a broker that has become unreachable.
-type tcpProxy struct {
-	ln     net.Listener
-	target string
-	mu     sync.Mutex
-	conns  []net.Conn
-}
-
-func newTCPProxy(t *testing.T, target string) *tcpProxy {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	testkit.Must(t, err)
-	p := &tcpProxy{ln: ln, target: target}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			up, err := net.Dial("tcp", target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, c, up)
-			p.mu.Unlock()
-			go func() { io.Copy(up, c); up.Close() }()
-			go func() { io.Copy(c, up); c.Close() }()
-		}
-	}()
-	t.Cleanup(p.Cut)
-	return p
-}
-
-func (p *tcpProxy) Cut() {
-	p.ln.Close()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
-}
-
-// viaProxy rewrites an AMQP URL to go through the proxy.
-func viaProxy(t *testing.T, amqpURL string) (string, *tcpProxy) {
-	u, err := url.Parse(amqpURL)
-	testkit.Must(t, err)
-	p := newTCPProxy(t, u.Host)
-	u.Host = p.ln.Addr().String()
-	return u.String(), p
 }

@@ -3,18 +3,17 @@ package service
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"testing"
 
 	"go.uber.org/goleak"
 
 	"github.com/staybook/staybook/shared/telemetry"
+	"github.com/staybook/staybook/shared/testkit"
 )
 
 // TestMain fails the package's tests if any of them leaves a goroutine
-// running. The idle keep-alive connections of http.DefaultClient (used by
-// testkit and the tests' own requests) are closed first: they are not leaks.
+// running.
 func TestMain(m *testing.M) {
 	// Tracing as in production, exporting nothing (no OTLP endpoint is
 	// set): requests get trace IDs, and the answers carry them.
@@ -22,16 +21,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "telemetry:", err)
 		os.Exit(1)
 	}
-	code := m.Run()
-	http.DefaultClient.CloseIdleConnections()
-	if code == 0 {
-		// watermill-amqp's connection-close watcher is not joined by the
-		// wrapper's Close, so it may still be on its way out here.
-		amqpWatcher := goleak.IgnoreTopFunction("github.com/ThreeDotsLabs/watermill-amqp/v3/pkg/amqp.(*ConnectionWrapper).handleConnectionClose")
-		if err := goleak.Find(amqpWatcher); err != nil {
-			fmt.Fprintln(os.Stderr, "goroutine leak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
+	// watermill-amqp's connection-close watcher is not joined by the
+	// wrapper's Close, so it may still be on its way out at the end.
+	testkit.VerifyNoLeaks(m, goleak.IgnoreTopFunction("github.com/ThreeDotsLabs/watermill-amqp/v3/pkg/amqp.(*ConnectionWrapper).handleConnectionClose"))
 }

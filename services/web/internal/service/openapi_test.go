@@ -2,21 +2,13 @@ package service
 
 import (
 	"bytes"
-	"context"
-	"fmt"
-	"io"
-	"mime"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
 
-	"github.com/getkin/kin-openapi/openapi3"
-	"github.com/getkin/kin-openapi/openapi3filter"
-	"github.com/getkin/kin-openapi/routers"
-	"github.com/getkin/kin-openapi/routers/legacy"
-
 	"github.com/staybook/staybook/shared/testkit"
+	"github.com/staybook/staybook/shared/testkit/openapicheck"
 
 	"github.com/staybook/staybook/services/web/internal/apidoc"
 )
@@ -27,28 +19,9 @@ var notDocumented = map[string]string{
 	"GET /": "the not-found page for every path no other route takes",
 }
 
-var openAPI = sync.OnceValues(func() (*openapi3.T, error) {
-	loader := openapi3.NewLoader()
-	doc, err := loader.LoadFromData(apidoc.Document)
-	if err != nil {
-		return nil, err
-	}
-	if err := doc.Validate(context.Background()); err != nil {
-		return nil, err
-	}
-	return doc, nil
-})
-
-var openAPIRouter = sync.OnceValues(func() (routers.Router, error) {
-	doc, err := openAPI()
-	if err != nil {
-		return nil, err
-	}
-	// The servers entry names localhost:8080; the tests' web tiers listen
-	// on ports of their own, so match on the path alone.
-	d := *doc
-	d.Servers = nil
-	return legacy.NewRouter(&d)
+// openAPI is the web tier's OpenAPI document, loaded once.
+var openAPI = sync.OnceValues(func() (*openapicheck.Checker, error) {
+	return openapicheck.Load(apidoc.Document)
 })
 
 // operationOf is the OpenAPI path and method of a ServeMux pattern.
@@ -61,10 +34,11 @@ func operationOf(pattern string) (method, path string) {
 
 func TestOpenAPI_DescribesEveryRouteTheWebTierServesAndNoOther(t *testing.T) {
 	t.Parallel()
-	doc, err := openAPI()
+	checker, err := openAPI()
 	if err != nil {
-		t.Fatalf("the OpenAPI document is invalid: %v", err)
+		t.Fatal(err)
 	}
+	doc := checker.Document()
 	if !doc.IsOpenAPI31OrLater() {
 		t.Fatalf("openapi %q, want 3.1", doc.OpenAPI)
 	}
@@ -132,41 +106,19 @@ func TestOpenAPI_ServedAndReadableWithoutAThirdPartyScript(t *testing.T) {
 // an answer that drifts from the document fails the test that saw it.
 func checkAgainstOpenAPI(t *testing.T, req *http.Request, status int, header http.Header, body []byte) {
 	t.Helper()
-	if err := openAPIProblem(req, status, header, body); err != nil {
-		t.Errorf("%v\n%s", err, body[:min(len(body), 400)])
-	}
-}
-
-// openAPIProblem says what in an answer the OpenAPI document does not allow:
-// a route or a status it does not describe, a JSON body off its schema.
-func openAPIProblem(req *http.Request, status int, header http.Header, body []byte) error {
-	router, err := openAPIRouter()
+	checker, err := openAPI()
 	if err != nil {
-		return fmt.Errorf("the OpenAPI document is invalid: %w", err)
+		t.Fatal(err)
 	}
-	route, params, err := router.FindRoute(req)
-	if err != nil {
-		if req.Method == http.MethodGet && status == http.StatusNotFound {
-			return nil // the not-found page of an unknown path
-		}
-		return fmt.Errorf("%s %s is not in the OpenAPI document: %w", req.Method, req.URL.Path, err)
-	}
-	opts := &openapi3filter.Options{IncludeResponseStatus: true, AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}
-	if mt, _, _ := mime.ParseMediaType(header.Get("Content-Type")); mt != "application/json" {
-		opts.ExcludeResponseBody = true // HTML, PDF, event streams: status and headers only
-	}
-	in := &openapi3filter.ResponseValidationInput{
-		RequestValidationInput: &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route, Options: opts},
-		Status:                 status, Header: header, Body: io.NopCloser(bytes.NewReader(body)), Options: opts,
-	}
-	if err := openapi3filter.ValidateResponse(context.Background(), in); err != nil {
-		return fmt.Errorf("%s %s answered %d, which the OpenAPI document does not allow: %w", req.Method, req.URL.Path, status, err)
-	}
-	return nil
+	checker.Check(t, req, status, header, body)
 }
 
 func TestOpenAPIProblem_CatchesAnAnswerThatDrifted(t *testing.T) {
 	t.Parallel()
+	checker, err := openAPI()
+	if err != nil {
+		t.Fatal(err)
+	}
 	req, _ := http.NewRequest(http.MethodPost, "http://web/api/bookings", nil)
 	h := http.Header{"Content-Type": {"application/json"}}
 	good := `{"id":"4c9e2a1f-0b7d-4e3a-9f1c-2d8b6a5e7c30","status":"pending","status_url":"/api/bookings/4c9e2a1f-0b7d-4e3a-9f1c-2d8b6a5e7c30","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736"}`
@@ -180,12 +132,12 @@ func TestOpenAPIProblem_CatchesAnAnswerThatDrifted(t *testing.T) {
 		"a wrong type":         {http.StatusAccepted, strings.Replace(good, `"status":"pending"`, `"status":1`, 1), true},
 		"an undocumented code": {http.StatusTeapot, `{"error":{"code":"x","message":"y"}}`, true},
 	} {
-		if err := openAPIProblem(req, c.status, h, []byte(c.body)); (err != nil) != c.fails {
+		if err := checker.Problem(req, c.status, h, []byte(c.body)); (err != nil) != c.fails {
 			t.Errorf("%s: problem %v, want one: %v", name, err, c.fails)
 		}
 	}
 	unknown, _ := http.NewRequest(http.MethodPut, "http://web/api/hotels", nil)
-	if err := openAPIProblem(unknown, http.StatusOK, h, []byte(`{}`)); err == nil {
+	if err := checker.Problem(unknown, http.StatusOK, h, []byte(`{}`)); err == nil {
 		t.Error("an operation the document lacks passed")
 	}
 }

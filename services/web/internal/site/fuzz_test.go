@@ -8,13 +8,11 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill/message"
-
 	"github.com/staybook/staybook/shared/contracts"
+	"github.com/staybook/staybook/shared/testkit"
 
 	"github.com/staybook/staybook/services/web/internal/api"
 	"github.com/staybook/staybook/services/web/internal/booking"
@@ -60,34 +58,15 @@ func (noVouchers) Voucher(context.Context, string) (*voucher.PDF, error) {
 	return nil, voucher.ErrNotFound
 }
 
-// recordingPublisher accepts every message and counts them.
-type recordingPublisher struct {
-	mu sync.Mutex
-	n  int
-}
-
-func (p *recordingPublisher) Publish(_ string, msgs ...*message.Message) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.n += len(msgs)
-	return nil
-}
-
-func (p *recordingPublisher) count() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.n
-}
-
 // formSite is the site with the real API as its Placer, queueing to pub.
-func formSite(t testing.TB) (http.Handler, *recordingPublisher) {
+func formSite(t testing.TB) (http.Handler, *testkit.CountingPublisher) {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ids, err := bookingid.New(bookingid.Config{Namespace: "6ba7b811-9dad-11d1-80b4-00c04fd430c8", Secret: []byte("fuzz-secret-0123456789")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub := &recordingPublisher{}
+	pub := &testkit.CountingPublisher{}
 	now := func() time.Time { return fuzzNow }
 	a, err := api.New(api.Config{Transport: api.TransportQueue, IDs: ids, Bookings: fakeBookings{}, Catalogue: staticCatalogue{},
 		Publisher: pub, Vouchers: noVouchers{}, Hub: live.NewHub(), Logger: log, Now: now,
@@ -158,8 +137,8 @@ func FuzzBookingForm(f *testing.F) {
 	// The fakes take a valid form, so the target reaches the queue.
 	v := url.Values{"hotel_id": {valid.hotel}, "room_type": {valid.room}, "check_in": {valid.in}, "check_out": {valid.out},
 		"guests": {valid.guests}, "guest_name": {valid.name}, "guest_email": {valid.email}, "idempotency_key": {valid.key}}
-	if rec := post(v.Encode()); rec.Code != http.StatusSeeOther || pub.count() != 1 {
-		f.Fatalf("valid form: status %d, %d published; want 303 and 1", rec.Code, pub.count())
+	if rec := post(v.Encode()); rec.Code != http.StatusSeeOther || pub.Count() != 1 {
+		f.Fatalf("valid form: status %d, %d published; want 303 and 1", rec.Code, pub.Count())
 	}
 	// Bodies that are not form encoding at all.
 	f.Add("%zz", "", "", "", "", "", "", "")
@@ -168,17 +147,17 @@ func FuzzBookingForm(f *testing.F) {
 		v := url.Values{"hotel_id": {hotel}, "room_type": {room}, "check_in": {in}, "check_out": {out},
 			"guests": {guests}, "guest_name": {name}, "guest_email": {email}, "idempotency_key": {key}}
 		for _, body := range []string{v.Encode(), hotel} { // encoded, and raw bytes as the body
-			published := pub.count()
+			published := pub.Count()
 			rec := post(body)
 			switch {
 			case rec.Code >= 500:
 				t.Fatalf("status %d for form %q: %s", rec.Code, body, rec.Body)
-			case rec.Code >= 400 && pub.count() != published:
+			case rec.Code >= 400 && pub.Count() != published:
 				t.Fatalf("status %d but the booking was queued (form %q)", rec.Code, body)
 			case rec.Code < 400 && rec.Code != http.StatusSeeOther:
 				t.Fatalf("unexpected status %d for form %q", rec.Code, body)
-			case rec.Code == http.StatusSeeOther && pub.count() != published+1:
-				t.Fatalf("redirected to the booking but %d messages queued (form %q)", pub.count()-published, body)
+			case rec.Code == http.StatusSeeOther && pub.Count() != published+1:
+				t.Fatalf("redirected to the booking but %d messages queued (form %q)", pub.Count()-published, body)
 			}
 		}
 	})

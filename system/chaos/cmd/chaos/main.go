@@ -22,6 +22,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/staybook/staybook/shared/testkit"
 	"github.com/staybook/staybook/system/chaos"
 	"github.com/staybook/staybook/system/stack"
 )
@@ -107,7 +108,7 @@ func run() (int, error) {
 
 	// The services reach the node through a proxy, so that the last fault
 	// can make their connections flap; the checks go to the node directly.
-	proxy, err := chaos.NewProxy(fmt.Sprintf("127.0.0.1:%d", rabbit.AMQPPort))
+	proxy, err := testkit.StartProxy(fmt.Sprintf("127.0.0.1:%d", rabbit.AMQPPort))
 	if err != nil {
 		return 0, err
 	}
@@ -127,7 +128,7 @@ func run() (int, error) {
 
 	// The email service reaches its database through a proxy of its own, so
 	// that one fault can cut it off for long while the others go on.
-	emailDB, err := chaos.NewProxy(fmt.Sprintf("127.0.0.1:%d", pg.Port))
+	emailDB, err := testkit.StartProxy(fmt.Sprintf("127.0.0.1:%d", pg.Port))
 	if err != nil {
 		return 0, err
 	}
