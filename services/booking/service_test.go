@@ -17,8 +17,8 @@ import (
 
 	"github.com/staybook/staybook/shared/contracts"
 	"github.com/staybook/staybook/shared/messaging"
-	"github.com/staybook/staybook/shared/servicekit"
 	"github.com/staybook/staybook/shared/messaging/messagingtest"
+	"github.com/staybook/staybook/shared/servicekit"
 	"github.com/staybook/staybook/shared/testkit"
 )
 

@@ -26,9 +26,9 @@ import (
 
 	"github.com/staybook/staybook/shared/contracts"
 	"github.com/staybook/staybook/shared/messaging"
+	"github.com/staybook/staybook/shared/messaging/messagingtest"
 	"github.com/staybook/staybook/shared/servicekit"
 	"github.com/staybook/staybook/shared/servicekit/kittest"
-	"github.com/staybook/staybook/shared/messaging/messagingtest"
 	"github.com/staybook/staybook/shared/testkit"
 )
 

@@ -18,8 +18,8 @@ import (
 	"github.com/staybook/staybook/shared/contracts"
 	"github.com/staybook/staybook/shared/logging"
 	"github.com/staybook/staybook/shared/messaging"
-	"github.com/staybook/staybook/shared/servicekit/kittest"
 	"github.com/staybook/staybook/shared/messaging/messagingtest"
+	"github.com/staybook/staybook/shared/servicekit/kittest"
 	"github.com/staybook/staybook/shared/testkit"
 
 	"github.com/staybook/staybook/services/email/internal/adapters/smtptest"

@@ -21,8 +21,8 @@ import (
 	"github.com/staybook/staybook/services/voucher/internal/adapters/pdf/pdftest"
 	"github.com/staybook/staybook/shared/contracts"
 	"github.com/staybook/staybook/shared/messaging"
-	"github.com/staybook/staybook/shared/servicekit/kittest"
 	"github.com/staybook/staybook/shared/messaging/messagingtest"
+	"github.com/staybook/staybook/shared/servicekit/kittest"
 	"github.com/staybook/staybook/shared/testkit"
 )
 
