@@ -1,4 +1,4 @@
-package service
+package main
 
 import (
 	"bytes"
@@ -73,7 +73,7 @@ func TestOpenAPI_DescribesEveryRouteTheWebTierServesAndNoOther(t *testing.T) {
 	w := startWeb(t, testConfig(amqpURL, fb.URL(), "http://127.0.0.1:1"))
 
 	served := map[string]bool{}
-	for _, pattern := range w.svc.Routes() {
+	for _, pattern := range w.svc.Mux().Patterns() {
 		if _, ok := notDocumented[pattern]; ok {
 			continue
 		}
@@ -92,7 +92,7 @@ func TestOpenAPI_DescribesEveryRouteTheWebTierServesAndNoOther(t *testing.T) {
 		}
 	}
 	if len(served) < 20 {
-		t.Fatalf("only %d routes found: %v", len(served), w.svc.Routes())
+		t.Fatalf("only %d routes found: %v", len(served), w.svc.Mux().Patterns())
 	}
 }
 

@@ -1,4 +1,4 @@
-package service
+package main
 
 import (
 	"context"
@@ -22,6 +22,7 @@ import (
 	"github.com/staybook/staybook/shared/contracts"
 	"github.com/staybook/staybook/shared/httpx"
 	"github.com/staybook/staybook/shared/messaging"
+	"github.com/staybook/staybook/shared/servicekit"
 	"github.com/staybook/staybook/shared/testkit"
 
 	"github.com/staybook/staybook/services/web/internal/booking"
@@ -168,7 +169,7 @@ func newFakeVoucher(t *testing.T, pdfs map[string][]byte) *httptest.Server {
 
 // web is a running web tier under test.
 type web struct {
-	svc  *Service
+	svc  *servicekit.Service
 	base string
 	stop func() // cancels Run and waits for it; Close follows in cleanup
 	done chan error
@@ -197,7 +198,7 @@ func testLogger() *slog.Logger {
 func startWeb(t *testing.T, cfg Config) *web {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	svc, err := New(ctx, cfg, testLogger())
+	svc, err := program.New(ctx, cfg, testLogger())
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -224,7 +225,7 @@ func startWeb(t *testing.T, cfg Config) *web {
 		svc.Close()
 	})
 	select {
-	case <-svc.Relaying():
+	case <-svc.Running():
 	case err := <-w.done:
 		t.Fatalf("web stopped at start: %v", err)
 	case <-time.After(20 * time.Second):

@@ -1,4 +1,4 @@
-package service
+package main
 
 import (
 	"errors"
@@ -24,6 +24,9 @@ const (
 	DefaultBookingIDNamespace = "8d3f5a52-6c1e-4b8e-a2f7-3c9e1d0b7a64"
 	DevBookingIDSecret        = "staybook-development-booking-id-secret"
 )
+
+// Name is the service's name (logs, queue names, faults).
+const Name = "web"
 
 // Config is the web tier's configuration (environment variables).
 type Config struct {
@@ -96,12 +99,19 @@ func DefaultConfig() Config {
 	if err := env.ParseWithOptions(&cfg, env.Options{Environment: map[string]string{}}); err != nil {
 		panic(fmt.Sprintf("web: default configuration: %v", err)) // the tags above are wrong
 	}
-	cfg.Defaults("web", ":8080")
+	cfg.Defaults(Name, ":8080")
 	return cfg
 }
 
+// LoadConfig reads the configuration from the environment over DefaultConfig.
+func LoadConfig() (Config, error) {
+	cfg := DefaultConfig()
+	err := config.Load(&cfg)
+	return cfg, err
+}
+
 // Validate reports every bad value, naming its variable.
-func (c *Config) Validate() error {
+func (c Config) Validate() error {
 	errs := []error{c.Common.Validate()}
 	urls := [][2]string{{"BOOKING_URL", c.BookingURL}, {"VOUCHER_URL", c.VoucherURL},
 		{"DEADLETTERS_URL", c.DeadlettersURL}, {"JAEGER_QUERY_URL", c.JaegerQueryURL}}
@@ -189,4 +199,4 @@ func (c *Config) Validate() error {
 
 // UsesDevSecret reports whether the booking ID secret is the public
 // development default (anyone could forge IDs the service would accept).
-func (c *Config) UsesDevSecret() bool { return c.BookingIDSecret == DevBookingIDSecret }
+func (c Config) UsesDevSecret() bool { return c.BookingIDSecret == DevBookingIDSecret }

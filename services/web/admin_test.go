@@ -1,4 +1,4 @@
-package service
+package main
 
 import (
 	"encoding/json"
@@ -255,7 +255,7 @@ func TestAdminAPI_FaultsAreBroadcastOnTheControlFanoutToEveryReplica(t *testing.
 		t.Fatalf("PUT web: %d %s", resp.status, resp.body)
 	}
 	testkit.Eventually(t, 5*time.Second, "the web replica applies its fault", func() bool {
-		f := w.svc.Faults()
+		f := w.svc.Faults.Active()
 		return len(f) == 1 && f[0].FailRate == 0.5 && f[0].Mode == contracts.FaultTransient && f[0].Handler == ""
 	})
 	next()
@@ -265,7 +265,7 @@ func TestAdminAPI_FaultsAreBroadcastOnTheControlFanoutToEveryReplica(t *testing.
 	if got := next(); got != (contracts.FaultChanged{Service: "web", Clear: true}) {
 		t.Fatalf("clear: %+v", got)
 	}
-	testkit.Eventually(t, 5*time.Second, "the web replica clears its faults", func() bool { return len(w.svc.Faults()) == 0 })
+	testkit.Eventually(t, 5*time.Second, "the web replica clears its faults", func() bool { return len(w.svc.Faults.Active()) == 0 })
 
 	bad := []struct {
 		path, body string
