@@ -18,7 +18,8 @@ import (
 	"github.com/staybook/staybook/shared/messaging"
 	"github.com/staybook/staybook/shared/testkit"
 
-	"github.com/staybook/staybook/services/web/internal/jaeger"
+	"github.com/staybook/staybook/services/web/internal/adapters/jaegerclient"
+	"github.com/staybook/staybook/services/web/internal/domain"
 )
 
 const adminToken = "test-admin-token-0123456789-abcdefghij"
@@ -335,7 +336,7 @@ func TestAdminAPI_BookingTraceIsAWaterfallFromJaeger(t *testing.T) {
 	if resp.status != 200 {
 		t.Fatalf("trace: %d %s", resp.status, resp.body)
 	}
-	var wf jaeger.Waterfall
+	var wf domain.Waterfall
 	resp.json(t, &wf)
 	if len(wf.Spans) != 2 || wf.DurationMS != 100 || len(wf.Traces) != 1 || wf.Traces[0].URL != "http://jaeger.example:16686/trace/t1" ||
 		strings.Join(wf.Services, ",") != "web,booking" {
@@ -346,7 +347,7 @@ func TestAdminAPI_BookingTraceIsAWaterfallFromJaeger(t *testing.T) {
 		b.Service != "booking" || b.OffsetPct != 20 || b.WidthPct != 80 || b.Depth != 1 || !b.Error || b.ParentID != "a" {
 		t.Fatalf("spans %+v", wf.Spans)
 	}
-	for _, svc := range jaeger.DefaultServices {
+	for _, svc := range jaegerclient.DefaultServices {
 		if tags, ok := asked.Load(svc); !ok || tags != `{"booking.id":"`+id+`"}` {
 			t.Errorf("service %s searched with %v", svc, tags)
 		}

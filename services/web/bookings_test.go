@@ -15,9 +15,8 @@ import (
 	"github.com/staybook/staybook/shared/messaging"
 	"github.com/staybook/staybook/shared/testkit"
 
-	"github.com/staybook/staybook/services/web/internal/api"
-	"github.com/staybook/staybook/services/web/internal/booking"
-	"github.com/staybook/staybook/services/web/internal/bookingid"
+	"github.com/staybook/staybook/services/web/internal/app"
+	"github.com/staybook/staybook/services/web/internal/domain"
 )
 
 // day is a date days from today (UTC), as the API takes it.
@@ -88,12 +87,12 @@ func TestCreateBooking_BadInputIsA4xxNamingTheProblemAndPublishesNothing(t *test
 		{"name of 101 characters", bookingBody(t, map[string]any{"guest_name": strings.Repeat("é", 101)}), nil, 422, "invalid_field", "guest_name"},
 		{"blank name", bookingBody(t, map[string]any{"guest_name": "   "}), nil, 422, "invalid_field", "guest_name"},
 		{"oversized body", bookingBody(t, map[string]any{"guest_name": strings.Repeat("x", 20000)}), nil, 413, "body_too_large", ""},
-		{"unknown hotel", bookingBody(t, map[string]any{"hotel_id": "atlantis-palace"}), nil, 422, api.CodeUnknownHotel, "hotel_id"},
-		{"unknown room type", bookingBody(t, map[string]any{"room_type": "penthouse"}), nil, 422, api.CodeUnknownRoomType, "room_type"},
-		{"room type of another hotel", bookingBody(t, map[string]any{"hotel_id": "berlin-spree-loft", "room_type": "suite"}), nil, 422, api.CodeUnknownRoomType, "room_type"},
-		{"Idempotency-Key not ASCII", bookingBody(t, nil), map[string]string{"Idempotency-Key": "clé"}, 400, api.CodeInvalidIdempotencyKey, "Idempotency-Key"},
-		{"Idempotency-Key too long", bookingBody(t, nil), map[string]string{"Idempotency-Key": strings.Repeat("k", 256)}, 400, api.CodeInvalidIdempotencyKey, "Idempotency-Key"},
-		{"Idempotency-Key empty", bookingBody(t, nil), map[string]string{"Idempotency-Key": ""}, 400, api.CodeInvalidIdempotencyKey, "Idempotency-Key"},
+		{"unknown hotel", bookingBody(t, map[string]any{"hotel_id": "atlantis-palace"}), nil, 422, app.CodeUnknownHotel, "hotel_id"},
+		{"unknown room type", bookingBody(t, map[string]any{"room_type": "penthouse"}), nil, 422, app.CodeUnknownRoomType, "room_type"},
+		{"room type of another hotel", bookingBody(t, map[string]any{"hotel_id": "berlin-spree-loft", "room_type": "suite"}), nil, 422, app.CodeUnknownRoomType, "room_type"},
+		{"Idempotency-Key not ASCII", bookingBody(t, nil), map[string]string{"Idempotency-Key": "clé"}, 400, app.CodeInvalidIdempotencyKey, "Idempotency-Key"},
+		{"Idempotency-Key too long", bookingBody(t, nil), map[string]string{"Idempotency-Key": strings.Repeat("k", 256)}, 400, app.CodeInvalidIdempotencyKey, "Idempotency-Key"},
+		{"Idempotency-Key empty", bookingBody(t, nil), map[string]string{"Idempotency-Key": ""}, 400, app.CodeInvalidIdempotencyKey, "Idempotency-Key"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -142,7 +141,7 @@ func TestCreateBooking_AnswersAcceptedOnceTheCommandIsInTheQueue(t *testing.T) {
 	if got := testkit.QueueDepth(t, amqpURL, messaging.BookRoomQueue); got != 1 {
 		t.Fatalf("commands.BookRoom holds %d messages at the 202, want 1", got)
 	}
-	var accepted api.Accepted
+	var accepted app.Accepted
 	resp.json(t, &accepted)
 	if accepted.Status != "pending" || accepted.StatusURL != "/api/bookings/"+accepted.ID {
 		t.Fatalf("answer %+v", accepted)
@@ -176,7 +175,7 @@ func TestCreateBooking_EveryAnswerCarriesTheBookingsTraceID(t *testing.T) {
 	fb := newFakeBooking(t)
 	queued := startWeb(t, testConfig(amqpURL, fb.URL(), "http://127.0.0.1:1"))
 	cfg := testConfig(amqpURL, fb.URL(), "http://127.0.0.1:1")
-	cfg.BookingTransport = api.TransportDirect
+	cfg.BookingTransport = app.TransportDirect
 	direct := startWeb(t, cfg)
 
 	const callerTrace = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -225,7 +224,7 @@ func TestCreateBooking_SameIdempotencyKeyAndBodyGiveTheSameIDOnEveryReplica(t *t
 			t.Fatalf("status %d: %s", r.status, r.body)
 		}
 	}
-	var one, two api.Accepted
+	var one, two app.Accepted
 	first.json(t, &one)
 	second.json(t, &two)
 	if one.ID != two.ID {
@@ -240,14 +239,14 @@ func TestCreateBooking_SameIdempotencyKeyAndBodyGiveTheSameIDOnEveryReplica(t *t
 	}
 	for range 2 {
 		cmd := takeBookRoom(t, amqpURL)
-		if cmd.BookingID != one.ID || cmd.IdempotencyKeyHash != bookingid.KeyHash("order-4711") {
+		if cmd.BookingID != one.ID || cmd.IdempotencyKeyHash != domain.KeyHash("order-4711") {
 			t.Fatalf("command %+v", cmd)
 		}
 	}
 
 	// Another key for the same body is another booking.
 	other := a.post(t, bookingBody(t, nil), map[string]string{"Idempotency-Key": "order-4712"})
-	var three api.Accepted
+	var three app.Accepted
 	other.json(t, &three)
 	if three.ID == one.ID {
 		t.Fatal("another key gave the same ID")
@@ -265,15 +264,15 @@ func TestCreateBooking_SameKeyWithAnotherBodyIs422OnceTheKeyIsBound(t *testing.T
 	if resp.status != http.StatusAccepted {
 		t.Fatalf("status %d: %s", resp.status, resp.body)
 	}
-	var accepted api.Accepted
+	var accepted app.Accepted
 	resp.json(t, &accepted)
-	fb.bindKey(bookingid.KeyHash("order-9"), accepted.ID) // the booking service stored it
+	fb.bindKey(domain.KeyHash("order-9"), accepted.ID) // the booking service stored it
 
 	resp = w.post(t, bookingBody(t, map[string]any{"guests": 1}), key)
 	if resp.status != http.StatusUnprocessableEntity {
 		t.Fatalf("status %d: %s", resp.status, resp.body)
 	}
-	if e := resp.errorDetail(t); e.Code != api.CodeIdempotencyKeyReused || e.Field != "Idempotency-Key" {
+	if e := resp.errorDetail(t); e.Code != app.CodeIdempotencyKeyReused || e.Field != "Idempotency-Key" {
 		t.Fatalf("error %+v", e)
 	}
 	if got := testkit.QueueDepth(t, amqpURL, messaging.BookRoomQueue); got != 1 {
@@ -282,7 +281,7 @@ func TestCreateBooking_SameKeyWithAnotherBodyIs422OnceTheKeyIsBound(t *testing.T
 
 	// The same body again is still the same booking.
 	resp = w.post(t, bookingBody(t, nil), key)
-	var again api.Accepted
+	var again app.Accepted
 	resp.json(t, &again)
 	if resp.status != http.StatusAccepted || again.ID != accepted.ID {
 		t.Fatalf("repeat: %d %+v, want 202 with %s", resp.status, again, accepted.ID)
@@ -296,7 +295,7 @@ func TestGetBooking_IssuedButNotStoredIsPendingAndNeverIssuedIs404(t *testing.T)
 	w := startWeb(t, testConfig(amqpURL, fb.URL(), "http://127.0.0.1:1"))
 
 	resp := w.post(t, bookingBody(t, nil), nil)
-	var accepted api.Accepted
+	var accepted app.Accepted
 	resp.json(t, &accepted)
 
 	resp = w.get(t, accepted.StatusURL)
@@ -312,24 +311,24 @@ func TestGetBooking_IssuedButNotStoredIsPendingAndNeverIssuedIs404(t *testing.T)
 	for _, id := range []string{uuid.NewString(), "not-a-uuid", strings.ToUpper(accepted.ID)} {
 		if resp := w.get(t, "/api/bookings/"+id); resp.status != http.StatusNotFound {
 			t.Errorf("GET %s: %d, want 404", id, resp.status)
-		} else if e := resp.errorDetail(t); e.Code != api.CodeNotFound {
+		} else if e := resp.errorDetail(t); e.Code != app.CodeNotFound {
 			t.Errorf("GET %s: error %+v", id, e)
 		}
 	}
 
 	// Once stored, its state, with the voucher link once the voucher exists.
-	fb.put(booking.Booking{ID: accepted.ID, Version: 3, Status: contracts.StatusConfirmed,
+	fb.put(domain.Booking{ID: accepted.ID, Version: 3, Status: contracts.StatusConfirmed,
 		Tasks: contracts.Tasks{Voucher: contracts.TaskDone, Email: contracts.TaskPending, Notification: contracts.TaskFailedState}})
-	var v api.BookingView
+	var v app.BookingView
 	w.get(t, accepted.StatusURL).json(t, &v)
-	wantView := api.BookingView{ID: accepted.ID, Version: 3, Status: "confirmed",
+	wantView := app.BookingView{ID: accepted.ID, Version: 3, Status: "confirmed",
 		Tasks:      contracts.Tasks{Voucher: "done", Email: "pending", Notification: "failed"},
 		VoucherURL: "/api/bookings/" + accepted.ID + "/voucher.pdf"}
 	if v != wantView {
 		t.Fatalf("got %+v\nwant %+v", v, wantView)
 	}
 
-	fb.put(booking.Booking{ID: accepted.ID, Version: 2, Status: contracts.StatusRejected, Reason: contracts.ReasonSoldOut,
+	fb.put(domain.Booking{ID: accepted.ID, Version: 2, Status: contracts.StatusRejected, Reason: contracts.ReasonSoldOut,
 		Tasks: contracts.Tasks{Voucher: contracts.TaskSkipped, Email: contracts.TaskSkipped, Notification: contracts.TaskPending}})
 	w.get(t, accepted.StatusURL).json(t, &v)
 	if v.Status != "rejected" || v.Reason != "sold_out" || v.VoucherURL != "" {
@@ -364,7 +363,7 @@ func TestCreateBooking_FullQueueIs503WithRetryAfter(t *testing.T) {
 	if resp.header.Get("Retry-After") != "1" {
 		t.Fatalf("Retry-After %q", resp.header.Get("Retry-After"))
 	}
-	if e := resp.errorDetail(t); e.Code != api.CodeUnavailable {
+	if e := resp.errorDetail(t); e.Code != app.CodeUnavailable {
 		t.Fatalf("error %+v", e)
 	}
 	if got := testkit.QueueDepth(t, amqpURL, messaging.BookRoomQueue); got != 2 {
@@ -394,7 +393,7 @@ func TestCreateBooking_CommandQueueDeletedIs503AndLosesNothing(t *testing.T) {
 	if resp.status != http.StatusServiceUnavailable || resp.header.Get("Retry-After") == "" {
 		t.Fatalf("command queue deleted: %d %s %v, want 503 with Retry-After", resp.status, resp.body, resp.header)
 	}
-	if e := resp.errorDetail(t); e.Code != api.CodeUnavailable {
+	if e := resp.errorDetail(t); e.Code != app.CodeUnavailable {
 		t.Fatalf("error %+v", e)
 	}
 
@@ -484,7 +483,7 @@ func TestCreateBooking_BookingServiceDownStillAcceptsFromTheCachedCatalogue(t *t
 	if resp.status != http.StatusServiceUnavailable || resp.header.Get("Retry-After") == "" {
 		t.Fatalf("no catalogue at all: %d %s", resp.status, resp.body)
 	}
-	if e := resp.errorDetail(t); e.Code != api.CodeCatalogueUnavailable {
+	if e := resp.errorDetail(t); e.Code != app.CodeCatalogueUnavailable {
 		t.Fatalf("error %+v", e)
 	}
 	if got := testkit.QueueDepth(t, amqpURL, messaging.BookRoomQueue); got != 3 {
@@ -497,14 +496,14 @@ func TestCreateBooking_DirectModeBooksOverHTTPAndPublishesNothing(t *testing.T) 
 	amqpURL := testkit.Vhost(t)
 	fb := newFakeBooking(t)
 	cfg := testConfig(amqpURL, fb.URL(), "http://127.0.0.1:1")
-	cfg.BookingTransport = api.TransportDirect
+	cfg.BookingTransport = app.TransportDirect
 	w := startWeb(t, cfg)
 
 	resp := w.post(t, bookingBody(t, nil), nil)
 	if resp.status != http.StatusCreated {
 		t.Fatalf("status %d: %s", resp.status, resp.body)
 	}
-	var v api.BookingView
+	var v app.BookingView
 	resp.json(t, &v)
 	if v.Status != "confirmed" || v.Version != 4 || v.VoucherURL != "/api/bookings/"+v.ID+"/voucher.pdf" {
 		t.Fatalf("answer %+v", v)
@@ -548,7 +547,7 @@ func TestShutdown_FinishesABookingInFlight(t *testing.T) {
 	fb.directGate = gate
 	fb.mu.Unlock()
 	cfg := testConfig(amqpURL, fb.URL(), "http://127.0.0.1:1")
-	cfg.BookingTransport = api.TransportDirect
+	cfg.BookingTransport = app.TransportDirect
 	w := startWeb(t, cfg)
 	w.get(t, "/api/hotels") // warm the catalogue
 

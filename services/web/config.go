@@ -13,9 +13,9 @@ import (
 
 	"github.com/staybook/staybook/shared/config"
 
-	"github.com/staybook/staybook/services/web/internal/api"
-	"github.com/staybook/staybook/services/web/internal/bookingid"
-	"github.com/staybook/staybook/services/web/internal/ratelimit"
+	"github.com/staybook/staybook/services/web/internal/app"
+	"github.com/staybook/staybook/services/web/internal/domain"
+	"github.com/staybook/staybook/services/web/internal/ports/ratelimit"
 )
 
 // Development defaults of the booking ID settings. Every replica must share
@@ -125,15 +125,15 @@ func (c Config) Validate() error {
 		}
 	}
 	switch c.BookingTransport {
-	case api.TransportQueue, api.TransportDirect:
+	case app.TransportQueue, app.TransportDirect:
 	default:
-		errs = append(errs, fmt.Errorf("BOOKING_TRANSPORT: %q is not %q or %q", c.BookingTransport, api.TransportQueue, api.TransportDirect))
+		errs = append(errs, fmt.Errorf("BOOKING_TRANSPORT: %q is not %q or %q", c.BookingTransport, app.TransportQueue, app.TransportDirect))
 	}
 	if _, err := uuid.Parse(c.BookingIDNamespace); err != nil {
 		errs = append(errs, fmt.Errorf("BOOKING_ID_NAMESPACE: %q is not a UUID", c.BookingIDNamespace))
 	}
-	if len(c.BookingIDSecret) < bookingid.MinSecretBytes {
-		errs = append(errs, fmt.Errorf("BOOKING_ID_SECRET: must be at least %d bytes", bookingid.MinSecretBytes))
+	if len(c.BookingIDSecret) < domain.MinSecretBytes {
+		errs = append(errs, fmt.Errorf("BOOKING_ID_SECRET: must be at least %d bytes", domain.MinSecretBytes))
 	}
 	if c.UsesDevSecret() && !c.Development {
 		errs = append(errs, errors.New("BOOKING_ID_SECRET: is not set (the public development default would let anyone forge booking IDs); generate one with `openssl rand -hex 32`, or set STAYBOOK_DEV=true on a development machine (make dev does)"))
@@ -159,7 +159,7 @@ func (c Config) Validate() error {
 	if c.HTTPWriteTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("HTTP_WRITE_TIMEOUT: %s must be positive", c.HTTPWriteTimeout))
 	}
-	if c.HTTPWriteTimeout <= c.PublishTimeout || (c.BookingTransport == api.TransportDirect && c.HTTPWriteTimeout <= c.BookingDirectTimeout) {
+	if c.HTTPWriteTimeout <= c.PublishTimeout || (c.BookingTransport == app.TransportDirect && c.HTTPWriteTimeout <= c.BookingDirectTimeout) {
 		errs = append(errs, fmt.Errorf("HTTP_WRITE_TIMEOUT: %s must exceed PUBLISH_TIMEOUT and, in direct mode, BOOKING_DIRECT_TIMEOUT", c.HTTPWriteTimeout))
 	}
 	if c.RateLimitRPS < 0 {

@@ -14,14 +14,14 @@ import (
 	"github.com/staybook/staybook/shared/contracts"
 	"github.com/staybook/staybook/shared/testkit"
 
-	"github.com/staybook/staybook/services/web/internal/api"
-	"github.com/staybook/staybook/services/web/internal/booking"
+	"github.com/staybook/staybook/services/web/internal/app"
+	"github.com/staybook/staybook/services/web/internal/domain"
 )
 
 // sseEvent is one event of a stream; a comment line (heartbeat) is counted, not returned.
 type sseEvent struct {
 	name, id string
-	view     api.BookingView
+	view     app.BookingView
 }
 
 type sseStream struct {
@@ -109,12 +109,12 @@ func TestEvents_SnapshotThenOnlyHigherVersionsOfThisBookingOnEveryReplica(t *tes
 	cfg.SSEHeartbeat = 100 * time.Millisecond
 	a, b := startWeb(t, cfg), startWeb(t, cfg)
 
-	var accepted, other api.Accepted
+	var accepted, other app.Accepted
 	a.post(t, bookingBody(t, nil), nil).json(t, &accepted)
 	a.post(t, bookingBody(t, nil), nil).json(t, &other)
 	id := accepted.ID
 	pending := contracts.Tasks{Voucher: "pending", Email: "pending", Notification: "pending"}
-	fb.put(booking.Booking{ID: id, Version: 2, Status: contracts.StatusConfirmed, Tasks: pending})
+	fb.put(domain.Booking{ID: id, Version: 2, Status: contracts.StatusConfirmed, Tasks: pending})
 
 	streams := []*sseStream{openStream(t, a, id), openStream(t, b, id)}
 	for i, s := range streams {
@@ -131,7 +131,7 @@ func TestEvents_SnapshotThenOnlyHigherVersionsOfThisBookingOnEveryReplica(t *tes
 	publishStatus(t, pub, statusChange(id, 3, contracts.Tasks{Voucher: "done", Email: "pending", Notification: "pending"})) // news
 	for i, s := range streams {
 		ev := s.next(t)
-		want := api.BookingView{ID: id, Version: 3, Status: "confirmed",
+		want := app.BookingView{ID: id, Version: 3, Status: "confirmed",
 			Tasks:      contracts.Tasks{Voucher: "done", Email: "pending", Notification: "pending"},
 			VoucherURL: "/api/bookings/" + id + "/voucher.pdf"}
 		if ev.view != want {
@@ -164,7 +164,7 @@ func TestEvents_UnstoredBookingStartsPendingAndForeignIDsAre404(t *testing.T) {
 	fb := newFakeBooking(t)
 	cfg := testConfig(amqpURL, fb.URL(), "http://127.0.0.1:1")
 	w := startWeb(t, cfg)
-	var accepted api.Accepted
+	var accepted app.Accepted
 	w.post(t, bookingBody(t, nil), nil).json(t, &accepted)
 
 	s := openStream(t, w, accepted.ID)
@@ -189,7 +189,7 @@ func TestEvents_ShutdownEndsOpenStreamsPromptly(t *testing.T) {
 	cfg := testConfig(amqpURL, fb.URL(), "http://127.0.0.1:1")
 	cfg.ShutdownTimeout = 20 * time.Second
 	w := startWeb(t, cfg)
-	var accepted api.Accepted
+	var accepted app.Accepted
 	w.post(t, bookingBody(t, nil), nil).json(t, &accepted)
 	s := openStream(t, w, accepted.ID)
 	s.next(t)
@@ -230,7 +230,7 @@ func TestEvents_CappedPerClientWith429AndPerReplicaWith503(t *testing.T) {
 	cfg.SSEMaxStreams = 3
 	cfg.TrustedProxies = []string{"127.0.0.1"}
 	w := startWeb(t, cfg)
-	var accepted api.Accepted
+	var accepted app.Accepted
 	w.post(t, bookingBody(t, nil), nil).json(t, &accepted)
 	id := accepted.ID
 
@@ -242,7 +242,7 @@ func TestEvents_CappedPerClientWith429AndPerReplicaWith503(t *testing.T) {
 			}
 			var body struct{ Error struct{ Code string } }
 			json.NewDecoder(resp.Body).Decode(&body)
-			if body.Error.Code != api.CodeTooManyStreams {
+			if body.Error.Code != app.CodeTooManyStreams {
 				t.Errorf("%d with code %q", resp.StatusCode, body.Error.Code)
 			}
 		}
@@ -277,7 +277,7 @@ func TestEvents_AStreamEndsAfterItsLifetimeWithAReconnectHint(t *testing.T) {
 	cfg.SSEMaxLifetime = time.Second
 	cfg.SSEHeartbeat = 100 * time.Millisecond
 	w := startWeb(t, cfg)
-	var accepted api.Accepted
+	var accepted app.Accepted
 	w.post(t, bookingBody(t, nil), nil).json(t, &accepted)
 
 	resp, _ := streamAs(t, w, accepted.ID, "198.51.100.1")

@@ -25,21 +25,20 @@ import (
 	"github.com/staybook/staybook/shared/servicekit"
 	"github.com/staybook/staybook/shared/testkit"
 
-	"github.com/staybook/staybook/services/web/internal/booking"
-	"github.com/staybook/staybook/services/web/internal/catalogue"
+	"github.com/staybook/staybook/services/web/internal/domain"
 )
 
 // testCatalogue is what the fake booking service sells.
-func testCatalogue() catalogue.Catalogue {
-	return catalogue.Catalogue{Hotels: []catalogue.Hotel{
+func testCatalogue() domain.Catalogue {
+	return domain.Catalogue{Hotels: []domain.Hotel{
 		{ID: "lisbon-alfama-house", Name: "Alfama House", City: "Lisbon", Address: "Rua de São Miguel 12", Stars: 3,
-			RoomTypes: []catalogue.RoomType{
+			RoomTypes: []domain.RoomType{
 				{ID: "double", Name: "Double room", Capacity: 2, PricePerNight: 9500, Currency: "EUR", TotalRooms: 12},
 				{ID: "single", Name: "Single room", Capacity: 1, PricePerNight: 6600, Currency: "EUR", TotalRooms: 4},
 				{ID: "suite", Name: "Suite", Capacity: 4, PricePerNight: 22800, Currency: "EUR", TotalRooms: 8},
 			}},
 		{ID: "berlin-spree-loft", Name: "Spree Loft", City: "Berlin", Address: "Holzmarktstraße 19", Stars: 4,
-			RoomTypes: []catalogue.RoomType{
+			RoomTypes: []domain.RoomType{
 				{ID: "double", Name: "Double room", Capacity: 2, PricePerNight: 14000, Currency: "EUR", TotalRooms: 10},
 			}},
 	}}
@@ -54,7 +53,7 @@ type fakeBooking struct {
 	directCalls       atomic.Int32
 
 	mu       sync.Mutex
-	bookings map[string]booking.Booking
+	bookings map[string]domain.Booking
 	keys     map[string]string // idempotency key hash -> booking ID
 	// directGate, if set, holds POST /internal/bookings until closed.
 	directGate    chan struct{}
@@ -63,7 +62,7 @@ type fakeBooking struct {
 }
 
 func newFakeBooking(t *testing.T) *fakeBooking {
-	f := &fakeBooking{bookings: map[string]booking.Booking{}, keys: map[string]string{}, directArrived: make(chan struct{}, 100)}
+	f := &fakeBooking{bookings: map[string]domain.Booking{}, keys: map[string]string{}, directArrived: make(chan struct{}, 100)}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /internal/catalogue", func(w http.ResponseWriter, r *http.Request) {
 		f.catalogueCalls.Add(1)
@@ -122,7 +121,7 @@ func newFakeBooking(t *testing.T) *fakeBooking {
 			httpx.WriteError(w, status, "refused", "refused by the fake")
 			return
 		}
-		b := booking.Booking{ID: cmd.BookingID, Version: 4, Status: contracts.StatusConfirmed, HotelID: cmd.HotelID,
+		b := domain.Booking{ID: cmd.BookingID, Version: 4, Status: contracts.StatusConfirmed, HotelID: cmd.HotelID,
 			RoomType: cmd.RoomType, CheckIn: cmd.CheckIn, CheckOut: cmd.CheckOut, Guests: cmd.Guests, GuestName: cmd.GuestName,
 			Tasks: contracts.Tasks{Voucher: contracts.TaskDone, Email: contracts.TaskDone, Notification: contracts.TaskDone}}
 		f.put(b)
@@ -135,7 +134,7 @@ func newFakeBooking(t *testing.T) *fakeBooking {
 
 func (f *fakeBooking) URL() string { return f.srv.URL }
 
-func (f *fakeBooking) put(b booking.Booking) {
+func (f *fakeBooking) put(b domain.Booking) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.bookings[b.ID] = b

@@ -6,7 +6,8 @@ import (
 
 	"github.com/staybook/staybook/shared/testkit"
 
-	"github.com/staybook/staybook/services/web/internal/api"
+	"github.com/staybook/staybook/services/web/internal/app"
+	"github.com/staybook/staybook/services/web/internal/ports/api"
 )
 
 func TestHotels_ServedFromTheCatalogueInTheContractShapes(t *testing.T) {
@@ -92,7 +93,7 @@ func TestVoucher_PassedOnFromTheVoucherService(t *testing.T) {
 	amqpURL := testkit.Vhost(t)
 	fb := newFakeBooking(t)
 	w0 := startWeb(t, testConfig(amqpURL, fb.URL(), "http://127.0.0.1:1"))
-	var made, notYet api.Accepted
+	var made, notYet app.Accepted
 	w0.post(t, bookingBody(t, nil), nil).json(t, &made)
 	w0.post(t, bookingBody(t, nil), nil).json(t, &notYet)
 

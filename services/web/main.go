@@ -22,17 +22,18 @@ import (
 	"github.com/staybook/staybook/shared/servicekit"
 	"github.com/staybook/staybook/shared/telemetry"
 
-	"github.com/staybook/staybook/services/web/internal/admin"
-	"github.com/staybook/staybook/services/web/internal/api"
-	"github.com/staybook/staybook/services/web/internal/apidoc"
-	"github.com/staybook/staybook/services/web/internal/booking"
-	"github.com/staybook/staybook/services/web/internal/bookingid"
-	"github.com/staybook/staybook/services/web/internal/catalogue"
-	"github.com/staybook/staybook/services/web/internal/jaeger"
-	"github.com/staybook/staybook/services/web/internal/live"
-	"github.com/staybook/staybook/services/web/internal/ratelimit"
-	"github.com/staybook/staybook/services/web/internal/site"
-	"github.com/staybook/staybook/services/web/internal/voucher"
+	"github.com/staybook/staybook/services/web/internal/adapters"
+	"github.com/staybook/staybook/services/web/internal/adapters/bookingclient"
+	"github.com/staybook/staybook/services/web/internal/adapters/jaegerclient"
+	"github.com/staybook/staybook/services/web/internal/adapters/voucherclient"
+	"github.com/staybook/staybook/services/web/internal/app"
+	"github.com/staybook/staybook/services/web/internal/domain"
+	"github.com/staybook/staybook/services/web/internal/ports"
+	"github.com/staybook/staybook/services/web/internal/ports/admin"
+	"github.com/staybook/staybook/services/web/internal/ports/api"
+	"github.com/staybook/staybook/services/web/internal/ports/apidoc"
+	"github.com/staybook/staybook/services/web/internal/ports/ratelimit"
+	"github.com/staybook/staybook/services/web/internal/ports/site"
 )
 
 // RelayHandlerName is the handler that relays BookingStatusChanged to the
@@ -66,7 +67,7 @@ func build(ctx context.Context, svc *servicekit.Service, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	hub := live.NewHub()
+	hub := app.NewHub()
 	public, err := newPublicAPI(svc, cfg, p, hub)
 	if err != nil {
 		return err
@@ -75,14 +76,16 @@ func build(ctx context.Context, svc *servicekit.Service, cfg Config) error {
 		Failures: p.adminFailures, ClientAddress: p.clients.Of,
 		Token: cfg.AdminToken, DeadLettersURL: cfg.DeadlettersURL,
 		// A replay waits for the broker's confirm in the deadletters service.
-		Client:    telemetry.HTTPClient(cfg.PublishTimeout + 25*time.Second),
-		Publisher: svc.Publisher, Traces: p.traces, VerifyBookingID: p.ids.Verify, MaxBodyBytes: cfg.MaxBodyBytes, Logger: svc.Log,
+		Client: telemetry.HTTPClient(cfg.PublishTimeout + 25*time.Second),
+		Faults: app.NewFaults(adapters.ControlPublisher{Publisher: svc.Publisher}, svc.Log),
+		Traces: p.traces, VerifyBookingID: p.bookings.Verify, MaxBodyBytes: cfg.MaxBodyBytes, Logger: svc.Log,
 	})
 	if err != nil {
 		return err
 	}
+	// The pages call the same use cases as the JSON API, never the API.
 	pages, err := site.New(site.Config{
-		Catalogue: p.catalogue, Bookings: p.bookings, Placer: public, VerifyBookingID: p.ids.Verify,
+		Catalogue: p.catalogue, Bookings: p.bookings, Placer: p.bookings, VerifyBookingID: p.bookings.Verify,
 		RetryAfter: retryAfter(cfg), MaxBodyBytes: cfg.MaxBodyBytes, TraceURL: p.traces.SearchURL, Logger: svc.Log,
 	})
 	if err != nil {
@@ -109,31 +112,42 @@ func build(ctx context.Context, svc *servicekit.Service, cfg Config) error {
 	return addRelay(svc, hub)
 }
 
-// parts are the clients and caches the APIs and pages share.
+// parts are the use cases and adapters the APIs and pages share.
 type parts struct {
-	ids           *bookingid.Issuer
-	bookings      *booking.Client
-	catalogue     *catalogue.Cache
-	vouchers      *voucher.Client
-	traces        *jaeger.Client
+	bookings      *app.Bookings
+	catalogue     *app.CatalogueCache
+	traces        *jaegerclient.Client
 	clients       ratelimit.ClientAddresses
 	adminFailures *ratelimit.Buckets
 }
 
 func newParts(svc *servicekit.Service, cfg Config) (p parts, err error) {
-	if p.ids, err = bookingid.New(bookingid.Config{Namespace: cfg.BookingIDNamespace, Secret: []byte(cfg.BookingIDSecret)}); err != nil {
+	ids, err := domain.NewIssuer(domain.IssuerConfig{Namespace: cfg.BookingIDNamespace, Secret: []byte(cfg.BookingIDSecret)})
+	if err != nil {
 		return p, err
 	}
-	if p.bookings, err = booking.New(booking.Config{BaseURL: cfg.BookingURL, DirectTimeout: cfg.BookingDirectTimeout, Transport: bookingTransport()}); err != nil {
+	client, err := bookingclient.New(bookingclient.Config{BaseURL: cfg.BookingURL, DirectTimeout: cfg.BookingDirectTimeout, Transport: bookingTransport()})
+	if err != nil {
 		return p, err
 	}
-	if p.catalogue, err = catalogue.New(catalogue.Config{Source: p.bookings, TTL: cfg.CatalogueTTL, Logger: svc.Log}); err != nil {
+	if p.catalogue, err = app.NewCatalogueCache(app.CatalogueConfig{Source: client, TTL: cfg.CatalogueTTL, Logger: svc.Log}); err != nil {
 		return p, err
 	}
-	if p.vouchers, err = voucher.New(voucher.Config{BaseURL: cfg.VoucherURL, Transport: telemetry.HTTPClient(0).Transport}); err != nil {
+	vouchers, err := voucherclient.New(voucherclient.Config{BaseURL: cfg.VoucherURL, Transport: telemetry.HTTPClient(0).Transport})
+	if err != nil {
 		return p, err
 	}
-	if p.traces, err = jaeger.New(jaeger.Config{QueryURL: cfg.JaegerQueryURL, UIURL: cfg.JaegerUIURL}); err != nil {
+	commands, err := messaging.CommandBus(svc.Publisher)
+	if err != nil {
+		return p, err
+	}
+	if p.bookings, err = app.NewBookings(app.BookingsConfig{
+		Transport: cfg.BookingTransport, IDs: ids, Service: client, Catalogue: p.catalogue,
+		Commands: commands, Vouchers: vouchers, Metrics: app.NewMetrics(svc.Metrics), Logger: svc.Log,
+	}); err != nil {
+		return p, err
+	}
+	if p.traces, err = jaegerclient.New(jaegerclient.Config{QueryURL: cfg.JaegerQueryURL, UIURL: cfg.JaegerUIURL}); err != nil {
 		return p, err
 	}
 	proxies, _ := ratelimit.ParsePrefixes(cfg.TrustedProxies) // checked by Validate
@@ -142,13 +156,12 @@ func newParts(svc *servicekit.Service, cfg Config) (p parts, err error) {
 	return p, err
 }
 
-func newPublicAPI(svc *servicekit.Service, cfg Config, p parts, hub *live.Hub) (*api.API, error) {
+func newPublicAPI(svc *servicekit.Service, cfg Config, p parts, hub *app.Hub) (*api.API, error) {
 	return api.New(api.Config{
-		Transport: cfg.BookingTransport, IDs: p.ids, Bookings: p.bookings, Catalogue: p.catalogue,
-		Publisher: svc.Publisher, Vouchers: p.vouchers, Hub: hub,
+		Bookings: p.bookings, Hub: hub,
 		RetryAfter: retryAfter(cfg), MaxBodyBytes: cfg.MaxBodyBytes,
-		Heartbeat: cfg.SSEHeartbeat, Metrics: api.NewMetrics(svc.Metrics), Logger: svc.Log,
-		Streams:        live.NewStreams(live.StreamLimits{Max: cfg.SSEMaxStreams, MaxPerClient: cfg.SSEMaxStreamsPerClient}),
+		Heartbeat: cfg.SSEHeartbeat, Logger: svc.Log,
+		Streams:        app.NewStreams(app.StreamLimits{Max: cfg.SSEMaxStreams, MaxPerClient: cfg.SSEMaxStreamsPerClient}),
 		ClientAddress:  p.clients.Of,
 		StreamLifetime: cfg.SSEMaxLifetime,
 	})
@@ -201,7 +214,7 @@ func bookingTransport() http.RoundTripper {
 // the router directly, not with HandleMessages: that would probe the
 // replica's exclusive queue from the publishing connection for the backlog
 // metric, which the broker refuses.
-func addRelay(svc *servicekit.Service, hub *live.Hub) error {
+func addRelay(svc *servicekit.Service, hub *app.Hub) error {
 	replica := "web." + hostname() + "." + randomSuffix()
 	sub, err := svc.ReplicaSubscriber(replica, 64) // relaying is quick: let the broker push ahead
 	if err != nil {
@@ -218,7 +231,7 @@ func addRelay(svc *servicekit.Service, hub *live.Hub) error {
 		Name: "staybook_web_notifications_malformed_total", Help: "Messages on the notifications fanout that were not a BookingStatusChanged (dropped).",
 	})
 	svc.Metrics.MustRegister(consumed, malformed)
-	relay := live.RelayHandler(live.RelayConfig{Hub: hub, Logger: svc.Log, Malformed: malformed.Inc})
+	relay := ports.RelayHandler(ports.RelayConfig{Hub: hub, Logger: svc.Log, Malformed: malformed.Inc})
 	svc.Router.AddHandler(messaging.Handler{
 		Name: RelayHandlerName, Topic: messaging.NotificationsExchange, Queue: messaging.NotificationsExchange + "." + replica,
 		Subscriber: sub, Policy: policy,

@@ -18,7 +18,7 @@ import (
 
 	"github.com/staybook/staybook/shared/testkit"
 
-	"github.com/staybook/staybook/services/web/internal/apidoc"
+	"github.com/staybook/staybook/services/web/internal/ports/apidoc"
 )
 
 // notDocumented are patterns the web tier serves that are not operations

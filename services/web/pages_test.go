@@ -15,7 +15,7 @@ import (
 	"github.com/staybook/staybook/shared/messaging"
 	"github.com/staybook/staybook/shared/testkit"
 
-	"github.com/staybook/staybook/services/web/internal/booking"
+	"github.com/staybook/staybook/services/web/internal/domain"
 )
 
 // noRedirects is a client that shows redirects instead of following them.
@@ -280,7 +280,7 @@ func TestBookingPage_PendingUntilStoredThenTheDetailsAndTasks(t *testing.T) {
 		`data-complete="false"`, `<p class="voucher" data-field="voucher" hidden>`)
 
 	p := contracts.TaskPending
-	fb.put(booking.Booking{ID: id, Version: 1, Status: contracts.StatusConfirmed, HotelID: "lisbon-alfama-house", RoomType: "double",
+	fb.put(domain.Booking{ID: id, Version: 1, Status: contracts.StatusConfirmed, HotelID: "lisbon-alfama-house", RoomType: "double",
 		CheckIn: day(10), CheckOut: day(13), Guests: 2, GuestName: "Ana Silva", TotalPrice: contracts.Money{Amount: 28500, Currency: "EUR"},
 		Tasks: contracts.Tasks{Voucher: contracts.TaskDone, Email: p, Notification: p}})
 	confirmed := w.get(t, "/bookings/"+id)
@@ -288,7 +288,7 @@ func TestBookingPage_PendingUntilStoredThenTheDetailsAndTasks(t *testing.T) {
 		`href="/api/bookings/`+id+`/voucher.pdf" download>`, `data-task="voucher"`, `data-state="done">Done</span>`,
 		`data-email-note="pending">Your confirmation email`, `data-complete="true"`, "<noscript>")
 
-	fb.put(booking.Booking{ID: id, Version: 4, Status: contracts.StatusConfirmed, HotelID: "lisbon-alfama-house", RoomType: "double",
+	fb.put(domain.Booking{ID: id, Version: 4, Status: contracts.StatusConfirmed, HotelID: "lisbon-alfama-house", RoomType: "double",
 		CheckIn: day(10), CheckOut: day(13), Guests: 2, GuestName: "Ana Silva",
 		Tasks: contracts.Tasks{Voucher: contracts.TaskDone, Email: contracts.TaskDone, Notification: contracts.TaskDone}})
 	final := w.get(t, "/bookings/"+id)
@@ -367,7 +367,7 @@ func TestBookingPage_LinksToTheBookingsTraceInJaegerWhenItsUIIsSet(t *testing.T)
 	id := strings.TrimPrefix(postForm(t, w.base, validForm("form-trace"), browserHeaders).header.Get("Location"), "/bookings/")
 
 	made := time.Now().Add(-time.Hour).UTC()
-	fb.put(booking.Booking{ID: id, Version: 1, Status: contracts.StatusConfirmed, HotelID: "lisbon-alfama-house", RoomType: "double",
+	fb.put(domain.Booking{ID: id, Version: 1, Status: contracts.StatusConfirmed, HotelID: "lisbon-alfama-house", RoomType: "double",
 		CheckIn: day(10), CheckOut: day(13), Guests: 2, GuestName: "Ana Silva", CreatedAt: made, UpdatedAt: made.Add(time.Second)})
 	page := w.get(t, "/bookings/"+id)
 	tags := url.QueryEscape(`{"booking.id":"` + id + `"}`)
