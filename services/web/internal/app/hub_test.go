@@ -1,38 +1,21 @@
-package app
+package app_test
 
 import (
 	"testing"
 
-	"github.com/staybook/staybook/shared/contracts"
+	"github.com/staybook/staybook/services/web/internal/app"
+	"github.com/staybook/staybook/services/web/internal/app/apptest"
 )
-
-func status(id string, version int64) contracts.BookingStatusChanged {
-	return contracts.BookingStatusChanged{BookingID: id, Version: version, Status: contracts.StatusConfirmed}
-}
-
-func take(t *testing.T, s *Subscription) contracts.BookingStatusChanged {
-	t.Helper()
-	select {
-	case <-s.Ready():
-	default:
-		t.Fatal("nothing ready")
-	}
-	ev, ok := s.Take()
-	if !ok {
-		t.Fatal("ready but nothing to take")
-	}
-	return ev
-}
 
 func TestHub_DeliversOnlyToSubscribersOfTheBooking(t *testing.T) {
 	t.Parallel()
-	h := NewHub()
+	h := app.NewHub()
 	a1, a2, b := h.Subscribe("a"), h.Subscribe("a"), h.Subscribe("b")
-	if n := h.Publish(status("a", 1)); n != 2 {
+	if n := h.Publish(apptest.Status("a", 1)); n != 2 {
 		t.Fatalf("delivered to %d, want 2", n)
 	}
-	for _, s := range []*Subscription{a1, a2} {
-		if ev := take(t, s); ev.BookingID != "a" || ev.Version != 1 {
+	for _, s := range []*app.Subscription{a1, a2} {
+		if ev := apptest.Take(t, s); ev.BookingID != "a" || ev.Version != 1 {
 			t.Fatalf("got %+v", ev)
 		}
 	}
@@ -42,7 +25,7 @@ func TestHub_DeliversOnlyToSubscribersOfTheBooking(t *testing.T) {
 	default:
 	}
 	a1.Close()
-	if n := h.Publish(status("a", 2)); n != 1 {
+	if n := h.Publish(apptest.Status("a", 2)); n != 1 {
 		t.Fatalf("delivered to %d after close, want 1", n)
 	}
 	if h.Subscribers() != 2 {
@@ -52,12 +35,12 @@ func TestHub_DeliversOnlyToSubscribersOfTheBooking(t *testing.T) {
 
 func TestHub_ASlowReaderGetsTheNewestStateAndNeverAnOlderOne(t *testing.T) {
 	t.Parallel()
-	h := NewHub()
+	h := app.NewHub()
 	s := h.Subscribe("a")
-	h.Publish(status("a", 1))
-	h.Publish(status("a", 3))
-	h.Publish(status("a", 2)) // out of order: older than what waits
-	if ev := take(t, s); ev.Version != 3 {
+	h.Publish(apptest.Status("a", 1))
+	h.Publish(apptest.Status("a", 3))
+	h.Publish(apptest.Status("a", 2)) // out of order: older than what waits
+	if ev := apptest.Take(t, s); ev.Version != 3 {
 		t.Fatalf("got version %d, want 3", ev.Version)
 	}
 	if _, ok := s.Take(); ok {
@@ -67,7 +50,7 @@ func TestHub_ASlowReaderGetsTheNewestStateAndNeverAnOlderOne(t *testing.T) {
 
 func TestHub_CloseEndsEverySubscription(t *testing.T) {
 	t.Parallel()
-	h := NewHub()
+	h := app.NewHub()
 	s := h.Subscribe("a")
 	h.Close()
 	select {

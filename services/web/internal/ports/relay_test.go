@@ -8,25 +8,8 @@ import (
 	"github.com/staybook/staybook/shared/contracts"
 
 	"github.com/staybook/staybook/services/web/internal/app"
+	"github.com/staybook/staybook/services/web/internal/app/apptest"
 )
-
-func status(id string, version int64) contracts.BookingStatusChanged {
-	return contracts.BookingStatusChanged{BookingID: id, Version: version, Status: contracts.StatusConfirmed}
-}
-
-func take(t *testing.T, s *app.Subscription) contracts.BookingStatusChanged {
-	t.Helper()
-	select {
-	case <-s.Ready():
-	default:
-		t.Fatal("nothing ready")
-	}
-	ev, ok := s.Take()
-	if !ok {
-		t.Fatal("ready but nothing to take")
-	}
-	return ev
-}
 
 func TestRelayHandler_PassesStatusChangesAndDropsMalformedMessages(t *testing.T) {
 	t.Parallel()
@@ -35,14 +18,14 @@ func TestRelayHandler_PassesStatusChangesAndDropsMalformedMessages(t *testing.T)
 	malformed := 0
 	relay := RelayHandler(RelayConfig{Hub: h, Logger: slog.New(slog.DiscardHandler), Malformed: func() { malformed++ }})
 
-	msg, err := contracts.NewMessage(context.Background(), status("a", 4), "a")
+	msg, err := contracts.NewMessage(context.Background(), apptest.Status("a", 4), "a")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := relay(msg); err != nil {
 		t.Fatal(err)
 	}
-	if ev := take(t, s); ev.Version != 4 {
+	if ev := apptest.Take(t, s); ev.Version != 4 {
 		t.Fatalf("got %+v", ev)
 	}
 
