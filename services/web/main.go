@@ -24,6 +24,7 @@ import (
 
 	"github.com/staybook/staybook/services/web/internal/adapters"
 	"github.com/staybook/staybook/services/web/internal/adapters/bookingclient"
+	"github.com/staybook/staybook/services/web/internal/adapters/deadlettersclient"
 	"github.com/staybook/staybook/services/web/internal/adapters/jaegerclient"
 	"github.com/staybook/staybook/services/web/internal/adapters/voucherclient"
 	"github.com/staybook/staybook/services/web/internal/app"
@@ -74,11 +75,8 @@ func build(ctx context.Context, svc *servicekit.Service, cfg Config) error {
 	}
 	adminAPI, err := admin.New(admin.Config{
 		Failures: p.adminFailures, ClientAddress: p.clients.Of,
-		Token: cfg.AdminToken, DeadLettersURL: cfg.DeadlettersURL,
-		// A replay waits for the broker's confirm in the deadletters service.
-		Client: telemetry.HTTPClient(cfg.PublishTimeout + 25*time.Second),
-		Faults: app.NewFaults(adapters.ControlPublisher{Publisher: svc.Publisher}, svc.Log),
-		Traces: p.traces, VerifyBookingID: p.bookings.Verify, MaxBodyBytes: cfg.MaxBodyBytes, Logger: svc.Log,
+		Token: cfg.AdminToken, Admin: p.admin,
+		VerifyBookingID: p.bookings.Verify, MaxBodyBytes: cfg.MaxBodyBytes, Logger: svc.Log,
 	})
 	if err != nil {
 		return err
@@ -115,6 +113,7 @@ func build(ctx context.Context, svc *servicekit.Service, cfg Config) error {
 // parts are the use cases and adapters the APIs and pages share.
 type parts struct {
 	bookings      *app.Bookings
+	admin         *app.Admin
 	catalogue     *app.CatalogueCache
 	traces        *jaegerclient.Client
 	clients       ratelimit.ClientAddresses
@@ -150,6 +149,15 @@ func newParts(svc *servicekit.Service, cfg Config) (p parts, err error) {
 	if p.traces, err = jaegerclient.New(jaegerclient.Config{QueryURL: cfg.JaegerQueryURL, UIURL: cfg.JaegerUIURL}); err != nil {
 		return p, err
 	}
+	deadLetters, err := deadlettersclient.New(deadlettersclient.Config{
+		BaseURL: cfg.DeadlettersURL,
+		// A replay waits for the broker's confirm in the deadletters service.
+		Client: telemetry.HTTPClient(cfg.PublishTimeout + 25*time.Second),
+	})
+	if err != nil {
+		return p, err
+	}
+	p.admin = app.NewAdmin(adapters.ControlPublisher{Publisher: svc.Publisher}, deadLetters, p.traces, svc.Log)
 	proxies, _ := ratelimit.ParsePrefixes(cfg.TrustedProxies) // checked by Validate
 	p.clients = ratelimit.ClientAddresses{TrustedProxies: proxies, Header: cfg.ClientAddressHeader}
 	p.adminFailures, err = ratelimit.NewBuckets(float64(cfg.AdminMaxFailures)/cfg.AdminFailureWindow.Seconds(), cfg.AdminMaxFailures, cfg.RateLimitMaxClients)

@@ -1,8 +1,9 @@
 // Package admin is the web tier's admin API, behind a bearer token
 // (ADMIN_TOKEN): the dead-letter console's endpoints, passed on to the
-// deadletters service; the fault-injection switches, broadcast to every
-// replica of every service on the control fanout; and a booking's trace, read
-// from Jaeger.
+// deadletters service, and a booking's trace, read from Jaeger, on the
+// public listener; the fault-injection switches, broadcast to every replica
+// of every service on the control fanout, on the internal listener only
+// (RegisterInternal). Each calls the operator's use cases (app.Admin).
 //
 // The token travels in the Authorization header only, never in a cookie, so a
 // cross-site page cannot make a browser use it: the admin API needs no CSRF
@@ -10,7 +11,6 @@
 package admin
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"crypto/subtle"
 	"fmt"
@@ -18,7 +18,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -51,15 +50,8 @@ const MaxHandlerBytes = 100
 type Config struct {
 	// Token is ADMIN_TOKEN; empty turns the admin API off (503).
 	Token string
-	// DeadLettersURL is the deadletters service (DEADLETTERS_URL), which
-	// serves the same /api/admin/dead-letters paths and checks the token too.
-	DeadLettersURL string
-	// Client calls the deadletters service (traced).
-	Client *http.Client
-	// Faults put FaultChanged on the control fanout.
-	Faults *app.Faults
-	// Traces reads booking traces.
-	Traces app.Traces
+	// Admin are the operator's use cases.
+	Admin *app.Admin
 	// VerifyBookingID tells an ID the web tier issued (bookingid.Issuer.Verify).
 	VerifyBookingID func(string) bool
 	// MaxBodyBytes bounds a request body.
@@ -76,22 +68,14 @@ type Config struct {
 // API serves the admin endpoints.
 type API struct {
 	cfg  Config
-	base *url.URL
 	log  *slog.Logger
 	want [sha256.Size]byte
 }
 
 // New builds the admin API.
 func New(cfg Config) (*API, error) {
-	if cfg.Faults == nil || cfg.Traces == nil || cfg.VerifyBookingID == nil || (cfg.Failures != nil && cfg.ClientAddress == nil) {
+	if cfg.Admin == nil || cfg.VerifyBookingID == nil || (cfg.Failures != nil && cfg.ClientAddress == nil) {
 		panic("admin: missing dependency")
-	}
-	base, err := url.Parse(strings.TrimSuffix(cfg.DeadLettersURL, "/"))
-	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
-		return nil, fmt.Errorf("deadletters URL %q is not an http(s) URL", cfg.DeadLettersURL)
-	}
-	if cfg.Client == nil {
-		cfg.Client = &http.Client{Timeout: 30 * time.Second}
 	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 16 << 10
@@ -99,7 +83,7 @@ func New(cfg Config) (*API, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &API{cfg: cfg, base: base, log: cfg.Logger, want: sha256.Sum256([]byte(cfg.Token))}, nil
+	return &API{cfg: cfg, log: cfg.Logger, want: sha256.Sum256([]byte(cfg.Token))}, nil
 }
 
 // Register adds the admin routes to mux, each behind the token.
@@ -154,60 +138,32 @@ func (a *API) RequireToken(next http.Handler) http.Handler {
 	})
 }
 
-// Headers passed on in each direction.
-var (
-	requestHeaders  = []string{"Authorization", "Content-Type", "Accept"}
-	responseHeaders = []string{"Content-Type", "Cache-Control", "Retry-After", "WWW-Authenticate"}
-)
-
 // proxy passes a dead-letter request to the deadletters service, which
 // serves the same path and checks the token again, and its answer back.
 func (a *API) proxy(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	target := *a.base
-	target.Path = a.base.Path + r.URL.Path
-	target.RawPath = a.base.EscapedPath() + r.URL.EscapedPath()
-	target.RawQuery = r.URL.RawQuery
-	var body io.Reader
+	req := app.DeadLetterRequest{Method: r.Method, Path: r.URL.Path, EscapedPath: r.URL.EscapedPath(), RawQuery: r.URL.RawQuery, Header: r.Header}
 	if r.Body != nil && r.Method != http.MethodGet {
 		b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.cfg.MaxBodyBytes))
 		if err != nil {
 			httpx.WriteError(w, http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("body must not exceed %d bytes", a.cfg.MaxBodyBytes))
 			return
 		}
-		body = bytes.NewReader(b)
+		req.Body = b
 	}
-	req, err := http.NewRequestWithContext(ctx, r.Method, target.String(), body)
+	answer, err := a.cfg.Admin.DeadLetters(r.Context(), req)
 	if err != nil {
-		a.log.ErrorContext(ctx, "admin proxy: build request", "err", err)
-		httpx.WriteError(w, http.StatusInternalServerError, "internal", "internal error")
-		return
-	}
-	for _, h := range requestHeaders {
-		if v := r.Header.Get(h); v != "" {
-			req.Header.Set(h, v)
-		}
-	}
-	resp, err := a.cfg.Client.Do(req)
-	if err != nil {
-		a.log.WarnContext(ctx, "deadletters service unreachable", "path", r.URL.Path, "err", err)
 		w.Header().Set("Retry-After", "5")
 		httpx.WriteError(w, http.StatusServiceUnavailable, CodeDeadLettersUnavailable, "the deadletters service is not available; retry later")
 		return
 	}
-	defer resp.Body.Close()
-	for _, h := range responseHeaders {
-		if v := resp.Header.Get(h); v != "" {
-			w.Header().Set(h, v)
-		}
+	defer answer.Body.Close()
+	for h, v := range answer.Header {
+		w.Header()[h] = v
 	}
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(resp.StatusCode)
-	if _, err := io.Copy(w, resp.Body); err != nil {
-		a.log.DebugContext(ctx, "admin proxy: answer cut", "err", err)
-	}
-	if r.Method != http.MethodGet && resp.StatusCode/100 == 2 {
-		a.log.InfoContext(ctx, "dead letter changed by an operator", "method", r.Method, "path", r.URL.Path)
+	w.WriteHeader(answer.Status)
+	if _, err := io.Copy(w, answer.Body); err != nil {
+		a.log.DebugContext(r.Context(), "admin proxy: answer cut", "err", err)
 	}
 }
 
@@ -273,7 +229,7 @@ func (a *API) knownService(w http.ResponseWriter, service string) bool {
 // service gets it; the addressed service applies it) and answers 202: the
 // replicas apply it as they receive it.
 func (a *API) broadcast(w http.ResponseWriter, r *http.Request, f contracts.FaultChanged) {
-	if err := a.cfg.Faults.Change(r.Context(), f); err != nil {
+	if err := a.cfg.Admin.ChangeFault(r.Context(), f); err != nil {
 		w.Header().Set("Retry-After", "1")
 		httpx.WriteError(w, http.StatusServiceUnavailable, CodeUnavailable, "the fault change could not be published; retry")
 		return
@@ -289,9 +245,8 @@ func (a *API) bookingTrace(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, http.StatusNotFound, CodeNotFound, "booking not found")
 		return
 	}
-	wf, err := a.cfg.Traces.BookingTrace(r.Context(), id)
+	wf, err := a.cfg.Admin.BookingTrace(r.Context(), id)
 	if err != nil {
-		a.log.WarnContext(r.Context(), "booking trace not available", "booking_id", id, "err", err)
 		w.Header().Set("Retry-After", "5")
 		httpx.WriteError(w, http.StatusServiceUnavailable, CodeTracesUnavailable, "Jaeger's query API is not available; retry later")
 		return
