@@ -78,6 +78,8 @@ func adminConfig(t *testing.T, amqpURL, bookingURL, deadLettersURL string) Confi
 	cfg.AdminToken = adminToken
 	cfg.DeadlettersURL = deadLettersURL
 	cfg.AdminMaxFailures = 1000 // these tests send many wrong tokens on purpose
+	// The fault switches are on the internal listener.
+	cfg.MetricsAddr = "localhost:0" // an address of its own: HTTP_ADDR is 127.0.0.1:0
 	return cfg
 }
 
@@ -129,13 +131,13 @@ func TestAdminAPI_RefusedWithoutTheTokenAndPassedOnWithIt(t *testing.T) {
 	w := startWeb(t, adminConfig(t, testkit.Vhost(t), fb.URL(), dl.srv.URL))
 
 	paths := []struct{ method, path string }{
-		{http.MethodGet, "/api/admin/dead-letters?status=dead&handler=create_voucher"},
-		{http.MethodGet, "/api/admin/dead-letters/letter-1"},
-		{http.MethodPost, "/api/admin/dead-letters/letter-1/replay"},
-		{http.MethodDelete, "/api/admin/dead-letters/letter-1"},
-		{http.MethodPut, "/api/admin/faults/voucher"},
-		{http.MethodDelete, "/api/admin/faults/voucher"},
-		{http.MethodGet, "/api/admin/bookings/some-booking/trace"},
+		{http.MethodGet, w.base + "/api/admin/dead-letters?status=dead&handler=create_voucher"},
+		{http.MethodGet, w.base + "/api/admin/dead-letters/letter-1"},
+		{http.MethodPost, w.base + "/api/admin/dead-letters/letter-1/replay"},
+		{http.MethodDelete, w.base + "/api/admin/dead-letters/letter-1"},
+		{http.MethodPut, w.internal + "/api/admin/faults/voucher"},
+		{http.MethodDelete, w.internal + "/api/admin/faults/voucher"},
+		{http.MethodGet, w.base + "/api/admin/bookings/some-booking/trace"},
 	}
 	for _, p := range paths {
 		for name, h := range map[string]map[string]string{
@@ -143,7 +145,10 @@ func TestAdminAPI_RefusedWithoutTheTokenAndPassedOnWithIt(t *testing.T) {
 			"wrong token":  {"Authorization": "Bearer not-the-token"},
 			"not a bearer": {"Authorization": "Basic " + adminToken},
 		} {
-			resp := do(t, p.method, w.base+p.path, "", h)
+			resp := doInternal(t, p.method, p.path, "", h)
+			if !strings.HasPrefix(p.path, w.internal) {
+				checkAgainstOpenAPI(t, httptest.NewRequest(p.method, p.path, nil), resp.status, resp.header, resp.body)
+			}
 			if resp.status != http.StatusUnauthorized || !strings.HasPrefix(resp.header.Get("WWW-Authenticate"), "Bearer") ||
 				resp.errorDetail(t).Code != "unauthorized" || resp.header.Get("Cache-Control") != "no-store" {
 				t.Errorf("%s %s with %s: %d %v %s", p.method, p.path, name, resp.status, resp.header, resp.body)
@@ -154,17 +159,17 @@ func TestAdminAPI_RefusedWithoutTheTokenAndPassedOnWithIt(t *testing.T) {
 		t.Fatalf("refused requests reached the deadletters service: %v", got)
 	}
 
-	list := do(t, http.MethodGet, w.base+paths[0].path, "", bearer)
+	list := do(t, http.MethodGet, paths[0].path, "", bearer)
 	if list.status != 200 || !strings.Contains(string(list.body), `"letter-1"`) {
 		t.Fatalf("list: %d %s", list.status, list.body)
 	}
 	if r := do(t, http.MethodGet, w.base+"/api/admin/dead-letters/letter-404", "", bearer); r.status != 404 || r.errorDetail(t).Code != "not_found" {
 		t.Fatalf("unknown letter: %d %s", r.status, r.body)
 	}
-	if r := do(t, http.MethodPost, w.base+paths[2].path, "", bearer); r.status != 200 || !strings.Contains(string(r.body), "replayed") {
+	if r := do(t, http.MethodPost, paths[2].path, "", bearer); r.status != 200 || !strings.Contains(string(r.body), "replayed") {
 		t.Fatalf("replay: %d %s", r.status, r.body)
 	}
-	if r := do(t, http.MethodDelete, w.base+paths[3].path, "", bearer); r.status != http.StatusNoContent {
+	if r := do(t, http.MethodDelete, paths[3].path, "", bearer); r.status != http.StatusNoContent {
 		t.Fatalf("purge: %d %s", r.status, r.body)
 	}
 	want := []string{
@@ -178,7 +183,7 @@ func TestAdminAPI_RefusedWithoutTheTokenAndPassedOnWithIt(t *testing.T) {
 	}
 
 	dl.srv.Close()
-	if r := do(t, http.MethodGet, w.base+paths[0].path, "", bearer); r.status != http.StatusServiceUnavailable || r.errorDetail(t).Code != "deadletters_unavailable" {
+	if r := do(t, http.MethodGet, paths[0].path, "", bearer); r.status != http.StatusServiceUnavailable || r.errorDetail(t).Code != "deadletters_unavailable" {
 		t.Fatalf("deadletters down: %d %s", r.status, r.body)
 	}
 }
@@ -240,7 +245,14 @@ func TestAdminAPI_FaultsAreBroadcastOnTheControlFanoutToEveryReplica(t *testing.
 	w := startWeb(t, adminConfig(t, amqpURL, fb.URL(), dl.srv.URL))
 	next := controlQueue(t, amqpURL)
 
-	resp := do(t, http.MethodPut, w.base+"/api/admin/faults/voucher", `{"fail_rate": 1, "mode": "permanent", "handler": "create_voucher"}`, bearer)
+	// Not on the public listener, even with the token: the next change on
+	// the fanout is the one sent to the internal listener below.
+	for _, method := range []string{http.MethodPut, http.MethodDelete} {
+		if resp := doInternal(t, method, w.base+"/api/admin/faults/voucher", `{"fail_rate": 1, "mode": "permanent"}`, bearer); resp.status != http.StatusMethodNotAllowed {
+			t.Fatalf("%s on the public listener: %d %s", method, resp.status, resp.body)
+		}
+	}
+	resp := doInternal(t, http.MethodPut, w.internal+"/api/admin/faults/voucher", `{"fail_rate": 1, "mode": "permanent", "handler": "create_voucher"}`, bearer)
 	if resp.status != http.StatusAccepted {
 		t.Fatalf("PUT: %d %s", resp.status, resp.body)
 	}
@@ -251,7 +263,7 @@ func TestAdminAPI_FaultsAreBroadcastOnTheControlFanoutToEveryReplica(t *testing.
 
 	// The web tier is one of the services: its own replica applies a fault
 	// addressed to it (through its own control queue), and clears it.
-	resp = do(t, http.MethodPut, w.base+"/api/admin/faults/web", `{"fail_rate": 0.5, "mode": "transient"}`, bearer)
+	resp = doInternal(t, http.MethodPut, w.internal+"/api/admin/faults/web", `{"fail_rate": 0.5, "mode": "transient"}`, bearer)
 	if resp.status != http.StatusAccepted {
 		t.Fatalf("PUT web: %d %s", resp.status, resp.body)
 	}
@@ -260,7 +272,7 @@ func TestAdminAPI_FaultsAreBroadcastOnTheControlFanoutToEveryReplica(t *testing.
 		return len(f) == 1 && f[0].FailRate == 0.5 && f[0].Mode == contracts.FaultTransient && f[0].Handler == ""
 	})
 	next()
-	if resp := do(t, http.MethodDelete, w.base+"/api/admin/faults/web", "", bearer); resp.status != http.StatusAccepted {
+	if resp := doInternal(t, http.MethodDelete, w.internal+"/api/admin/faults/web", "", bearer); resp.status != http.StatusAccepted {
 		t.Fatalf("DELETE web: %d %s", resp.status, resp.body)
 	}
 	if got := next(); got != (contracts.FaultChanged{Service: "web", Clear: true}) {
@@ -281,13 +293,28 @@ func TestAdminAPI_FaultsAreBroadcastOnTheControlFanoutToEveryReplica(t *testing.
 		{"/api/admin/faults/voucher", `{"fail_rate": "all"}`, 400, "fail_rate"},
 	}
 	for _, b := range bad {
-		resp := do(t, http.MethodPut, w.base+b.path, b.body, bearer)
+		resp := doInternal(t, http.MethodPut, w.internal+b.path, b.body, bearer)
 		if resp.status != b.status || resp.errorDetail(t).Field != b.field {
 			t.Errorf("PUT %s %s: %d %s, want %d naming %s", b.path, b.body, resp.status, resp.body, b.status, b.field)
 		}
 	}
-	if resp := do(t, http.MethodDelete, w.base+"/api/admin/faults/payments", "", bearer); resp.status != 404 {
+	if resp := doInternal(t, http.MethodDelete, w.internal+"/api/admin/faults/payments", "", bearer); resp.status != 404 {
 		t.Errorf("DELETE unknown service: %d", resp.status)
+	}
+}
+
+func TestAdminAPI_NoFaultControlWithoutAnInternalListener(t *testing.T) {
+	t.Parallel()
+	fb := newFakeBooking(t)
+	dl := newFakeDeadLetters(t)
+	cfg := adminConfig(t, testkit.Vhost(t), fb.URL(), dl.srv.URL)
+	cfg.MetricsAddr = ""
+	w := startWeb(t, cfg)
+	if w.internal != "" {
+		t.Fatalf("an internal listener at %s without METRICS_ADDR", w.internal)
+	}
+	if resp := doInternal(t, http.MethodPut, w.base+"/api/admin/faults/voucher", `{"fail_rate": 1, "mode": "permanent"}`, bearer); resp.status != http.StatusMethodNotAllowed {
+		t.Fatalf("PUT on the public listener: %d %s", resp.status, resp.body)
 	}
 }
 

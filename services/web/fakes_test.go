@@ -170,8 +170,10 @@ func newFakeVoucher(t *testing.T, pdfs map[string][]byte) *httptest.Server {
 type web struct {
 	svc  *servicekit.Service
 	base string
-	stop func() // cancels Run and waits for it; Close follows in cleanup
-	done chan error
+	// internal is the internal listener's base URL ("" without METRICS_ADDR).
+	internal string
+	stop     func() // cancels Run and waits for it; Close follows in cleanup
+	done     chan error
 }
 
 func testConfig(amqpURL, bookingURL, voucherURL string) Config {
@@ -203,6 +205,9 @@ func startWeb(t *testing.T, cfg Config) *web {
 		t.Fatal(err)
 	}
 	w := &web{svc: svc, base: "http://" + svc.Addr(), done: make(chan error, 1)}
+	if addr := svc.InternalAddr(); addr != "" {
+		w.internal = "http://" + addr
+	}
 	go func() { w.done <- svc.Run(ctx) }()
 	var once sync.Once
 	var runErr error
@@ -256,6 +261,22 @@ func (r response) errorDetail(t *testing.T) httpx.ErrorDetail {
 
 func do(t *testing.T, method, url string, body string, header map[string]string) response {
 	t.Helper()
+	req, resp := send(t, method, url, body, header)
+	checkAgainstOpenAPI(t, req, resp.status, resp.header, resp.body)
+	return resp
+}
+
+// doInternal is do on the internal listener, whose operator endpoints the
+// public OpenAPI document does not describe (or a request the public
+// listener refuses because they are not there).
+func doInternal(t *testing.T, method, url string, body string, header map[string]string) response {
+	t.Helper()
+	_, resp := send(t, method, url, body, header)
+	return resp
+}
+
+func send(t *testing.T, method, url string, body string, header map[string]string) (*http.Request, response) {
+	t.Helper()
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	testkit.Must(t, err)
 	if body != "" {
@@ -269,8 +290,7 @@ func do(t *testing.T, method, url string, body string, header map[string]string)
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	testkit.Must(t, err)
-	checkAgainstOpenAPI(t, req, resp.StatusCode, resp.Header, b)
-	return response{status: resp.StatusCode, header: resp.Header, body: b}
+	return req, response{status: resp.StatusCode, header: resp.Header, body: b}
 }
 
 func (w *web) post(t *testing.T, body string, header map[string]string) response {

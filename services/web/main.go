@@ -92,6 +92,11 @@ func build(ctx context.Context, svc *servicekit.Service, cfg Config) error {
 	mux := svc.Mux()
 	public.Register(mux)
 	adminAPI.Register(mux)
+	if internal := svc.InternalMux(); internal != nil {
+		adminAPI.RegisterInternal(internal)
+	} else {
+		svc.Log.InfoContext(ctx, "fault control is off: it is served on the internal listener only, and METRICS_ADDR is not set")
+	}
 	pages.Register(mux)
 	apidoc.Register(mux)
 	if err := useHTTP(svc, cfg, p.clients, pages); err != nil {

@@ -177,7 +177,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	}
 	ports := map[string]int{}
 	for _, svc := range stack.Services {
-		if ports[svc], err = freePort(); err != nil {
+		if ports[svc], err = FreePort(); err != nil {
 			return nil, err
 		}
 	}
@@ -245,7 +245,8 @@ func randomName(prefix string) string {
 	return prefix + "_" + hex.EncodeToString(b)
 }
 
-func freePort() (int, error) {
+// FreePort is a port of 127.0.0.1 free at the time of the call.
+func FreePort() (int, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err

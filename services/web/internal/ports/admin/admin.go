@@ -86,7 +86,7 @@ func New(cfg Config) (*API, error) {
 	return &API{cfg: cfg, log: cfg.Logger, want: sha256.Sum256([]byte(cfg.Token))}, nil
 }
 
-// Register adds the admin routes to mux, each behind the token.
+// Register adds the public admin routes to mux, each behind the token.
 func (a *API) Register(mux httpx.Router) {
 	for _, p := range []string{
 		"GET /api/admin/dead-letters",
@@ -96,9 +96,15 @@ func (a *API) Register(mux httpx.Router) {
 	} {
 		mux.Handle(p, a.RequireToken(http.HandlerFunc(a.proxy)))
 	}
+	mux.Handle("GET /api/admin/bookings/{id}/trace", a.RequireToken(http.HandlerFunc(a.bookingTrace)))
+}
+
+// RegisterInternal adds the fault switches, behind the token too, to the
+// internal listener's mux: a fault breaks every replica of a service, which
+// no one on the public side may do, token or not.
+func (a *API) RegisterInternal(mux httpx.Router) {
 	mux.Handle("PUT /api/admin/faults/{service}", a.RequireToken(http.HandlerFunc(a.setFault)))
 	mux.Handle("DELETE /api/admin/faults/{service}", a.RequireToken(http.HandlerFunc(a.clearFault)))
-	mux.Handle("GET /api/admin/bookings/{id}/trace", a.RequireToken(http.HandlerFunc(a.bookingTrace)))
 }
 
 // RequireToken lets a request through only with "Authorization: Bearer

@@ -336,26 +336,6 @@
       ev.preventDefault();
       loadLetters().catch(function (err) { session.fail(err, $('#letters-status')); });
     });
-
-    $('#fault-form').addEventListener('submit', function (ev) {
-      ev.preventDefault();
-      var service = $('#fault-service').value;
-      var body = { fail_rate: parseFloat($('#fault-rate').value), mode: $('#fault-mode').value, handler: $('#fault-handler').value.trim() };
-      var status = $('#fault-status');
-      status.textContent = 'Setting…';
-      adminFetch('PUT', '/api/admin/faults/' + encodeURIComponent(service), body).then(function (f) {
-        status.textContent = 'Fault set: ' + f.service + ' ' + (f.handler || 'every handler') + ' fails ' +
-          Math.round(f.fail_rate * 100) + '% of the time (' + f.mode + '). Every replica applies it in a moment.';
-      }).catch(function (err) { session.fail(err, status); });
-    });
-    $('#fault-clear').addEventListener('click', function () {
-      var service = $('#fault-service').value;
-      var status = $('#fault-status');
-      status.textContent = 'Clearing…';
-      adminFetch('DELETE', '/api/admin/faults/' + encodeURIComponent(service)).then(function () {
-        status.textContent = 'Faults of ' + service + ' cleared.';
-      }).catch(function (err) { session.fail(err, status); });
-    });
   }
 
   // ---- Trace waterfall ---------------------------------------------------
