@@ -113,6 +113,16 @@ func LoadConfig() (Config, error) {
 // Validate reports every bad value, naming its variable.
 func (c Config) Validate() error {
 	errs := []error{c.Common.Validate()}
+	errs = append(errs, c.validateURLs()...)
+	errs = append(errs, c.validateBookings()...)
+	errs = append(errs, c.validateRequests()...)
+	errs = append(errs, c.validateClients()...)
+	return errors.Join(errs...)
+}
+
+// validateURLs checks the other services' URLs.
+func (c Config) validateURLs() []error {
+	var errs []error
 	urls := [][2]string{{"BOOKING_URL", c.BookingURL}, {"VOUCHER_URL", c.VoucherURL},
 		{"DEADLETTERS_URL", c.DeadlettersURL}, {"JAEGER_QUERY_URL", c.JaegerQueryURL}}
 	if c.JaegerUIURL != "" {
@@ -124,6 +134,12 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s: %q is not an http(s) URL", name, u))
 		}
 	}
+	return errs
+}
+
+// validateBookings checks the transport, the booking ID settings and the secrets.
+func (c Config) validateBookings() []error {
+	var errs []error
 	switch c.BookingTransport {
 	case app.TransportQueue, app.TransportDirect:
 	default:
@@ -144,6 +160,12 @@ func (c Config) Validate() error {
 		config.Secret{Name: "ADMIN_TOKEN", Value: c.AdminToken, Optional: true},
 		config.Secret{Name: "LOADTEST_TOKEN", Value: c.LoadTestToken, Optional: true},
 	))
+	return errs
+}
+
+// validateRequests checks the catalogue, body and timeout settings.
+func (c Config) validateRequests() []error {
+	var errs []error
 	if c.CatalogueTTL <= 0 {
 		errs = append(errs, fmt.Errorf("CATALOGUE_TTL: %s must be positive", c.CatalogueTTL))
 	}
@@ -162,6 +184,12 @@ func (c Config) Validate() error {
 	if c.HTTPWriteTimeout <= c.PublishTimeout || (c.BookingTransport == app.TransportDirect && c.HTTPWriteTimeout <= c.BookingDirectTimeout) {
 		errs = append(errs, fmt.Errorf("HTTP_WRITE_TIMEOUT: %s must exceed PUBLISH_TIMEOUT and, in direct mode, BOOKING_DIRECT_TIMEOUT", c.HTTPWriteTimeout))
 	}
+	return errs
+}
+
+// validateClients checks the rate limit, client addresses, streams, admin failures and origins.
+func (c Config) validateClients() []error {
+	var errs []error
 	if c.RateLimitRPS < 0 {
 		errs = append(errs, fmt.Errorf("RATE_LIMIT_RPS: %g must not be negative", c.RateLimitRPS))
 	}
@@ -194,7 +222,7 @@ func (c Config) Validate() error {
 	if c.SSEHeartbeat <= 0 {
 		errs = append(errs, fmt.Errorf("SSE_HEARTBEAT: %s must be positive", c.SSEHeartbeat))
 	}
-	return errors.Join(errs...)
+	return errs
 }
 
 // UsesDevSecret reports whether the booking ID secret is the public

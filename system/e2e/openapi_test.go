@@ -21,7 +21,7 @@ import (
 
 // openAPIDocument is the web tier's OpenAPI document, as it serves it at
 // /api/openapi.json.
-const openAPIDocument = "../../services/web/internal/apidoc/openapi.json"
+const openAPIDocument = "../../services/web/internal/ports/apidoc/openapi.json"
 
 var openAPIRouter = sync.OnceValues(func() (routers.Router, error) {
 	raw, err := os.ReadFile(filepath.FromSlash(openAPIDocument))

@@ -240,104 +240,129 @@ func (s jSpan) failed() bool {
 // layout puts the spans of every trace on one time line, in tree order.
 func (c *Client) layout(bookingID string, traces map[string]jTrace) *domain.Waterfall {
 	wf := &domain.Waterfall{BookingID: bookingID, Traces: []domain.TraceRef{}, Services: []string{}, Spans: []domain.Bar{}}
-	type node struct {
-		span     jSpan
-		service  string
-		parent   string
-		children []string
-	}
-	nodes := map[string]*node{}
-	for _, t := range traces {
-		for _, s := range t.Spans {
-			key := s.TraceID + "/" + s.SpanID
-			if _, dup := nodes[key]; dup {
-				continue // found by two services' searches
-			}
-			nodes[key] = &node{span: s, service: t.Processes[s.ProcessID].ServiceName}
-		}
-	}
-	if len(nodes) == 0 {
+	tree := newSpanTree(traces)
+	if len(tree.nodes) == 0 {
 		return wf
 	}
-	var first, last int64
+	wf.Start = time.UnixMicro(tree.first).UTC()
+	wf.DurationMS = float64(tree.last-tree.first) / 1000
+	b := &waterfallBuilder{ui: c.ui, wf: wf, tree: tree, total: float64(max(tree.last-tree.first, 1)),
+		seenService: map[string]bool{}, seenTrace: map[string]bool{}, visited: map[string]bool{}}
+	slices.SortFunc(tree.roots, tree.byStart)
+	for _, r := range tree.roots {
+		b.walk(r, 0)
+	}
+	return wf
+}
+
+// spanNode is a span with its service and its place in the tree.
+type spanNode struct {
+	span     jSpan
+	service  string
+	parent   string
+	children []string
+}
+
+// spanTree is the spans of every trace (keyed trace/span), each under its
+// parent when the parent was found too, and when the first started and the
+// last ended.
+type spanTree struct {
+	nodes       map[string]*spanNode
+	roots       []string
+	first, last int64
+}
+
+func newSpanTree(traces map[string]jTrace) *spanTree {
+	t := &spanTree{nodes: map[string]*spanNode{}}
+	for _, tr := range traces {
+		for _, s := range tr.Spans {
+			key := s.TraceID + "/" + s.SpanID
+			if _, dup := t.nodes[key]; dup {
+				continue // found by two services' searches
+			}
+			t.nodes[key] = &spanNode{span: s, service: tr.Processes[s.ProcessID].ServiceName}
+		}
+	}
 	firstSet := false
-	for key, n := range nodes {
+	for key, n := range t.nodes {
 		for _, ref := range n.span.References {
 			pk := ref.TraceID + "/" + ref.SpanID
-			if _, ok := nodes[pk]; ok && pk != key {
+			if _, ok := t.nodes[pk]; ok && pk != key {
 				n.parent = pk
 				break
 			}
 		}
-		if !firstSet || n.span.StartTime < first {
-			first, firstSet = n.span.StartTime, true
+		if !firstSet || n.span.StartTime < t.first {
+			t.first, firstSet = n.span.StartTime, true
 		}
-		last = max(last, n.span.StartTime+n.span.Duration)
+		t.last = max(t.last, n.span.StartTime+n.span.Duration)
 	}
-	var roots []string
-	for key, n := range nodes {
+	for key, n := range t.nodes {
 		if n.parent == "" {
-			roots = append(roots, key)
+			t.roots = append(t.roots, key)
 		} else {
-			nodes[n.parent].children = append(nodes[n.parent].children, key)
+			t.nodes[n.parent].children = append(t.nodes[n.parent].children, key)
 		}
 	}
-	byStart := func(a, b string) int {
-		return cmp.Or(cmp.Compare(nodes[a].span.StartTime, nodes[b].span.StartTime), strings.Compare(a, b))
+	return t
+}
+
+func (t *spanTree) byStart(a, b string) int {
+	return cmp.Or(cmp.Compare(t.nodes[a].span.StartTime, t.nodes[b].span.StartTime), strings.Compare(a, b))
+}
+
+// waterfallBuilder adds the spans of a tree to a waterfall, depth first.
+type waterfallBuilder struct {
+	ui          string
+	wf          *domain.Waterfall
+	tree        *spanTree
+	total       float64
+	seenService map[string]bool
+	seenTrace   map[string]bool
+	visited     map[string]bool
+}
+
+func (b *waterfallBuilder) walk(key string, depth int) {
+	if b.visited[key] { // a reference cycle in bad data
+		return
 	}
-	total := float64(max(last-first, 1))
-	wf.Start = time.UnixMicro(first).UTC()
-	wf.DurationMS = float64(last-first) / 1000
-	seenService := map[string]bool{}
-	seenTrace := map[string]bool{}
-	visited := map[string]bool{}
-	var walk func(key string, depth int)
-	walk = func(key string, depth int) {
-		if visited[key] { // a reference cycle in bad data
-			return
-		}
-		visited[key] = true
-		if len(wf.Spans) == MaxSpans {
-			wf.Truncated = true
-			return
-		}
-		n := nodes[key]
-		s := n.span
-		offset := float64(s.StartTime-first) / total * 100
-		width := max(float64(s.Duration)/total*100, minWidthPct)
-		width = min(width, 100-offset)
-		var parentID string
-		if n.parent != "" {
-			parentID = nodes[n.parent].span.SpanID
-		}
-		service := cmp.Or(n.service, "unknown")
-		wf.Spans = append(wf.Spans, domain.Bar{
-			TraceID: s.TraceID, SpanID: s.SpanID, ParentID: parentID, Service: service, Name: s.OperationName,
-			Depth: depth, StartMS: float64(s.StartTime-first) / 1000, DurationMS: float64(s.Duration) / 1000,
-			OffsetPct: round2(offset), WidthPct: round2(width), Error: s.failed(),
-		})
-		if !seenService[service] {
-			seenService[service] = true
-			wf.Services = append(wf.Services, service)
-		}
-		if !seenTrace[s.TraceID] {
-			seenTrace[s.TraceID] = true
-			ref := domain.TraceRef{ID: s.TraceID}
-			if c.ui != "" {
-				ref.URL = c.ui + "/trace/" + url.PathEscape(s.TraceID)
-			}
-			wf.Traces = append(wf.Traces, ref)
-		}
-		slices.SortFunc(n.children, byStart)
-		for _, ch := range n.children {
-			walk(ch, depth+1)
-		}
+	b.visited[key] = true
+	if len(b.wf.Spans) == MaxSpans {
+		b.wf.Truncated = true
+		return
 	}
-	slices.SortFunc(roots, byStart)
-	for _, r := range roots {
-		walk(r, 0)
+	n := b.tree.nodes[key]
+	s := n.span
+	first := b.tree.first
+	offset := float64(s.StartTime-first) / b.total * 100
+	width := max(float64(s.Duration)/b.total*100, minWidthPct)
+	width = min(width, 100-offset)
+	var parentID string
+	if n.parent != "" {
+		parentID = b.tree.nodes[n.parent].span.SpanID
 	}
-	return wf
+	service := cmp.Or(n.service, "unknown")
+	b.wf.Spans = append(b.wf.Spans, domain.Bar{
+		TraceID: s.TraceID, SpanID: s.SpanID, ParentID: parentID, Service: service, Name: s.OperationName,
+		Depth: depth, StartMS: float64(s.StartTime-first) / 1000, DurationMS: float64(s.Duration) / 1000,
+		OffsetPct: round2(offset), WidthPct: round2(width), Error: s.failed(),
+	})
+	if !b.seenService[service] {
+		b.seenService[service] = true
+		b.wf.Services = append(b.wf.Services, service)
+	}
+	if !b.seenTrace[s.TraceID] {
+		b.seenTrace[s.TraceID] = true
+		ref := domain.TraceRef{ID: s.TraceID}
+		if b.ui != "" {
+			ref.URL = b.ui + "/trace/" + url.PathEscape(s.TraceID)
+		}
+		b.wf.Traces = append(b.wf.Traces, ref)
+	}
+	slices.SortFunc(n.children, b.tree.byStart)
+	for _, ch := range n.children {
+		b.walk(ch, depth+1)
+	}
 }
 
 func round2(f float64) float64 { return float64(int64(f*100+0.5)) / 100 }

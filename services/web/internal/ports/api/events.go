@@ -48,19 +48,7 @@ func (a *API) bookingEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	// The server's deadlines protect ordinary requests; this one lives on.
-	rc := http.NewResponseController(w)
-	for _, setDeadline := range []func(time.Time) error{rc.SetWriteDeadline, rc.SetReadDeadline} {
-		if err := setDeadline(time.Time{}); err != nil && !errors.Is(err, http.ErrNotSupported) {
-			a.log.WarnContext(ctx, "event stream: deadline not cleared", "err", err)
-		}
-	}
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
-	w.WriteHeader(http.StatusOK)
-
+	rc := a.startStream(w, r)
 	a.cfg.Bookings.Metrics().StreamOpened()
 	defer a.cfg.Bookings.Metrics().StreamClosed()
 
@@ -71,14 +59,36 @@ func (a *API) bookingEvents(w http.ResponseWriter, r *http.Request) {
 	if err := writeStatus(w, rc, snap); err != nil {
 		return
 	}
-	last := snap.Version
+	a.stream(w, r, rc, sub, snap.Version)
+}
+
+// startStream clears the server's deadlines, which protect ordinary
+// requests (this one lives on), and sends the stream's headers.
+func (a *API) startStream(w http.ResponseWriter, r *http.Request) *http.ResponseController {
+	rc := http.NewResponseController(w)
+	for _, setDeadline := range []func(time.Time) error{rc.SetWriteDeadline, rc.SetReadDeadline} {
+		if err := setDeadline(time.Time{}); err != nil && !errors.Is(err, http.ErrNotSupported) {
+			a.log.WarnContext(r.Context(), "event stream: deadline not cleared", "err", err)
+		}
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
+	w.WriteHeader(http.StatusOK)
+	return rc
+}
+
+// stream sends every change of a version above last, and heartbeats, until
+// the client leaves, the hub closes or the stream's lifetime ends.
+func (a *API) stream(w http.ResponseWriter, r *http.Request, rc *http.ResponseController, sub *app.Subscription, last int64) {
 	heartbeat := time.NewTicker(a.cfg.Heartbeat)
 	defer heartbeat.Stop()
 	lifetime := time.NewTimer(jitter(a.cfg.StreamLifetime))
 	defer lifetime.Stop()
 	for {
 		select {
-		case <-ctx.Done():
+		case <-r.Context().Done():
 			return
 		case <-sub.Done():
 			return

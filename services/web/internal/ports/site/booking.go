@@ -1,6 +1,7 @@
 package site
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"time"
@@ -94,26 +95,7 @@ func (s *Site) bookingPage(w http.ResponseWriter, r *http.Request) {
 		s.unavailable(w, r, "Your booking's status")
 		return
 	default:
-		page.Booking = b
-		page.Status, page.Reason = b.Status, b.Reason
-		page.Tasks = tasks(b.Tasks)
-		if b.Tasks.Voucher == contracts.TaskDone {
-			page.VoucherURL = "/api/bookings/" + id + "/voucher.pdf"
-		}
-		if t1, err1 := time.Parse(time.DateOnly, b.CheckOut); err1 == nil {
-			if t0, err0 := time.Parse(time.DateOnly, b.CheckIn); err0 == nil {
-				page.Nights = int(t1.Sub(t0).Hours() / 24)
-			}
-		}
-		page.HotelName, page.RoomName = b.HotelID, b.RoomType
-		if cat, err := s.cfg.Catalogue.Get(ctx); err == nil {
-			if h, ok := cat.Hotel(b.HotelID); ok {
-				page.HotelName = h.Name
-				if rt, ok := h.RoomType(b.RoomType); ok {
-					page.RoomName = rt.Name
-				}
-			}
-		}
+		s.describeBooking(ctx, &page, b)
 	}
 	if s.cfg.TraceURL != nil {
 		from, to := s.cfg.Now().Add(-time.Hour), s.cfg.Now()
@@ -134,6 +116,31 @@ func (s *Site) bookingPage(w http.ResponseWriter, r *http.Request) {
 		refresh = 0
 	}
 	s.render(w, r, http.StatusOK, "booking", Page{Title: "Your booking", Body: "booking", Refresh: refresh, Data: page})
+}
+
+// describeBooking fills the page with the stored booking: its state, its
+// tasks, its nights and the names of its hotel and room.
+func (s *Site) describeBooking(ctx context.Context, page *BookingPage, b *domain.Booking) {
+	page.Booking = b
+	page.Status, page.Reason = b.Status, b.Reason
+	page.Tasks = tasks(b.Tasks)
+	if b.Tasks.Voucher == contracts.TaskDone {
+		page.VoucherURL = "/api/bookings/" + page.ID + "/voucher.pdf"
+	}
+	if t1, err1 := time.Parse(time.DateOnly, b.CheckOut); err1 == nil {
+		if t0, err0 := time.Parse(time.DateOnly, b.CheckIn); err0 == nil {
+			page.Nights = int(t1.Sub(t0).Hours() / 24)
+		}
+	}
+	page.HotelName, page.RoomName = b.HotelID, b.RoomType
+	if cat, err := s.cfg.Catalogue.Get(ctx); err == nil {
+		if h, ok := cat.Hotel(b.HotelID); ok {
+			page.HotelName = h.Name
+			if rt, ok := h.RoomType(b.RoomType); ok {
+				page.RoomName = rt.Name
+			}
+		}
+	}
 }
 
 func tasks(t contracts.Tasks) []Task {

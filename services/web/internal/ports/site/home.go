@@ -101,17 +101,30 @@ func (s *Site) home(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	home := Home{Search: search, Guests: guests, Nights: nights}
+	home := matchingOffers(cat, Home{Search: search, Guests: guests, Nights: nights})
+	if search.Dated() {
+		s.addAvailability(r.Context(), home.Offers, search.CheckIn, search.CheckOut, guests)
+	}
+	title := "Hotels"
+	if search.City != "" {
+		title = "Hotels in " + search.City
+	}
+	s.render(w, r, http.StatusOK, "home", Page{Title: title, Body: "home", Data: home})
+}
+
+// matchingOffers fills home with the catalogue's cities and the offers of
+// the hotels that match its search.
+func matchingOffers(cat *domain.Catalogue, home Home) Home {
 	seen := map[string]bool{}
 	for _, h := range cat.Hotels {
 		if !seen[h.City] {
 			seen[h.City] = true
 			home.Cities = append(home.Cities, h.City)
 		}
-		if search.City != "" && !strings.EqualFold(h.City, search.City) {
+		if home.Search.City != "" && !strings.EqualFold(h.City, home.Search.City) {
 			continue
 		}
-		if maxCapacity(h) < guests {
+		if maxCapacity(h) < home.Guests {
 			continue
 		}
 		o := Offer{Hotel: h}
@@ -123,14 +136,7 @@ func (s *Site) home(w http.ResponseWriter, r *http.Request) {
 		home.Offers = append(home.Offers, o)
 	}
 	slices.Sort(home.Cities)
-	if search.Dated() {
-		s.addAvailability(r.Context(), home.Offers, search.CheckIn, search.CheckOut, guests)
-	}
-	title := "Hotels"
-	if search.City != "" {
-		title = "Hotels in " + search.City
-	}
-	s.render(w, r, http.StatusOK, "home", Page{Title: title, Body: "home", Data: home})
+	return home
 }
 
 func maxCapacity(h domain.Hotel) int {

@@ -122,7 +122,6 @@ func (s *Site) renderHotel(w http.ResponseWriter, r *http.Request, status int, h
 // customer typed; on success a redirect to the booking's page (303, so that
 // reloading it does not post again).
 func (s *Site) createBooking(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
 	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 	if err := r.ParseForm(); err != nil {
 		s.errorPage(w, r, ErrorPage{Status: http.StatusBadRequest, Heading: "The form could not be read",
@@ -150,6 +149,18 @@ func (s *Site) createBooking(w http.ResponseWriter, r *http.Request) {
 		// per new key; the customer's next attempt is then idempotent.
 		form.Key = newKey()
 	}
+	req := s.checkForm(&form, cat)
+	if len(form.Errors) > 0 {
+		s.renderHotel(w, r, http.StatusUnprocessableEntity, h, form)
+		return
+	}
+	placed, err := s.cfg.Placer.Place(r.Context(), req, form.Key)
+	s.answerPlaced(w, r, h, form, placed, err)
+}
+
+// checkForm is the booking request of the form, with a message in
+// form.Errors for each bad field (the JSON API's validation, in words).
+func (s *Site) checkForm(form *BookingForm, cat *domain.Catalogue) app.BookingRequest {
 	req := app.BookingRequest{
 		HotelID: form.HotelID, RoomType: form.RoomType, CheckIn: form.CheckIn, CheckOut: form.CheckOut,
 		GuestName: form.GuestName, GuestEmail: form.GuestEmail,
@@ -165,12 +176,12 @@ func (s *Site) createBooking(w http.ResponseWriter, r *http.Request) {
 			form.Errors[p.Field] = humanise(p.Message)
 		}
 	}
-	if len(form.Errors) > 0 {
-		s.renderHotel(w, r, http.StatusUnprocessableEntity, h, form)
-		return
-	}
+	return req
+}
 
-	placed, err := s.cfg.Placer.Place(ctx, req, form.Key)
+// answerPlaced answers the form once the booking was placed (a redirect to
+// its page) or refused (the form again, saying why).
+func (s *Site) answerPlaced(w http.ResponseWriter, r *http.Request, h *domain.Hotel, form BookingForm, placed app.Placed, err error) {
 	var (
 		re *httpx.RequestError
 		se *app.StatusError
@@ -200,7 +211,7 @@ func (s *Site) createBooking(w http.ResponseWriter, r *http.Request) {
 		form.Error = "We could not take your booking just now. Nothing was charged: please send the form again in a few seconds."
 		s.renderHotel(w, r, http.StatusServiceUnavailable, h, form)
 	case err != nil:
-		s.log.ErrorContext(ctx, "booking form", "err", err)
+		s.log.ErrorContext(r.Context(), "booking form", "err", err)
 		s.errorPage(w, r, ErrorPage{Status: http.StatusInternalServerError, Heading: "Something went wrong",
 			Message: "We could not take your booking. Please try again."})
 	default:
