@@ -421,6 +421,54 @@ func checkLimitsAndRestarts(t testing.TB, p *types.Project) []string {
 	return out
 }
 
+// The Go runtime's soft memory limit, GOMEMLIMIT, is set from each
+// service's memory limit: explicit, beside the limit, in compose and in
+// Kubernetes alike (the same figures in both). Within this band of the
+// limit: high enough to be the collector's guide under load, low enough to
+// leave the rest of the process (goroutine stacks, the runtime's own
+// memory, cgo-free buffers) room before the kernel kills it.
+const (
+	goMemLimitMin = 0.75
+	goMemLimitMax = 0.90
+)
+
+// checkGoMemLimit: a Go service has a memory limit and a GOMEMLIMIT within
+// the band of it.
+func checkGoMemLimit(where, goMemLimit string, limit int64) []string {
+	switch {
+	case limit <= 0:
+		return []string{where + ": no memory limit"}
+	case goMemLimit == "":
+		return []string{fmt.Sprintf("%s: no GOMEMLIMIT: set it to %.0f to %.0f%% of the memory limit (%d MiB)", where, goMemLimitMin*100, goMemLimitMax*100, limit>>20)}
+	}
+	gml := parseGoMemLimit(goMemLimit)
+	if gml <= 0 {
+		return []string{fmt.Sprintf("%s: GOMEMLIMIT %q is not a size (e.g. 200MiB)", where, goMemLimit)}
+	}
+	if r := float64(gml) / float64(limit); r < goMemLimitMin || r > goMemLimitMax {
+		return []string{fmt.Sprintf("%s: GOMEMLIMIT %s is %.0f%% of the memory limit %d MiB, want %.0f to %.0f%%",
+			where, goMemLimit, r*100, limit>>20, goMemLimitMin*100, goMemLimitMax*100)}
+	}
+	return nil
+}
+
+// memoryLimit is a compose service's memory limit in bytes, 0 without one.
+func memoryLimit(s types.ServiceConfig) int64 {
+	if s.Deploy == nil || s.Deploy.Resources.Limits == nil {
+		return 0
+	}
+	return int64(s.Deploy.Resources.Limits.MemoryBytes)
+}
+
+func checkComposeGoMemLimits(t testing.TB, p *types.Project) []string {
+	var out []string
+	for _, s := range staybookServices(t, p) {
+		gml, _ := envValue(s, "GOMEMLIMIT")
+		out = append(out, checkGoMemLimit("docker-compose.yml "+s.Name, gml, memoryLimit(s))...)
+	}
+	return out
+}
+
 // poolSizes are the PostgreSQL pool sizes of the services with a database,
 // as their code computes them (services/*/main.go).
 var poolSizes = map[string]func(env func(string) int) int{
@@ -820,6 +868,34 @@ func TestCompose_EveryServiceHasAMemoryLimitAndARestartPolicy(t *testing.T) {
 	report(t, checkLimitsAndRestarts(t, loadCompose(t)))
 }
 
+func TestCompose_GoMemLimitFollowsEachMemoryLimit(t *testing.T) {
+	t.Parallel()
+	report(t, checkComposeGoMemLimits(t, loadCompose(t)))
+}
+
+func TestGoMemLimitCheck(t *testing.T) {
+	t.Parallel()
+	if got := checkGoMemLimit("x", "200MiB", 256<<20); len(got) != 0 {
+		t.Fatalf("200MiB under 256 MiB: %v", got)
+	}
+	for name, c := range map[string]struct {
+		gml   string
+		limit int64
+	}{
+		"no limit":          {"200MiB", 0},
+		"no GOMEMLIMIT":     {"", 256 << 20},
+		"not a size":        {"200MB", 256 << 20},
+		"at the limit":      {"256MiB", 256 << 20},
+		"above it":          {"1GiB", 256 << 20},
+		"far below it":      {"64MiB", 256 << 20},
+		"left from a limit": {"200MiB", 512 << 20},
+	} {
+		if got := checkGoMemLimit(name, c.gml, c.limit); len(got) == 0 {
+			t.Errorf("%s: not caught", name)
+		}
+	}
+}
+
 func TestCompose_PoolsFitTheDatabaseConnectionBudget(t *testing.T) {
 	t.Parallel()
 	report(t, checkDatabaseBudget(t, loadCompose(t)))
@@ -954,6 +1030,15 @@ func TestComposeChecks_CatchCommonMistakes(t *testing.T) {
 				s.HealthCheck.Test = types.HealthCheckTest{"CMD", "curl", "-f", "http://localhost:8080/readyz"}
 			})
 		}, checkHealthChecks},
+		{"memory limit removed", func(p *types.Project) {
+			edit(p, "voucher", func(s *types.ServiceConfig) { s.Deploy.Resources.Limits = nil })
+		}, checkComposeGoMemLimits},
+		{"GOMEMLIMIT removed", func(p *types.Project) {
+			edit(p, "email", func(s *types.ServiceConfig) { delete(s.Environment, "GOMEMLIMIT") })
+		}, checkComposeGoMemLimits},
+		{"memory limit raised, GOMEMLIMIT left", func(p *types.Project) {
+			edit(p, "web", func(s *types.ServiceConfig) { s.Deploy.Resources.Limits.MemoryBytes *= 2 })
+		}, checkComposeGoMemLimits},
 		{"dependency on postgres removed", func(p *types.Project) {
 			edit(p, "booking", func(s *types.ServiceConfig) { delete(s.DependsOn, "postgres") })
 		}, checkDependencies},

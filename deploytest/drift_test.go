@@ -21,8 +21,6 @@ import (
 // another would silently not be built, run, deployed or scraped; these tests
 // compare them.
 
-var goWorkUseRe = regexp.MustCompile(`(?m)^\s*(?:use\s+)?\.?/?(services/[A-Za-z0-9_.-]+)\s*$`)
-
 // goWorkServices are the services/* entries of go.work's use directives.
 func goWorkServices(src string) []string {
 	var out []string

@@ -823,6 +823,40 @@ func checkNoSecretsInManifests(m *manifests) []string {
 	return out
 }
 
+// checkK8sGoMemLimits: every Staybook container has a memory limit and
+// GOMEMLIMIT, a literal value within the band of that limit (see
+// checkGoMemLimit; the downward API could give the limit itself, not a
+// share of it).
+func checkK8sGoMemLimits(t testing.TB, m *manifests) []string {
+	var out []string
+	for _, svc := range serviceDirs(t) {
+		d, ok := m.Deployments[svc]
+		if !ok {
+			continue // checkStaybookDeployments reports it
+		}
+		c := staybookContainer(d)
+		if c == nil {
+			continue
+		}
+		where := fmt.Sprintf("%s Deployment %s", filepath.Base(m.Dir), svc)
+		gml := ""
+		for _, e := range c.Env {
+			if e.Name == "GOMEMLIMIT" {
+				if e.ValueFrom != nil {
+					out = append(out, where+": GOMEMLIMIT from the downward API is the whole limit; give it a value within the band")
+				}
+				gml = e.Value
+			}
+		}
+		var limit int64
+		if q, ok := c.Resources.Limits[corev1.ResourceMemory]; ok {
+			limit = q.Value()
+		}
+		out = append(out, checkGoMemLimit(where, gml, limit)...)
+	}
+	return out
+}
+
 // --- tests ---
 
 func TestKustomize_BaseAndOverlaysBuildAndDecodeStrictly(t *testing.T) {
@@ -842,6 +876,44 @@ func TestKustomize_EveryDeploymentIsLockedDown(t *testing.T) {
 	base, overlays := kustomizations(t)
 	for _, dir := range append([]string{base}, overlays...) {
 		report(t, checkLockedDown(build(t, dir)))
+	}
+}
+
+func TestKustomize_GoMemLimitFollowsEachMemoryLimit(t *testing.T) {
+	t.Parallel()
+	base, overlays := kustomizations(t)
+	for _, dir := range append([]string{base}, overlays...) {
+		report(t, checkK8sGoMemLimits(t, build(t, dir)))
+	}
+}
+
+// Compose and Kubernetes give each service the same memory limit and the
+// same GOMEMLIMIT.
+func TestKustomize_MemoryLimitsAreComposes(t *testing.T) {
+	t.Parallel()
+	p := loadCompose(t)
+	base, _ := kustomizations(t)
+	m := build(t, base)
+	for _, s := range staybookServices(t, p) {
+		d, ok := m.Deployments[s.Name]
+		if !ok {
+			continue
+		}
+		c := staybookContainer(d)
+		if c == nil {
+			continue
+		}
+		var kgml string
+		for _, e := range c.Env {
+			if e.Name == "GOMEMLIMIT" {
+				kgml = e.Value
+			}
+		}
+		cgml, _ := envValue(s, "GOMEMLIMIT")
+		klimit := c.Resources.Limits.Memory().Value()
+		if cgml != kgml || memoryLimit(s) != klimit {
+			t.Errorf("%s: compose has GOMEMLIMIT %q under %d MiB, Kubernetes %q under %d MiB", s.Name, cgml, memoryLimit(s)>>20, kgml, klimit>>20)
+		}
 	}
 }
 
@@ -948,6 +1020,16 @@ func TestKustomizeChecks_CatchCommonMistakes(t *testing.T) {
 			m.Deployments["email"].Spec.Template.Spec.SecurityContext.RunAsNonRoot = nil
 		}, noT(checkLockedDown)},
 		{"no memory limit", func(m *manifests) { delete(container(m, "voucher").Resources.Limits, corev1.ResourceMemory) }, noT(checkLockedDown)},
+		{"no memory limit beside GOMEMLIMIT", func(m *manifests) { delete(container(m, "booking").Resources.Limits, corev1.ResourceMemory) }, checkK8sGoMemLimits},
+		{"no GOMEMLIMIT", func(m *manifests) {
+			c := container(m, "notification")
+			c.Env = slices.Delete(c.Env, envIndex(c, "GOMEMLIMIT"), envIndex(c, "GOMEMLIMIT")+1)
+		}, checkK8sGoMemLimits},
+		{"GOMEMLIMIT from the downward API", func(m *manifests) {
+			c := container(m, "email")
+			c.Env[envIndex(c, "GOMEMLIMIT")] = corev1.EnvVar{Name: "GOMEMLIMIT", ValueFrom: &corev1.EnvVarSource{
+				ResourceFieldRef: &corev1.ResourceFieldSelector{Resource: "limits.memory"}}}
+		}, checkK8sGoMemLimits},
 		{"capability kept", func(m *manifests) { container(m, "notification").SecurityContext.Capabilities.Drop = nil }, noT(checkLockedDown)},
 		{"latest image", func(m *manifests) {
 			m.Deployments["jaeger"].Spec.Template.Spec.Containers[0].Image = "jaegertracing/jaeger:latest"

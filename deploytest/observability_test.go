@@ -299,7 +299,7 @@ func cmpOr(a, b string) string {
 // --- Jaeger: the trace cap fits the memory ----------------------------------
 
 // Jaeger's in-memory store, measured with the Jaeger build `make dev` uses
-// (docs/benchmarks.md, "Jaeger through a load run"): 1,996 settled
+// (docs/results/benchmarks.md, "Jaeger through a load run"): 1,996 settled
 // bookings held 269 MB of live heap (GODEBUG=gctrace=1) as they arrived at
 // 100/s, 135 KB per booking's trace of 71 spans (77 KB at rest after a
 // run: the larger is used); compose's three web replicas add 8 consumer

@@ -127,6 +127,14 @@ func TestBookScenario_ShortRunAgainstARealStackLosesAndDuplicatesNothing(t *test
 	if s.QueueDrainSeconds < 0 || s.PeakMemoryBytes["booking"] == 0 || s.CPUSeconds["web"] == 0 && s.PeakMemoryBytes["web"] == 0 {
 		t.Errorf("sampling: queue drain %v, memory %v, cpu %v", s.QueueDrainSeconds, s.PeakMemoryBytes, s.CPUSeconds)
 	}
+	// The machine's CPU per booking: the stack's services are processes of
+	// this machine, named after them, and so is the load generator.
+	if c := s.CPUPerBooking; c == nil || c.Basis != "fully processed" || c.Bookings != s.AcceptedBookings ||
+		c.Parts["web"].Processes == 0 || c.Parts["booking"].Processes == 0 || c.Parts["booking"].Seconds <= 0 || c.TotalMS <= c.ServicesMS {
+		t.Errorf("CPU per booking: %+v", c)
+	} else {
+		t.Logf("CPU per booking: services %.2f ms, whole machine %.2f ms, parts %+v", c.ServicesMS, c.TotalMS, c.Parts)
+	}
 	if !strings.Contains(progress.String(), "sent") || !strings.Contains(progress.String(), "queue") {
 		t.Errorf("no progress lines:\n%s", progress.String())
 	}

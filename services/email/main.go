@@ -5,50 +5,107 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
-	"os"
+	"net/http"
 	"time"
 
-	"github.com/staybook/staybook/shared/httpx"
-	"github.com/staybook/staybook/shared/lifecycle"
-	"github.com/staybook/staybook/shared/logging"
-	"github.com/staybook/staybook/shared/telemetry"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 
-	"github.com/staybook/staybook/services/email/internal/service"
+	"github.com/staybook/staybook/shared/faults"
+	"github.com/staybook/staybook/shared/servicekit"
+
+	"github.com/staybook/staybook/services/email/internal/adapters"
+	"github.com/staybook/staybook/services/email/internal/adapters/voucherclient"
+	"github.com/staybook/staybook/services/email/internal/app"
+	"github.com/staybook/staybook/services/email/internal/domain"
+	"github.com/staybook/staybook/services/email/internal/ports"
 )
 
-func main() {
-	if len(os.Args) > 1 && os.Args[1] == "healthcheck" { // the container's health check
-		os.Exit(httpx.Healthcheck(os.Getenv("HTTP_ADDR"), ":8083"))
+// The public server has no write timeout: a direct-mode request lasts as
+// long as a send.
+var program = servicekit.Program[Config]{Name: Name, Load: LoadConfig, Build: build}
+
+func main() { program.Main() }
+
+// build opens the email database and registers the VoucherCreated handler
+// and the HTTP API. Readiness is the kit's: the broker and the database
+// only. With the SMTP server down, messages wait in the queue and in
+// retries, and the replica stays in rotation for the HTTP API.
+func build(ctx context.Context, svc *servicekit.Service, cfg Config) error {
+	db, err := svc.OpenDatabase(ctx, servicekit.Database{
+		Migrations: adapters.Migrations(),
+		// One per worker (held only while claiming or recording) and some for HTTP.
+		MaxConns: int32(cfg.Workers) + 4,
+	})
+	if err != nil {
+		return err
 	}
-	if err := run(); err != nil {
-		slog.Error("email stopped", "err", err)
-		os.Exit(1)
+	metrics := adapters.NewMetrics(svc.Metrics)
+	mailer, err := newMailer(cfg, svc.Log, metrics)
+	if err != nil {
+		return err
 	}
+	vouchers, err := voucherclient.New(voucherclient.Config{
+		BaseURL: cfg.VoucherURL, Timeout: cfg.VoucherTimeout,
+		Transport: otelhttp.NewTransport(http.DefaultTransport), // the voucher service continues the trace
+	})
+	if err != nil {
+		return fmt.Errorf("voucher client: %w", err)
+	}
+	store, err := adapters.NewEmailStore(adapters.EmailStoreConfig{Pool: db, Lease: claimLease(cfg)})
+	if err != nil {
+		return err
+	}
+	uc, err := app.NewSendConfirmationEmail(app.Config{
+		Store: store, Vouchers: vouchers, Mailer: mailer, Events: svc.Events, Observer: metrics, Logger: svc.Log,
+	})
+	if err != nil {
+		return err
+	}
+	how := servicekit.Handling{Policy: cfg.Retry, Instances: cfg.Workers}
+	if err := svc.HandleEvent(ports.NewVoucherCreatedHandler(uc), how); err != nil {
+		return err
+	}
+	ports.NewHTTP(ports.HTTPConfig{UseCase: uc, Emails: store, Logger: svc.Log}).Register(svc.Mux())
+	svc.Log.InfoContext(ctx, "email service built", "workers", cfg.Workers, "extra_latency", cfg.ExtraLatency.String())
+	return nil
 }
 
-func run() error {
-	cfg, err := service.LoadConfig()
+// newMailer is the SMTP mailer, slowed down by EMAIL_EXTRA_LATENCY if set.
+func newMailer(cfg Config, log *slog.Logger, metrics *adapters.Metrics) (app.Mailer, error) {
+	mailer, err := adapters.NewMailer(adapters.MailerConfig{
+		Addr: cfg.SMTPAddr, From: cfg.EmailFrom, Username: cfg.SMTPUsername, Password: cfg.SMTPPassword,
+		TLS: cfg.SMTPTLS, Timeout: cfg.SMTPTimeout, Observe: metrics.SMTPSend, Logger: log,
+	})
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("mailer: %w", err)
 	}
-	log := logging.New(service.Name, cfg.LogLevel, cfg.LogFormat)
-	ctx, stop := lifecycle.SignalContext()
-	defer stop()
-	shutdownTracing, err := telemetry.Setup(ctx, service.Name)
-	if err != nil {
-		return err
+	if cfg.ExtraLatency > 0 { // the story's "the mail provider takes about 0.5 s"
+		return slowMailer{Mailer: mailer, delay: cfg.ExtraLatency}, nil
 	}
-	defer func() {
-		// Last: the spans of the final messages are flushed.
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		shutdownTracing(ctx)
-	}()
-	svc, err := service.New(ctx, cfg, log)
-	if err != nil {
-		return err
+	return mailer, nil
+}
+
+// claimLease is how long a claim on a booking's email lasts: it must
+// outlive the longest send (an attempt, or a direct-mode request's SMTP
+// session, the extra latency included) plus recording it, or a live sender
+// could be taken over; longer only delays the resend after a crash.
+func claimLease(cfg Config) time.Duration {
+	return max(cfg.Retry.Timeout, cfg.ExtraLatency+3*cfg.SMTPTimeout) + adapters.DefaultRecordTimeout + 10*time.Second
+}
+
+// slowMailer is the demo's slow mail provider (EMAIL_EXTRA_LATENCY): every
+// send waits first, under the booking's claim, and gives up when its
+// context ends.
+type slowMailer struct {
+	app.Mailer
+	delay time.Duration
+}
+
+func (s slowMailer) Send(ctx context.Context, email domain.OutgoingEmail) error {
+	if err := faults.Delay(ctx, s.delay); err != nil {
+		return fmt.Errorf("extra latency: %w", err)
 	}
-	defer svc.Close()
-	return svc.Run(ctx)
+	return s.Mailer.Send(ctx, email)
 }

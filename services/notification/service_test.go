@@ -20,6 +20,7 @@ import (
 	"github.com/staybook/staybook/shared/logging"
 	"github.com/staybook/staybook/shared/messaging"
 	"github.com/staybook/staybook/shared/servicekit"
+	"github.com/staybook/staybook/shared/servicekit/kittest"
 	"github.com/staybook/staybook/shared/testkit"
 
 	"github.com/staybook/staybook/services/notification/internal/domain"
@@ -117,29 +118,7 @@ func start(t *testing.T, configure func(*Config)) *harness {
 	}
 	log := logging.NewWithWriter(h.logs, "notification", "debug", "json")
 
-	ctx, cancel := context.WithCancel(context.Background())
-	svc, err := program.New(ctx, cfg, log)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	h.svc = svc
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("service stopped with %v", err)
-		}
-		svc.Close()
-	})
-	select {
-	case <-svc.Running():
-	case err := <-done:
-		t.Fatalf("service stopped at start: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("service did not start consuming within 30s")
-	}
+	h.svc = kittest.Start(t, program, cfg, log).Service
 
 	connectCtx, cancelConnect := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancelConnect()

@@ -22,7 +22,6 @@ import (
 	"github.com/staybook/staybook/shared/servicekit"
 	"github.com/staybook/staybook/shared/telemetry"
 
-	"github.com/staybook/staybook/services/web/internal/adapters"
 	"github.com/staybook/staybook/services/web/internal/adapters/bookingclient"
 	"github.com/staybook/staybook/services/web/internal/adapters/deadlettersclient"
 	"github.com/staybook/staybook/services/web/internal/adapters/jaegerclient"
@@ -162,7 +161,7 @@ func newParts(svc *servicekit.Service, cfg Config) (p parts, err error) {
 	if err != nil {
 		return p, err
 	}
-	p.admin = app.NewAdmin(adapters.ControlPublisher{Publisher: svc.Publisher}, deadLetters, p.traces, svc.Log)
+	p.admin = app.NewAdmin(svc.Events, deadLetters, p.traces, svc.Log)
 	proxies, _ := ratelimit.ParsePrefixes(cfg.TrustedProxies) // checked by Validate
 	p.clients = ratelimit.ClientAddresses{TrustedProxies: proxies, Header: cfg.ClientAddressHeader}
 	p.adminFailures, err = ratelimit.NewBuckets(float64(cfg.AdminMaxFailures)/cfg.AdminFailureWindow.Seconds(), cfg.AdminMaxFailures, cfg.RateLimitMaxClients)

@@ -33,15 +33,28 @@ type Consumption struct {
 	Instances int
 }
 
-// EventBus publishes contracts on their event topics ("events.<Name>")
-// through pub (the confirming publisher, or an outbox's transactional one).
+// EventBus publishes contracts on their topics (PublishTopic) through pub
+// (the confirming publisher, or an outbox's transactional one).
 func EventBus(pub message.Publisher) (*cqrs.EventBus, error) {
 	return cqrs.NewEventBusWithConfig(pub, cqrs.EventBusConfig{
 		GeneratePublishTopic: func(p cqrs.GenerateEventPublishTopicParams) (string, error) {
-			return EventTopic(p.EventName), nil
+			return PublishTopic(p.EventName), nil
 		},
 		Marshaler: contracts.Marshaler{},
 	})
+}
+
+// PublishTopic is where an event goes: the broadcasts to every replica
+// (BookingStatusChanged to the notifications fanout, FaultChanged to the
+// control fanout), every other event to its own exchange, "events.<Name>".
+func PublishTopic(event string) string {
+	switch event {
+	case contracts.BookingStatusChanged{}.SchemaName():
+		return NotificationsExchange
+	case contracts.FaultChanged{}.SchemaName():
+		return ControlExchange
+	}
+	return EventTopic(event)
 }
 
 // CommandBus sends commands to their queues (BookRoom to commands.BookRoom).

@@ -7,9 +7,9 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill-amqp/v3/pkg/amqp"
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	amqp091 "github.com/rabbitmq/amqp091-go"
 
-	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"github.com/staybook/staybook/shared/contracts"
 )
 

@@ -25,6 +25,10 @@ var (
 	// ErrNotConfirmed: the broker refused the message (a basic.nack: a full
 	// queue with reject-publish) or the channel closed before its confirm.
 	ErrNotConfirmed = errors.New("broker did not confirm the message")
+	// ErrBusy: MaxInFlight messages await their confirms and no room came
+	// free within RoomWait; nothing was sent. The broker is not keeping up:
+	// a caller answering a person says so at once (503) rather than late.
+	ErrBusy = errors.New("too many messages awaiting the broker's confirms")
 	// ErrNotConnected: the publisher's connection is down; nothing was sent.
 	ErrNotConnected = errors.New("not connected to rabbitmq")
 )
@@ -37,8 +41,11 @@ type PublisherConfig struct {
 	ChannelPoolSize int
 	// MaxInFlight bounds the messages published and not yet confirmed, all
 	// channels together (default 1024). A publish waits for room within its
-	// deadline.
+	// deadline, or RoomWait.
 	MaxInFlight int
+	// RoomWait, if set, is how long a publish waits for room among
+	// MaxInFlight before it fails with ErrBusy (default: the whole Timeout).
+	RoomWait time.Duration
 	// Timeout is the deadline for one Publish call, confirms included.
 	Timeout time.Duration
 	Logger  *slog.Logger
@@ -154,13 +161,8 @@ func (p *Publisher) Publish(topic string, msgs ...*message.Message) error {
 	}
 	timer := time.NewTimer(p.cfg.Timeout)
 	defer timer.Stop()
-	for i := range msgs {
-		select {
-		case p.room <- struct{}{}:
-		case <-timer.C:
-			p.release(i)
-			return fmt.Errorf("publish to %s: %d messages already in flight: %w", topic, p.cfg.MaxInFlight, ErrPublishTimeout)
-		}
+	if err := p.reserve(len(msgs), timer.C); err != nil {
+		return fmt.Errorf("publish to %s: %d messages already in flight: %w", topic, p.cfg.MaxInFlight, err)
 	}
 	// The socket write itself can block (a broker under a memory alarm
 	// stops reading), so the deadline is kept here, not in the sender.
@@ -178,6 +180,34 @@ func (p *Publisher) Publish(topic string, msgs ...*message.Message) error {
 	case <-timer.C:
 		return fmt.Errorf("publish to %s: %w", topic, ErrPublishTimeout)
 	}
+}
+
+// reserve takes room for n messages among MaxInFlight, waiting at most
+// RoomWait (ErrBusy) or until deadline fires (ErrPublishTimeout).
+func (p *Publisher) reserve(n int, deadline <-chan time.Time) error {
+	var busy <-chan time.Time
+	if p.cfg.RoomWait > 0 && p.cfg.RoomWait < p.cfg.Timeout {
+		t := time.NewTimer(p.cfg.RoomWait)
+		defer t.Stop()
+		busy = t.C
+	}
+	for i := range n {
+		select {
+		case p.room <- struct{}{}:
+			continue
+		default:
+		}
+		select {
+		case p.room <- struct{}{}:
+		case <-busy:
+			p.release(i)
+			return ErrBusy
+		case <-deadline:
+			p.release(i)
+			return ErrPublishTimeout
+		}
+	}
+	return nil
 }
 
 func (p *Publisher) release(n int) {

@@ -168,6 +168,47 @@ func TestPublisher_UnconfirmedPublishesFailAtTheDeadlineAndAreBoundedInFlight(t 
 	}
 }
 
+// With RoomWait shorter than the deadline, a publish that finds no room
+// among MaxInFlight fails with ErrBusy (the web tier's quick 503), not with
+// ErrPublishTimeout at the deadline, and sends nothing.
+func TestPublisher_WithRoomWaitAFullPublisherIsBusyAndSendsNothing(t *testing.T) {
+	t.Parallel()
+	amqpURL, proxy, pub := proxiedPublisher(t, messaging.PublisherConfig{
+		Topology: classic(), ChannelPoolSize: 1, MaxInFlight: 1, Timeout: 2 * time.Second, RoomWait: 20 * time.Millisecond,
+	})
+	testkit.Must(t, pub.Publish(messaging.BookRoomQueue, bookRoom(t, "before")))
+	proxy.Stall()
+	stalled := make(chan error, 1)
+	go func() { stalled <- pub.Publish(messaging.BookRoomQueue, bookRoom(t, "stalled")) }()
+	// Once a stalled publish holds the only room, the next one is busy.
+	// (Until then a try may take the room itself and time out like the
+	// stalled one: such a try was sent.)
+	busy := map[string]bool{}
+	tries := 0
+	testkit.Eventually(t, 20*time.Second, "a publish refused as busy", func() bool {
+		id := fmt.Sprint("try-", tries)
+		tries++
+		err := pub.Publish(messaging.BookRoomQueue, bookRoom(t, id))
+		if err != nil && !errors.Is(err, messaging.ErrBusy) && !errors.Is(err, messaging.ErrPublishTimeout) {
+			t.Fatalf("publish beyond MaxInFlight: %v, want ErrBusy", err)
+		}
+		busy[id] = errors.Is(err, messaging.ErrBusy)
+		return busy[id]
+	})
+	if err := <-stalled; !errors.Is(err, messaging.ErrPublishTimeout) && !errors.Is(err, messaging.ErrBusy) {
+		t.Fatalf("stalled publish: %v, want ErrPublishTimeout (or ErrBusy, had a try taken the room first)", err)
+	}
+	proxy.Resume()
+	testkit.Eventually(t, 10*time.Second, "room again once the broker confirms", func() bool {
+		return pub.Publish(messaging.BookRoomQueue, bookRoom(t, "after")) == nil
+	})
+	for _, id := range correlationIDs(t, amqpURL, messaging.BookRoomQueue) {
+		if busy[id] {
+			t.Errorf("%s was refused as busy, yet sent", id)
+		}
+	}
+}
+
 // correlationIDs takes every message out of queue and returns their
 // correlation IDs.
 func correlationIDs(t *testing.T, amqpURL, queue string) []string {

@@ -391,13 +391,15 @@ func (r *Router) attempt(h Handler) message.HandlerMiddleware {
 
 // Metadata a dead letter carries besides the original message's.
 const (
-	DLQueueKey          = "dl_queue"
-	DLHandlerKey        = "dl_handler"
-	DLReasonKey         = "dl_reason"
-	DLAttemptsKey       = "dl_attempts"
-	DLFirstFailedAtKey  = "dl_first_failed_at"
-	DLLastFailedAtKey   = "dl_last_failed_at"
-	DLPermanentKey      = "dl_permanent"
+	// The keys are defined in contracts, so that a domain reads them
+	// without depending on this package.
+	DLQueueKey          = contracts.DLQueueKey
+	DLHandlerKey        = contracts.DLHandlerKey
+	DLReasonKey         = contracts.DLReasonKey
+	DLAttemptsKey       = contracts.DLAttemptsKey
+	DLFirstFailedAtKey  = contracts.DLFirstFailedAtKey
+	DLLastFailedAtKey   = contracts.DLLastFailedAtKey
+	DLPermanentKey      = contracts.DLPermanentKey
 	maxReasonLength     = 2000
 	deadLetterRetryWait = time.Second
 )

@@ -62,3 +62,16 @@ func TestRouter_WithoutALoggerRetriesAndDeadLettersOnGoChannel(t *testing.T) {
 		t.Fatal("nothing dead-lettered")
 	}
 }
+
+func TestPublishTopic_BroadcastsGoToTheirFanoutsEventsToTheirExchange(t *testing.T) {
+	for event, want := range map[string]string{
+		"BookingStatusChanged": messaging.NotificationsExchange,
+		"FaultChanged":         messaging.ControlExchange,
+		"BookingConfirmed":     "events.BookingConfirmed",
+		"TaskFailed":           "events.TaskFailed",
+	} {
+		if got := messaging.PublishTopic(event); got != want {
+			t.Errorf("PublishTopic(%s) = %s, want %s", event, got, want)
+		}
+	}
+}

@@ -84,7 +84,7 @@ type Topology struct {
 // RabbitMQ 4.0 a quorum queue without x-delivery-limit gets a limit of 20,
 // and a message returned more often than that is deleted. The value -1 means
 // unlimited on 4.x only: RabbitMQ 3.10 accepts it and then drops a message
-// at its first return (measured, docs/reliability.md). A limit this high is
+// at its first return (measured, docs/scaling.md). A limit this high is
 // the same argument on both versions (so a broker upgrade keeps the queue
 // declarable) and is never reached: at one return a second, 68 years.
 const UnlimitedDeliveries = math.MaxInt32

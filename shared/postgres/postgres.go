@@ -11,6 +11,8 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/url"
+	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -35,8 +37,28 @@ type Config struct {
 	// ConnectTimeout bounds the retries at start-up.
 	ConnectTimeout time.Duration
 	Logger         *slog.Logger
-	// Tracer, if set, traces every query (see telemetry).
+	// Tracer, if set, traces every query. Without one, a span per SQL
+	// statement (otelpgx) only when TRACE_SQL_STATEMENTS is true (see
+	// StatementSpans).
 	Tracer pgx.QueryTracer
+}
+
+// StatementSpans reports whether TRACE_SQL_STATEMENTS asks for a span per
+// SQL statement (false when unset). They are off by default: a traced
+// statement costs the service about 20 to 45 µs of CPU more than an untraced one
+// (BenchmarkStatementTracing, docs/benchmarks.md), and a booking runs
+// dozens of statements; the consumer and HTTP spans still show where a
+// booking's time goes. Turn them on to see each query in Jaeger.
+func StatementSpans() (bool, error) {
+	v := strings.TrimSpace(os.Getenv("TRACE_SQL_STATEMENTS"))
+	if v == "" {
+		return false, nil
+	}
+	on, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("TRACE_SQL_STATEMENTS: %q is not true or false", v)
+	}
+	return on, nil
 }
 
 // Open connects, creating the database and migrating as configured.
@@ -57,12 +79,20 @@ func Open(ctx context.Context, cfg Config) (*pgxpool.Pool, error) {
 		pcfg.MaxConns = cfg.MaxConns
 	}
 	if cfg.Tracer == nil {
-		// Spans only when a tracer provider is set up. No span per pool
-		// acquire: they were 12 of a booking's 85 spans, and the pool's
-		// waits show in the query spans' start times anyway.
-		cfg.Tracer = otelpgx.NewTracer(otelpgx.WithDisableAcquireTracer())
+		on, err := StatementSpans()
+		if err != nil {
+			return nil, err
+		}
+		if on {
+			// No span per pool acquire: they were 12 of a booking's 85
+			// spans, and the pool's waits show in the query spans' start
+			// times anyway.
+			cfg.Tracer = otelpgx.NewTracer(otelpgx.WithDisableAcquireTracer())
+		}
 	}
-	pcfg.ConnConfig.Tracer = cfg.Tracer
+	if cfg.Tracer != nil {
+		pcfg.ConnConfig.Tracer = cfg.Tracer
+	}
 
 	b := backoff.NewExponentialBackOff()
 	b.MaxInterval = 3 * time.Second

@@ -63,6 +63,10 @@ type Options struct {
 	// RouterCloseTimeout is how long handlers in flight may run at shutdown
 	// (default SHUTDOWN_TIMEOUT).
 	RouterCloseTimeout time.Duration
+	// PublishRoomWait, if set, is how long a publish waits for room among
+	// the messages awaiting their confirms before it fails with
+	// messaging.ErrBusy (the web tier answers 503 at once rather than late).
+	PublishRoomWait time.Duration
 	// HTTPWriteTimeout bounds a public response (0: none; direct mode and
 	// live streams last long).
 	HTTPWriteTimeout time.Duration
@@ -164,6 +168,7 @@ func (s *Service) connect(ctx context.Context) (err error) {
 	}
 	if s.amqpPub, err = messaging.NewPublisher(s.pubConn, messaging.PublisherConfig{
 		Topology: s.Topology, Timeout: cfg.PublishTimeout, ChannelPoolSize: cfg.PublishChannels, Logger: s.Log,
+		RoomWait: s.opts.PublishRoomWait,
 	}); err != nil {
 		return err
 	}

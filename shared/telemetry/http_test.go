@@ -16,7 +16,7 @@ const callerTrace = "4bf92f3577b34da6a3ce929d0e0e4736"
 func attr(s sdktrace.ReadOnlySpan, key attribute.Key) string {
 	for _, kv := range s.Attributes() {
 		if kv.Key == key {
-			return kv.Value.Emit()
+			return kv.Value.String()
 		}
 	}
 	return ""

@@ -29,8 +29,10 @@ import (
 // The exporter follows OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT and _PROTOCOL
 // (grpc or http/protobuf, the default); with no endpoint and no
 // OTEL_TRACES_EXPORTER, nothing is exported (spans are still created, so
-// trace IDs appear in logs). OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES,
-// OTEL_TRACES_SAMPLER(_ARG) and OTEL_BSP_* are read by the SDK. The returned
+// trace IDs appear in logs). OTEL_TRACES_SAMPLER(_ARG) choose the sampler
+// (see Sampler; parent-based, always on by default), an unknown one is an
+// error. OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES and OTEL_BSP_* are read
+// by the SDK. The returned
 // function flushes and stops it; call it last at shutdown.
 func Setup(ctx context.Context, service string) (func(context.Context) error, error) {
 	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
@@ -48,7 +50,11 @@ func Setup(ctx context.Context, service string) (func(context.Context) error, er
 	if res, err = resource.Merge(res, envRes); err != nil {
 		return nil, fmt.Errorf("telemetry resource: %w", err)
 	}
-	opts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
+	sampler, err := Sampler()
+	if err != nil {
+		return nil, err
+	}
+	opts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res), sdktrace.WithSampler(sampler)}
 	exporter, err := newExporter(ctx)
 	if err != nil {
 		return nil, err

@@ -237,7 +237,7 @@ func (e *engine) checkEmails(ctx context.Context, confirmed map[string]bool) []C
 	missing, extra := diff(confirmed, got)
 	// A second copy is the contract's one unavoidable duplicate when it
 	// falls near a kill of the email service; near a database or SMTP
-	// outage it is reported by cause (docs/reliability.md, known issues).
+	// outage it is reported by cause (docs/results/reliability.md, known issues).
 	byCause := map[string][]string{}
 	var unexplained []string
 	e.mu.Lock()

@@ -70,7 +70,7 @@ func (r *Report) Print(w io.Writer) {
 	}
 }
 
-// Markdown writes the figures as tables (docs/reliability.md).
+// Markdown writes the figures as tables (docs/results/reliability.md).
 func (r *Report) Markdown(w io.Writer) {
 	st := r.Stream
 	fmt.Fprintf(w, "Run: %s mode, %s, %s, %.0f bookings/s.\n\n", r.Mode, r.Started.UTC().Format("2006-01-02 15:04 UTC"), round(r.Duration), r.Rate)

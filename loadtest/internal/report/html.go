@@ -213,6 +213,23 @@ func runTable(runs []Run) table {
 		return fmt.Sprintf("%d / %.1f / %d", s.DB.PeakActive, s.DB.MeanActive, s.DB.PeakWaiting), false
 	})
 	add("CPU seconds per service", func(s *Summary) (string, bool) { return floats(s.CPUSeconds, 1, ""), false })
+	add("CPU ms per booking, services / whole machine", func(s *Summary) (string, bool) {
+		c := s.CPUPerBooking
+		if c == nil {
+			return "not measured", false
+		}
+		return fmt.Sprintf("%.2f / %.2f (per booking %s)", c.ServicesMS, c.TotalMS, c.Basis), false
+	})
+	add("CPU ms per booking by part", func(s *Summary) (string, bool) {
+		if s.CPUPerBooking == nil {
+			return "not measured", false
+		}
+		m := map[string]float64{}
+		for name, p := range s.CPUPerBooking.Parts {
+			m[name] = p.MSPerBooking
+		}
+		return floats(m, 1, ""), false
+	})
 	add("peak memory per service", func(s *Summary) (string, bool) { return floats(s.PeakMemoryBytes, 1.0/(1<<20), " MiB"), false })
 	return t
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/staybook/staybook/loadtest/internal/cpucost"
 	"github.com/staybook/staybook/loadtest/internal/pace"
 	"github.com/staybook/staybook/loadtest/internal/record"
 	"github.com/staybook/staybook/loadtest/internal/sample"
@@ -157,6 +158,9 @@ type Summary struct {
 	DB              *DB                `json:"booking_db,omitempty"`
 	PeakMemoryBytes map[string]float64 `json:"peak_memory_bytes,omitempty"`
 	CPUSeconds      map[string]float64 `json:"cpu_seconds,omitempty"`
+	// CPUPerBooking is the whole machine's CPU by part of the system, per
+	// booking (nil: /proc not readable, or no booking).
+	CPUPerBooking *CPUCost `json:"cpu_per_booking,omitempty"`
 	// DeadLettered is the dead-letter queue's peak depth; null when the
 	// queues were not sampled.
 	DeadLettered *int `json:"dead_lettered"`
@@ -198,6 +202,9 @@ type Input struct {
 	Notes     []string
 	// Interrupted: the run was stopped before its end.
 	Interrupted bool
+	// CPU is each part's CPU from the run's start to its end (nil: not
+	// measured).
+	CPU map[string]cpucost.Usage
 }
 
 // Timeline is timeline.json: what the charts are drawn from.
@@ -345,6 +352,11 @@ func Summarize(in Input) (*Summary, *Timeline) {
 		s.StoredUnacknowledged = max(s.StoredBookings-s.AcceptedBookings, 0)
 	}
 	summarizeSamples(s, in.Samples)
+	fullyProcessed := -s.TasksPending
+	for _, n := range s.FinalStates {
+		fullyProcessed += n
+	}
+	s.CPUPerBooking = cpuCost(in.CPU, fullyProcessed, s.AcceptedBookings)
 	s.Slowest = slowest(accepted, in.Settle, in.JaegerURL)
 	s.Notes = append(s.Notes, detectabilityNotes(s)...)
 	sort.Strings(s.Notes[len(in.Notes):])

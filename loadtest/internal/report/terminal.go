@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/staybook/staybook/loadtest/internal/cpucost"
 	"github.com/staybook/staybook/loadtest/internal/record"
 )
 
@@ -44,6 +45,18 @@ func PrintSummary(w io.Writer, s *Summary) {
 			}
 			fmt.Fprintf(w, "  %s  %8.1fms  %12s  %s\n", b.ID, b.AnswerMS, settled, trace)
 		}
+	}
+	if c := s.CPUPerBooking; c != nil {
+		fmt.Fprintf(w, "\nCPU per booking (%d %s; the whole machine from /proc, start to end of the run):\n", c.Bookings, c.Basis)
+		for _, name := range cpucost.Parts(c.Parts) {
+			p := c.Parts[name]
+			ended := ""
+			if p.Ended > 0 {
+				ended = fmt.Sprintf(", %d ended during the run (their CPU missing)", p.Ended)
+			}
+			fmt.Fprintf(w, "  %-13s %8.2f ms  %8.2f CPU-s  %3d processes%s\n", name, p.MSPerBooking, p.Seconds, p.Processes, ended)
+		}
+		fmt.Fprintf(w, "  %-13s %8.2f ms\n  %-13s %8.2f ms\n", "services", c.ServicesMS, "all", c.TotalMS)
 	}
 	fmt.Fprintf(w, "\nlost %d, duplicated %d, late %d\n", s.Lost, s.Duplicated, s.Late)
 	if s.Late > 0 {

@@ -11,10 +11,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
+	"github.com/staybook/staybook/loadtest/internal/cpucost"
 	"github.com/staybook/staybook/loadtest/internal/localstack"
 	"github.com/staybook/staybook/loadtest/internal/pace"
 	"github.com/staybook/staybook/loadtest/internal/record"
@@ -71,6 +73,9 @@ type Config struct {
 	// Notes are added to the summary.
 	Notes []string
 }
+
+// ProcRoot is where the processes' CPU times are read (see cpucost).
+const ProcRoot = "/proc"
 
 // StoppedDrain is how long a stopped run (its context ended) still drains
 // and checks before it writes what it saw: within the 10 s docker stop
@@ -140,6 +145,7 @@ func Run(ctx context.Context, cfg Config) (*report.Run, error) {
 		}
 	}
 	say("load: %s, scenario %s, %s (%d requests planned), client timeout %s", cfg.Target, cfg.Scenario, cfg.Profile, cfg.Profile.Total(), cfg.Timeout)
+	cpuBefore, cpuErr := cpucost.Read(ProcRoot)
 	start := time.Now()
 	sampler := sample.Start(ctx, sample.Config{
 		AMQPURL: cfg.AMQPURL, Services: services, Prometheus: sample.Prometheus{URL: cfg.PrometheusURL}, BookingDatabaseURL: cfg.BookingDatabaseURL, Logger: cfg.Logger,
@@ -201,6 +207,16 @@ func Run(ctx context.Context, cfg Config) (*report.Run, error) {
 		Transport: withToken(nil, cfg.LoadTestToken),
 	}, rec.Accepted())
 	sampler.Stop()
+	var cpu map[string]cpucost.Usage
+	if cpuErr == nil {
+		var after cpucost.Snapshot
+		if after, cpuErr = cpucost.Read(ProcRoot); cpuErr == nil {
+			cpu = cpucost.Attribute(cpuBefore, after, os.Getpid())
+		}
+	}
+	if cpuErr != nil {
+		cfg.Notes = append(cfg.Notes, "CPU per booking not measured: "+cpuErr.Error())
+	}
 	interrupted := ctx.Err() != nil
 	if interrupted {
 		cfg.Notes = append(cfg.Notes, fmt.Sprintf("the run was stopped (SIGINT or SIGTERM) %.1fs after the load began: the load ended early, "+
@@ -216,7 +232,7 @@ func Run(ctx context.Context, cfg Config) (*report.Run, error) {
 	sum, tl := report.Summarize(report.Input{
 		Label: cfg.Label, Target: cfg.Target, Scenario: cfg.Scenario, Profile: cfg.Profile, Start: start, Load: load,
 		Recorder: rec, Samples: sampler.Samples(), Settle: st, StoredBefore: storedBefore, StoredAfter: storedAfter,
-		JaegerURL: cfg.JaegerURL, Notes: cfg.Notes, Interrupted: interrupted,
+		JaegerURL: cfg.JaegerURL, Notes: cfg.Notes, Interrupted: interrupted, CPU: cpu,
 	})
 	r := &report.Run{Summary: sum, Timeline: tl}
 	if cfg.OutDir != "" {

@@ -5,28 +5,13 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
 
-	"github.com/staybook/staybook/services/booking/internal/adapters/postgres"
 	"github.com/staybook/staybook/services/booking/internal/domain"
 	"github.com/staybook/staybook/shared/contracts"
 )
-
-// Repository is the storage the use cases need (postgres.Repository).
-type Repository interface {
-	Catalogue(ctx context.Context) ([]domain.Hotel, error)
-	Availability(ctx context.Context, hotelID string, stay domain.Stay) (map[string]int, error)
-	Get(ctx context.Context, id string) (domain.Booking, error)
-	BookingIDByIdempotencyKey(ctx context.Context, keyHash string) (string, error)
-	CreateBooking(ctx context.Context, cmd contracts.BookRoom, d domain.Decision, ev postgres.Events) (domain.Booking, bool, error)
-	SetTask(ctx context.Context, bookingID, task, state string) (domain.Booking, bool, error)
-}
-
-// ErrNotFound: no such booking or hotel.
-var ErrNotFound = postgres.ErrNotFound
 
 // Config configures the use cases.
 type Config struct {
@@ -82,26 +67,67 @@ func (s *Bookings) Catalogue(ctx context.Context) ([]domain.Hotel, map[string]do
 
 // BookRoom settles a BookRoom command: confirmed, or rejected with a reason.
 // Delivering the same command twice stores one booking and returns it with
-// created false. fanout says whether to write BookingConfirmed/Rejected (the
-// events that start the background tasks) to the outbox.
-func (s *Bookings) BookRoom(ctx context.Context, cmd contracts.BookRoom, fanout bool) (domain.Booking, bool, error) {
+// created false. A new booking is announced by BookingConfirmed or
+// BookingRejected, which start the background tasks, and by
+// BookingStatusChanged.
+func (s *Bookings) BookRoom(ctx context.Context, cmd contracts.BookRoom) (domain.Booking, bool, error) {
+	return s.book(ctx, cmd, s.fanout)
+}
+
+// book settles cmd; announce gives the events of the booking as stored.
+func (s *Bookings) book(ctx context.Context, cmd contracts.BookRoom, announce func(domain.Decision) Announce) (domain.Booking, bool, error) {
 	_, hotels, err := s.Catalogue(ctx)
 	if err != nil {
 		return domain.Booking{}, false, fmt.Errorf("load catalogue: %w", err)
 	}
 	hotel, ok := hotels[cmd.HotelID]
 	d := domain.Decide(cmd, hotel, ok, s.cfg.Now(), s.cfg.CommandTTL)
-	b, created, err := s.repo.CreateBooking(ctx, cmd, d, postgres.Events{Fanout: fanout})
+	b, created, err := s.repo.CreateBooking(ctx, cmd, d, announce(d))
 	if err != nil {
 		return b, false, fmt.Errorf("book %s: %w", cmd.BookingID, err)
 	}
 	return b, created, nil
 }
 
-// RecordTask moves a booking's task to state (done or failed) as the rules allow.
-// A booking not stored yet is ErrNotFound: the caller retries later.
+// fanout announces a booking to everyone: BookingConfirmed or
+// BookingRejected (the voucher, email and notification services act on
+// them), then BookingStatusChanged.
+func (s *Bookings) fanout(d domain.Decision) Announce {
+	return func(b domain.Booking) []contracts.Contract {
+		now := s.cfg.Now().UTC()
+		var outcome contracts.Contract = b.Rejected(now)
+		if b.Status == contracts.StatusConfirmed {
+			outcome = b.Confirmed(d)
+		}
+		return []contracts.Contract{outcome, b.StatusChanged(now)}
+	}
+}
+
+// statusOnly announces a booking by BookingStatusChanged alone: nobody
+// starts a background task for it (direct mode runs them itself).
+func (s *Bookings) statusOnly(domain.Decision) Announce {
+	return func(b domain.Booking) []contracts.Contract {
+		return []contracts.Contract{b.StatusChanged(s.cfg.Now().UTC())}
+	}
+}
+
+// RecordTask moves a booking's task to state (done or failed) as the rules
+// allow; a change bumps the booking's version and is announced by
+// BookingStatusChanged. A booking not stored yet is ErrNotFound: the
+// caller retries later.
 func (s *Bookings) RecordTask(ctx context.Context, bookingID, task, state string) (domain.Booking, bool, error) {
-	return s.repo.SetTask(ctx, bookingID, task, state)
+	b, changed, err := s.repo.UpdateBooking(ctx, bookingID, func(b *domain.Booking) (bool, []contracts.Contract, error) {
+		changed, err := b.SetTask(task, state)
+		if err != nil || !changed {
+			return false, nil, err
+		}
+		b.Version++
+		return true, []contracts.Contract{b.StatusChanged(s.cfg.Now().UTC())}, nil
+	})
+	if err != nil && !IsNotFound(err) {
+		return b, false, fmt.Errorf("set task %s of %s: %w", task, bookingID, err)
+	}
+	return b, changed, err
 }
 
 // Booking returns a stored booking.
@@ -113,9 +139,6 @@ func (s *Bookings) Booking(ctx context.Context, id string) (domain.Booking, erro
 func (s *Bookings) BookingIDByIdempotencyKey(ctx context.Context, keyHash string) (string, error) {
 	return s.repo.BookingIDByIdempotencyKey(ctx, keyHash)
 }
-
-// ErrInvalidStay: the dates asked for are not a stay.
-var ErrInvalidStay = domain.ErrInvalidStay
 
 // Availability returns the free rooms per room type of the hotel for the stay.
 func (s *Bookings) Availability(ctx context.Context, hotelID, checkIn, checkOut string) (map[string]int, error) {
@@ -132,6 +155,3 @@ func (s *Bookings) Availability(ctx context.Context, hotelID, checkIn, checkOut 
 	}
 	return s.repo.Availability(ctx, hotelID, stay)
 }
-
-// IsNotFound reports whether err means "no such booking".
-func IsNotFound(err error) bool { return errors.Is(err, ErrNotFound) }

@@ -5,23 +5,17 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/staybook/staybook/services/booking/internal/adapters/postgres"
 	"github.com/staybook/staybook/services/booking/internal/domain"
 	"github.com/staybook/staybook/shared/contracts"
 )
 
-// Downstream is the synchronous way to the other services, used by direct
-// mode only (adapters/downstream calls their HTTP endpoints).
-type Downstream interface {
-	CreateVoucher(ctx context.Context, ev contracts.BookingConfirmed) (contracts.VoucherCreated, error)
-	SendEmail(ctx context.Context, ev contracts.VoucherCreated) (contracts.ConfirmationEmailSent, error)
-	Notify(ctx context.Context, event string, payload any) (contracts.CustomerNotified, error)
-}
-
 // BookRoomDirect is the "without a message queue" design of the story: book,
 // then create the voucher, send the email and notify, all in the caller's
 // request, and answer only when everything is done. It exists so the load
-// test can compare it with the queue; nothing else uses it.
+// test can compare it with the queue; nothing else uses it. The booking is
+// announced by BookingStatusChanged only: without BookingConfirmed or
+// BookingRejected in the outbox, no service starts the tasks this request
+// runs itself.
 //
 // Once the booking is stored, the chain runs on a context the caller's
 // cannot cancel (bounded by chainTimeout): a client that gives up must not
@@ -29,7 +23,7 @@ type Downstream interface {
 // design no event will ever finish them. A step that fails marks its task
 // and the ones after it failed.
 func (s *Bookings) BookRoomDirect(ctx context.Context, cmd contracts.BookRoom, down Downstream, chainTimeout time.Duration) (domain.Booking, bool, error) {
-	b, created, err := s.BookRoom(ctx, cmd, false)
+	b, created, err := s.book(ctx, cmd, s.statusOnly)
 	if err != nil {
 		return b, false, err
 	}
@@ -43,10 +37,7 @@ func (s *Bookings) runDirectChain(ctx context.Context, b domain.Booking, down Do
 	now := time.Now().UTC()
 	if b.Status == contracts.StatusRejected {
 		if b.Tasks.Notification != contracts.TaskDone {
-			if _, err := down.Notify(ctx, "BookingRejected", contracts.BookingRejected{
-				BookingID: b.ID, HotelID: b.HotelID, RoomType: b.RoomType, CheckIn: b.CheckIn, CheckOut: b.CheckOut,
-				GuestName: b.GuestName, GuestEmail: b.GuestEmail, Reason: b.Reason, RejectedAt: now,
-			}); err != nil {
+			if _, err := down.Notify(ctx, "BookingRejected", b.Rejected(now)); err != nil {
 				return s.failFrom(ctx, b, contracts.TaskNotification, fmt.Errorf("notify: %w", err))
 			}
 			nb, _, err := s.RecordTask(ctx, b.ID, contracts.TaskNotification, contracts.TaskDone)
@@ -61,7 +52,7 @@ func (s *Bookings) runDirectChain(ctx context.Context, b domain.Booking, down Do
 	hotel := hotels[b.HotelID]
 	rt, _ := hotel.RoomType(b.RoomType)
 	stay, _ := domain.ParseStay(b.CheckIn, b.CheckOut)
-	confirmed := postgres.Confirmed(b, domain.Decision{Hotel: hotel, RoomType: rt, Stay: stay})
+	confirmed := b.Confirmed(domain.Decision{Hotel: hotel, RoomType: rt, Stay: stay})
 
 	voucher, err := down.CreateVoucher(ctx, confirmed)
 	if err != nil {

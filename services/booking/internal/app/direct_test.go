@@ -1,4 +1,4 @@
-package app
+package app_test
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/staybook/staybook/services/booking/internal/app"
 	"github.com/staybook/staybook/shared/contracts"
 )
 
@@ -53,8 +54,8 @@ func (d *fakeDownstream) Notify(ctx context.Context, event string, payload any) 
 }
 
 func TestBookRoomDirect_ConfirmedRunsVoucherEmailNotifyInOrder(t *testing.T) {
-	repo, down := newMemoryRepo(), &fakeDownstream{}
-	s := New(repo, Config{})
+	repo, down := newRepo(), &fakeDownstream{}
+	s := app.New(repo, app.Config{})
 	b, created, err := s.BookRoomDirect(context.Background(), command("b1"), down, time.Minute)
 	if err != nil || !created || b.Status != contracts.StatusConfirmed {
 		t.Fatalf("%+v %v %v", b, created, err)
@@ -69,8 +70,14 @@ func TestBookRoomDirect_ConfirmedRunsVoucherEmailNotifyInOrder(t *testing.T) {
 		ev.Nights != 3 || ev.TotalPrice.Amount != 30000 || ev.GuestEmail != "ada@example.com" {
 		t.Fatalf("BookingConfirmed sent to the voucher service: %+v", ev)
 	}
-	if len(repo.created) != 1 || repo.created[0].events.Fanout {
-		t.Fatal("direct mode wrote the fanout events that would start the workers as well")
+	// Only the status feed hears of the booking: BookingConfirmed in the
+	// outbox would start the voucher, email and notification services too.
+	out := repo.Outbox()
+	if got := names(out); !equal(got, []string{"BookingStatusChanged", "BookingStatusChanged", "BookingStatusChanged", "BookingStatusChanged"}) {
+		t.Fatalf("outbox %v", got)
+	}
+	if last := out[3].(contracts.BookingStatusChanged); last.Version != 4 || last.Tasks != b.Tasks {
+		t.Fatalf("last status %+v", last)
 	}
 }
 
@@ -86,8 +93,8 @@ func TestBookRoomDirect_AFailedStepFailsItsTaskAndTheRest(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.fail, func(t *testing.T) {
-			repo, down := newMemoryRepo(), &fakeDownstream{fail: map[string]bool{c.fail: true}}
-			s := New(repo, Config{})
+			repo, down := newRepo(), &fakeDownstream{fail: map[string]bool{c.fail: true}}
+			s := app.New(repo, app.Config{})
 			b, created, err := s.BookRoomDirect(context.Background(), command("b1"), down, time.Minute)
 			if err == nil || !created {
 				t.Fatalf("created %v, err %v: the caller must hear of the failure", created, err)
@@ -104,8 +111,8 @@ func TestBookRoomDirect_AFailedStepFailsItsTaskAndTheRest(t *testing.T) {
 }
 
 func TestBookRoomDirect_RejectedOnlyNotifiesTheRejection(t *testing.T) {
-	repo, down := newMemoryRepo(), &fakeDownstream{}
-	s := New(repo, Config{})
+	repo, down := newRepo(), &fakeDownstream{}
+	s := app.New(repo, app.Config{})
 	cmd := command("b1")
 	cmd.RoomType = "broom-cupboard"
 	b, created, err := s.BookRoomDirect(context.Background(), cmd, down, time.Minute)
@@ -121,6 +128,9 @@ func TestBookRoomDirect_RejectedOnlyNotifiesTheRejection(t *testing.T) {
 	if b.Tasks != (contracts.Tasks{Voucher: "skipped", Email: "skipped", Notification: "done"}) {
 		t.Fatalf("tasks %+v", b.Tasks)
 	}
+	if got := names(repo.Outbox()); !equal(got, []string{"BookingStatusChanged", "BookingStatusChanged"}) {
+		t.Fatalf("outbox %v: BookingRejected would make the notification service notify it again", got)
+	}
 
 	// The client retries: nothing is sent twice.
 	b, created, err = s.BookRoomDirect(context.Background(), cmd, down, time.Minute)
@@ -130,8 +140,8 @@ func TestBookRoomDirect_RejectedOnlyNotifiesTheRejection(t *testing.T) {
 }
 
 func TestBookRoomDirect_AFailedRejectionNoticeIsMarkedAndRetried(t *testing.T) {
-	repo, down := newMemoryRepo(), &fakeDownstream{fail: map[string]bool{"notify BookingRejected": true}}
-	s := New(repo, Config{})
+	repo, down := newRepo(), &fakeDownstream{fail: map[string]bool{"notify BookingRejected": true}}
+	s := app.New(repo, app.Config{})
 	cmd := command("b1")
 	cmd.Guests = 9
 	b, _, err := s.BookRoomDirect(context.Background(), cmd, down, time.Minute)
@@ -146,11 +156,11 @@ func TestBookRoomDirect_AFailedRejectionNoticeIsMarkedAndRetried(t *testing.T) {
 }
 
 func TestBookRoomDirect_TheChainOutlivesTheCallersContext(t *testing.T) {
-	repo, down := newMemoryRepo(), &fakeDownstream{}
-	s := New(repo, Config{})
+	repo, down := newRepo(), &fakeDownstream{}
+	s := app.New(repo, app.Config{})
 	ctx, cancel := context.WithCancel(context.Background())
 	// The caller gives up as soon as the booking is stored.
-	repo.afterCreate = cancel
+	repo.AfterCreate = cancel
 	b, _, err := s.BookRoomDirect(ctx, command("b1"), down, time.Minute)
 	if err != nil || b.Tasks.Notification != "done" {
 		t.Fatalf("err %v, tasks %+v", err, b.Tasks)
@@ -162,7 +172,7 @@ func TestBookRoomDirect_TheChainOutlivesTheCallersContext(t *testing.T) {
 	}
 	// ...but the chain has a deadline of its own (here one already spent).
 	down2 := &fakeDownstream{}
-	_, _, err = New(newMemoryRepo(), Config{}).BookRoomDirect(context.Background(), command("b2"), down2, -time.Second)
+	_, _, err = app.New(newRepo(), app.Config{}).BookRoomDirect(context.Background(), command("b2"), down2, -time.Second)
 	if len(down2.ctxErrs) == 0 || !errors.Is(down2.ctxErrs[0], context.DeadlineExceeded) {
 		t.Fatalf("err %v, contexts %v: the chain timeout was not applied", err, down2.ctxErrs)
 	}

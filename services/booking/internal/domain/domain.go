@@ -175,3 +175,22 @@ func (b *Booking) StatusChanged(now time.Time) contracts.BookingStatusChanged {
 		BookingID: b.ID, Version: b.Version, Status: b.Status, Reason: b.Reason, Tasks: b.Tasks, ChangedAt: now,
 	}
 }
+
+// Confirmed is the BookingConfirmed event of b, confirmed as d decided
+// (d gives the hotel's and the room type's names and the nights).
+func (b *Booking) Confirmed(d Decision) contracts.BookingConfirmed {
+	return contracts.BookingConfirmed{
+		BookingID: b.ID, HotelID: b.HotelID, HotelName: d.Hotel.Name, HotelAddress: d.Hotel.Address, HotelCity: d.Hotel.City,
+		RoomType: b.RoomType, RoomTypeName: d.RoomType.Name, CheckIn: b.CheckIn, CheckOut: b.CheckOut,
+		Nights: d.Stay.Nights(), Guests: b.Guests, GuestName: b.GuestName, GuestEmail: b.GuestEmail,
+		TotalPrice: b.TotalPrice, ConfirmedAt: b.CreatedAt.UTC(),
+	}
+}
+
+// Rejected is the BookingRejected event of b, rejected at now.
+func (b *Booking) Rejected(now time.Time) contracts.BookingRejected {
+	return contracts.BookingRejected{
+		BookingID: b.ID, HotelID: b.HotelID, RoomType: b.RoomType, CheckIn: b.CheckIn, CheckOut: b.CheckOut,
+		GuestName: b.GuestName, GuestEmail: b.GuestEmail, Reason: b.Reason, RejectedAt: now,
+	}
+}

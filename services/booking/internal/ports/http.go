@@ -1,6 +1,7 @@
 package ports
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -13,9 +14,18 @@ import (
 	"github.com/staybook/staybook/shared/httpx"
 )
 
+// Bookings is the use cases behind the internal HTTP API (app.Bookings).
+type Bookings interface {
+	Catalogue(ctx context.Context) ([]domain.Hotel, map[string]domain.Hotel, error)
+	Availability(ctx context.Context, hotelID, checkIn, checkOut string) (map[string]int, error)
+	Booking(ctx context.Context, id string) (domain.Booking, error)
+	BookingIDByIdempotencyKey(ctx context.Context, keyHash string) (string, error)
+	BookRoomDirect(ctx context.Context, cmd contracts.BookRoom, down app.Downstream, chainTimeout time.Duration) (domain.Booking, bool, error)
+}
+
 // HTTP serves the booking service's internal API.
 type HTTP struct {
-	App        *app.Bookings
+	App        Bookings
 	Downstream app.Downstream // direct mode
 	Log        *slog.Logger
 	// DirectTimeout bounds one direct-mode booking, downstream calls included.
@@ -23,7 +33,7 @@ type HTTP struct {
 }
 
 // Register adds the routes to mux.
-func (h *HTTP) Register(mux *http.ServeMux) {
+func (h *HTTP) Register(mux httpx.Router) {
 	mux.HandleFunc("GET /internal/catalogue", h.catalogue)
 	mux.HandleFunc("GET /internal/hotels/{id}/availability", h.availability)
 	mux.HandleFunc("GET /internal/bookings/{id}", h.booking)

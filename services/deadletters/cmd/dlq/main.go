@@ -9,13 +9,11 @@ import (
 	"context"
 	"os"
 	"os/signal"
-
-	"github.com/staybook/staybook/services/deadletters/internal/cli"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	code := cli.Run(ctx, os.Args[1:], cli.Env{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv})
+	code := runDLQ(ctx, os.Args[1:], dlqEnv{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv})
 	stop()
 	os.Exit(code)
 }

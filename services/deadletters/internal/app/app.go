@@ -14,11 +14,24 @@ import (
 
 // Repository is the storage the use cases need (postgres.Repository).
 type Repository interface {
-	Save(ctx context.Context, l domain.Letter) (domain.Outcome, error)
+	// Save stores a received letter once, and unless it was a duplicate
+	// delivery, calls announce in the same transaction with the letter as
+	// stored and the transaction's Events (the outbox): an announcement is
+	// never written without its letter, nor a letter without it.
+	Save(ctx context.Context, l domain.Letter, announce Announce) (domain.Outcome, error)
 	Get(ctx context.Context, id string) (domain.Letter, error)
 	History(ctx context.Context, id string) ([]domain.Failure, []domain.Replay, error)
 	List(ctx context.Context, f domain.ListFilter) ([]domain.Letter, error)
 	UpdateLetter(ctx context.Context, id string, fn func(ctx context.Context, l *domain.Letter) error) (domain.Letter, error)
+}
+
+// Announce publishes the events that announce a letter just stored, on events.
+type Announce func(ctx context.Context, stored domain.Letter, events Events) error
+
+// Events publishes contracts as events (TaskFailed): a cqrs.EventBus, over
+// the outbox of the transaction that stores the letter.
+type Events interface {
+	Publish(ctx context.Context, event any) error
 }
 
 // Republisher sends a letter's original message back to its queue, and
@@ -67,11 +80,25 @@ type Received struct {
 }
 
 // Store stores a received dead letter once (see postgres.Repository.Save),
-// with what metadata it has; a failure is always worth retrying.
+// with what metadata it has, and announces a booking task's failure
+// (TaskFailed) with it; a failure is always worth retrying.
 func (s *Letters) Store(ctx context.Context, r Received) (domain.Letter, domain.Outcome, error) {
 	l := domain.Received(r.UUID, r.Payload, r.Metadata, s.cfg.Now())
-	outcome, err := s.repo.Save(ctx, l)
+	outcome, err := s.repo.Save(ctx, l, announceTaskFailed)
 	return l, outcome, err
+}
+
+// announceTaskFailed announces the stored letter's latest failure when a
+// booking's task failed (domain.Letter.TaskFailed).
+func announceTaskFailed(ctx context.Context, stored domain.Letter, events Events) error {
+	ev, ok := stored.TaskFailed()
+	if !ok {
+		return nil
+	}
+	if err := events.Publish(ctx, ev); err != nil {
+		return fmt.Errorf("announce TaskFailed of %s: %w", stored.ID, err)
+	}
+	return nil
 }
 
 // List returns the letters f selects, newest failure first.

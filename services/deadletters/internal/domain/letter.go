@@ -19,7 +19,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/staybook/staybook/shared/contracts"
-	"github.com/staybook/staybook/shared/messaging"
 )
 
 // Status of a letter.
@@ -137,9 +136,9 @@ func Received(msgUUID string, payload []byte, metadata map[string]string, receiv
 		ID:            letterID(msgUUID, payload, md),
 		Status:        StatusDead,
 		Topic:         md[contracts.SchemaNameKey],
-		Queue:         md[messaging.DLQueueKey],
-		Handler:       md[messaging.DLHandlerKey],
-		Reason:        md[messaging.DLReasonKey],
+		Queue:         md[contracts.DLQueueKey],
+		Handler:       md[contracts.DLHandlerKey],
+		Reason:        md[contracts.DLReasonKey],
 		CorrelationID: md[contracts.CorrelationIDKey],
 		Payload:       payload,
 		Metadata:      md,
@@ -147,9 +146,9 @@ func Received(msgUUID string, payload []byte, metadata map[string]string, receiv
 	if l.Payload == nil {
 		l.Payload = []byte{}
 	}
-	prev, _ := strconv.Atoi(md[messaging.DLAttemptsKey])
+	prev, _ := strconv.Atoi(md[contracts.DLAttemptsKey])
 	l.Attempts = max(prev, 0)
-	l.LastFailedAt = parseTime(md[messaging.DLLastFailedAtKey], receivedAt)
+	l.LastFailedAt = parseTime(md[contracts.DLLastFailedAtKey], receivedAt)
 	if l.Handler == "" { // not from a Staybook router
 		death := firstDeath(md)
 		if l.Queue == "" {
@@ -162,11 +161,11 @@ func Received(msgUUID string, payload []byte, metadata map[string]string, receiv
 			l.Reason = "unknown: the message carries no dead-letter metadata"
 		}
 		l.Attempts += max(death.Count, 1)
-		if md[messaging.DLLastFailedAtKey] == "" && !death.Time.IsZero() {
+		if md[contracts.DLLastFailedAtKey] == "" && !death.Time.IsZero() {
 			l.LastFailedAt = death.Time.UTC()
 		}
 	}
-	l.FirstFailedAt = parseTime(md[messaging.DLFirstFailedAtKey], l.LastFailedAt)
+	l.FirstFailedAt = parseTime(md[contracts.DLFirstFailedAtKey], l.LastFailedAt)
 	if l.FirstFailedAt.After(l.LastFailedAt) {
 		l.FirstFailedAt = l.LastFailedAt
 	}
@@ -319,8 +318,8 @@ func (l *Letter) Purge(now time.Time) error {
 // deliveryKeys describe one dead-lettering, not the message; a replay drops
 // them so that the next failure sets its own.
 var deliveryKeys = []string{
-	messaging.DLQueueKey, messaging.DLHandlerKey, messaging.DLReasonKey,
-	messaging.DLLastFailedAtKey, messaging.DLPermanentKey, redeliveredKey,
+	contracts.DLQueueKey, contracts.DLHandlerKey, contracts.DLReasonKey,
+	contracts.DLLastFailedAtKey, contracts.DLPermanentKey, redeliveredKey,
 }
 
 // ReplayMetadata is the metadata a replay republishes: the original
@@ -337,8 +336,8 @@ func (l Letter) ReplayMetadata() map[string]string {
 		}
 		out[k] = v
 	}
-	out[messaging.DLAttemptsKey] = strconv.Itoa(l.Attempts)
-	out[messaging.DLFirstFailedAtKey] = l.FirstFailedAt.UTC().Format(time.RFC3339Nano)
+	out[contracts.DLAttemptsKey] = strconv.Itoa(l.Attempts)
+	out[contracts.DLFirstFailedAtKey] = l.FirstFailedAt.UTC().Format(time.RFC3339Nano)
 	return out
 }
 

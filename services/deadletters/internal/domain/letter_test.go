@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/staybook/staybook/shared/contracts"
-	"github.com/staybook/staybook/shared/messaging"
 )
 
 var received = time.Date(2031, 3, 10, 12, 0, 0, 0, time.UTC)
@@ -15,9 +14,9 @@ func routerMetadata() map[string]string {
 	return map[string]string{
 		contracts.SchemaNameKey: "BookingConfirmed", contracts.SchemaVersionKey: "1",
 		contracts.CorrelationIDKey: "booking-1", "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
-		messaging.DLQueueKey: "events.BookingConfirmed_voucher", messaging.DLHandlerKey: "create_voucher",
-		messaging.DLReasonKey: "pdf renderer down", messaging.DLAttemptsKey: "3", messaging.DLPermanentKey: "false",
-		messaging.DLFirstFailedAtKey: "2031-03-10T11:00:00Z", messaging.DLLastFailedAtKey: "2031-03-10T11:00:01.5Z",
+		contracts.DLQueueKey: "events.BookingConfirmed_voucher", contracts.DLHandlerKey: "create_voucher",
+		contracts.DLReasonKey: "pdf renderer down", contracts.DLAttemptsKey: "3", contracts.DLPermanentKey: "false",
+		contracts.DLFirstFailedAtKey: "2031-03-10T11:00:00Z", contracts.DLLastFailedAtKey: "2031-03-10T11:00:01.5Z",
 		"_watermill_amqp_redelivered": "true",
 	}
 }
@@ -79,7 +78,7 @@ func TestReceived_ReadsALetterDeadLetteredByRabbitMQ(t *testing.T) {
 		"x-first-death-queue": "events.BookingConfirmed_voucher", "x-first-death-reason": "delivery_limit",
 		"x-death": `[{"count":1,"exchange":"","queue":"events.BookingConfirmed_voucher","reason":"delivery_limit","time":"2031-03-10T11:30:00Z"}]`,
 		// a replay carried these on:
-		messaging.DLAttemptsKey: "3", messaging.DLFirstFailedAtKey: "2031-03-10T11:00:00Z",
+		contracts.DLAttemptsKey: "3", contracts.DLFirstFailedAtKey: "2031-03-10T11:00:00Z",
 	}
 	l := Received("id-2", []byte(`{}`), md, received)
 	if l.Queue != "events.BookingConfirmed_voucher" || l.Handler != "" || l.Attempts != 4 ||
@@ -138,7 +137,7 @@ func TestReplay_OnlyADeadLetterWithAQueue(t *testing.T) {
 	if err := l.Replay(now); !errors.Is(err, ErrAlreadyReplayed) {
 		t.Fatalf("second replay: %v", err)
 	}
-	l.FailedAgain(Received("id", nil, map[string]string{messaging.DLHandlerKey: "create_voucher", messaging.DLAttemptsKey: "6", messaging.DLReasonKey: "still down"}, now), now)
+	l.FailedAgain(Received("id", nil, map[string]string{contracts.DLHandlerKey: "create_voucher", contracts.DLAttemptsKey: "6", contracts.DLReasonKey: "still down"}, now), now)
 	if l.Status != StatusDead || l.Attempts != 6 || l.Reason != "still down" || l.Queue != "events.BookingConfirmed_voucher" {
 		t.Fatalf("after failing again: %+v", l)
 	}
@@ -166,22 +165,22 @@ func TestReplayMetadata_CarriesTheOriginalAndTheCountsOnly(t *testing.T) {
 	l := Received("id", nil, md, received)
 	l.Attempts = 3
 	got := l.ReplayMetadata()
-	for _, k := range []string{messaging.DLQueueKey, messaging.DLHandlerKey, messaging.DLReasonKey, messaging.DLLastFailedAtKey,
-		messaging.DLPermanentKey, "x-death", "_watermill_amqp_redelivered"} {
+	for _, k := range []string{contracts.DLQueueKey, contracts.DLHandlerKey, contracts.DLReasonKey, contracts.DLLastFailedAtKey,
+		contracts.DLPermanentKey, "x-death", "_watermill_amqp_redelivered"} {
 		if _, ok := got[k]; ok {
 			t.Errorf("replay carries %s", k)
 		}
 	}
 	want := map[string]string{
 		"traceparent": md["traceparent"], contracts.CorrelationIDKey: "booking-1", contracts.SchemaNameKey: "BookingConfirmed",
-		contracts.SchemaVersionKey: "1", messaging.DLAttemptsKey: "3", messaging.DLFirstFailedAtKey: "2031-03-10T11:00:00Z",
+		contracts.SchemaVersionKey: "1", contracts.DLAttemptsKey: "3", contracts.DLFirstFailedAtKey: "2031-03-10T11:00:00Z",
 	}
 	for k, v := range want {
 		if got[k] != v {
 			t.Errorf("replay %s = %q, want %q", k, got[k], v)
 		}
 	}
-	if l.Metadata[messaging.DLQueueKey] == "" {
+	if l.Metadata[contracts.DLQueueKey] == "" {
 		t.Error("ReplayMetadata changed the letter's own metadata")
 	}
 }

@@ -28,7 +28,7 @@ type Admin struct {
 }
 
 // Register adds the routes to mux, each behind the bearer token.
-func (h *Admin) Register(mux *http.ServeMux) {
+func (h *Admin) Register(mux httpx.Router) {
 	auth := RequireToken(h.Token)
 	mux.Handle("GET /api/admin/dead-letters", auth(http.HandlerFunc(h.list)))
 	mux.Handle("GET /api/admin/dead-letters/{id}", auth(http.HandlerFunc(h.show)))

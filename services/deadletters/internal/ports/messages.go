@@ -4,12 +4,14 @@
 package ports
 
 import (
+	"errors"
 	"log/slog"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/staybook/staybook/services/deadletters/internal/app"
 	"github.com/staybook/staybook/services/deadletters/internal/domain"
+	"github.com/staybook/staybook/shared/messaging"
 )
 
 // HandlerName is the handler of dead_letters, in logs, metrics and the
@@ -22,6 +24,16 @@ type Messages struct {
 	Log *slog.Logger
 	// Stored, if set, is told what storing each delivery did (metrics).
 	Stored func(l domain.Letter, outcome domain.Outcome)
+}
+
+// Handler is store_dead_letter on the dead_letters queue: raw messages,
+// whatever contract they carry, with policy (before the environment's
+// STORE_DEAD_LETTER_MAX_ATTEMPTS and the like) and instances consuming at once.
+func (m *Messages) Handler(policy messaging.RetryPolicy, instances int) messaging.Handler {
+	return messaging.Handler{
+		Name: HandlerName, Topic: messaging.DeadLetterQueue,
+		Policy: policy, Instances: instances, Handle: m.StoreDeadLetter,
+	}
 }
 
 // StoreDeadLetter stores a dead letter. Nothing about a letter is a
@@ -40,3 +52,24 @@ func (m *Messages) StoreDeadLetter(msg *message.Message) error {
 		"queue", l.Queue, "failed_handler", l.Handler, "attempts", l.Attempts, "reason", l.Reason)
 	return nil
 }
+
+// errNoDeadLetterOfDeadLetters is why a letter that could not be stored is
+// not dead-lettered again.
+var errNoDeadLetterOfDeadLetters = errors.New("a dead letter that could not be stored stays on dead_letters for redelivery")
+
+// RefuseDeadLetters is the router's dead-letter publisher for the
+// dead_letters queue itself. Were a letter that failed to be stored
+// dead-lettered like any message, it would come back to dead_letters with
+// its dl_* metadata overwritten (dl_handler store_dead_letter, dl_queue
+// dead_letters): the operator would lose where it came from, and a replay
+// would send it here again. Refusing makes the router nack it instead, after
+// a pause, so RabbitMQ keeps it and redelivers it: never lost, never altered.
+type RefuseDeadLetters struct{}
+
+// Publish refuses.
+func (RefuseDeadLetters) Publish(string, ...*message.Message) error {
+	return errNoDeadLetterOfDeadLetters
+}
+
+// Close does nothing.
+func (RefuseDeadLetters) Close() error { return nil }

@@ -14,8 +14,9 @@ import (
 	"github.com/staybook/staybook/shared/testkit"
 
 	"github.com/staybook/staybook/services/email/internal/adapters"
+	"github.com/staybook/staybook/services/email/internal/adapters/smtptest"
+	"github.com/staybook/staybook/services/email/internal/adapters/vouchertest"
 	"github.com/staybook/staybook/services/email/internal/domain"
-	"github.com/staybook/staybook/services/email/internal/fakes"
 )
 
 // BenchmarkMailer_ConfirmationEmails measures emails per second through the
@@ -29,12 +30,12 @@ import (
 // The in-process go-smtp server of the tests is always there; Mailpit is
 // used too when its binary is found (MAILPIT_BIN, or bin/mailpit of the repo).
 func BenchmarkMailer_ConfirmationEmails(b *testing.B) {
-	pdf := fakes.RealVoucher
+	pdf := vouchertest.RealVoucher
 	servers := []struct {
 		name  string
 		start func(b *testing.B) string
 	}{
-		{"go-smtp", func(b *testing.B) string { return fakes.StartSMTP(b).Addr() }},
+		{"go-smtp", func(b *testing.B) string { return smtptest.StartSMTP(b).Addr() }},
 		{"mailpit", startMailpit},
 	}
 	for _, srv := range servers {

@@ -9,8 +9,9 @@ import (
 	"time"
 
 	"github.com/staybook/staybook/services/email/internal/adapters"
+	"github.com/staybook/staybook/services/email/internal/adapters/smtptest"
+	"github.com/staybook/staybook/services/email/internal/adapters/vouchertest"
 	"github.com/staybook/staybook/services/email/internal/domain"
-	"github.com/staybook/staybook/services/email/internal/fakes"
 )
 
 func newMailer(t *testing.T, addr string, observed *[]string) *adapters.Mailer {
@@ -35,7 +36,7 @@ func outgoing(t *testing.T, id, email string) domain.OutgoingEmail {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := domain.Compose(c, fakes.VoucherPDF(t, id))
+	out, err := domain.Compose(c, vouchertest.VoucherPDF(t, id))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +45,7 @@ func outgoing(t *testing.T, id, email string) domain.OutgoingEmail {
 
 func TestMailer_SendsTextAndHTMLAlternativesAndThePDFUnderTheBookingsMessageID(t *testing.T) {
 	t.Parallel()
-	srv := fakes.StartSMTP(t)
+	srv := smtptest.StartSMTP(t)
 	var observed []string
 	m := newMailer(t, srv.Addr(), &observed)
 	id := "3f2a9c1e-7b1d-4e2a-9c3b-5d6e7f809a1b"
@@ -60,7 +61,7 @@ func TestMailer_SendsTextAndHTMLAlternativesAndThePDFUnderTheBookingsMessageID(t
 	if mails[0].From != "bookings@staybook.local" || len(mails[0].To) != 1 || mails[0].To[0] != "zoe@example.com" {
 		t.Errorf("envelope from %q to %v", mails[0].From, mails[0].To)
 	}
-	p := fakes.ParseMail(t, mails[0].Data)
+	p := smtptest.ParseMail(t, mails[0].Data)
 	if got := p.Header.Get("Message-Id"); got != "<"+id+"@staybook>" {
 		t.Errorf("Message-ID = %q", got)
 	}
@@ -95,7 +96,7 @@ func TestMailer_SendsTextAndHTMLAlternativesAndThePDFUnderTheBookingsMessageID(t
 
 func TestMailer_RecipientRefusedForGoodIsPermanentAndTheErrorMasksTheAddress(t *testing.T) {
 	t.Parallel()
-	srv := fakes.StartSMTP(t)
+	srv := smtptest.StartSMTP(t)
 	srv.RejectRecipients(func(to string) bool { return strings.HasPrefix(to, "nobody@") })
 	var observed []string
 	m := newMailer(t, srv.Addr(), &observed)
@@ -114,7 +115,7 @@ func TestMailer_RecipientRefusedForGoodIsPermanentAndTheErrorMasksTheAddress(t *
 
 func TestMailer_ServerDownIsTransient(t *testing.T) {
 	t.Parallel()
-	srv := fakes.StartSMTP(t)
+	srv := smtptest.StartSMTP(t)
 	srv.Stop()
 	var observed []string
 	m := newMailer(t, srv.Addr(), &observed)

@@ -1,6 +1,6 @@
 // Package adapters connects the email use case to the world: the sent-email
-// log in PostgreSQL, the voucher service over HTTP, the SMTP server through
-// go-mail, the broker through the shared publisher, and Prometheus.
+// log in PostgreSQL, the SMTP server through go-mail, and Prometheus (the
+// voucher service's client is adapters/voucherclient).
 package adapters
 
 import (

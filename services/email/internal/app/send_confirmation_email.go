@@ -41,9 +41,10 @@ type Mailer interface {
 	Send(ctx context.Context, email domain.OutgoingEmail) error
 }
 
-// EventPublisher announces sent emails to the other services.
-type EventPublisher interface {
-	PublishEmailSent(ctx context.Context, event contracts.ConfirmationEmailSent) error
+// Events announces sent emails (ConfirmationEmailSent) to the other
+// services, confirmed by the broker: a cqrs.EventBus.
+type Events interface {
+	Publish(ctx context.Context, event any) error
 }
 
 // Observer counts what the use case does (metrics); it may be nil.
@@ -57,12 +58,9 @@ type Config struct {
 	Store    EmailStore
 	Vouchers VoucherSource
 	Mailer   Mailer
-	Events   EventPublisher
+	Events   Events
 	Observer Observer
-	// ExtraLatency is an artificial delay before each send (the story's
-	// "about 0.5 s" of a slow mail provider); 0 means none.
-	ExtraLatency time.Duration
-	Logger       *slog.Logger
+	Logger   *slog.Logger
 	// Now is the clock; time.Now if nil.
 	Now func() time.Time
 }
@@ -77,9 +75,6 @@ type SendConfirmationEmail struct {
 func NewSendConfirmationEmail(cfg Config) (*SendConfirmationEmail, error) {
 	if cfg.Store == nil || cfg.Vouchers == nil || cfg.Mailer == nil || cfg.Events == nil {
 		return nil, errors.New("send confirmation email: Store, Vouchers, Mailer and Events are required")
-	}
-	if cfg.ExtraLatency < 0 {
-		return nil, fmt.Errorf("send confirmation email: extra latency %s is negative", cfg.ExtraLatency)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -98,7 +93,7 @@ func (uc *SendConfirmationEmail) SendAndAnnounce(ctx context.Context, voucher co
 	if err != nil {
 		return event, err
 	}
-	if err := uc.cfg.Events.PublishEmailSent(ctx, event); err != nil {
+	if err := uc.cfg.Events.Publish(ctx, event); err != nil {
 		return event, fmt.Errorf("announce email of booking %s: %w", event.BookingID, err)
 	}
 	return event, nil
@@ -141,9 +136,6 @@ func (uc *SendConfirmationEmail) Send(ctx context.Context, voucher contracts.Vou
 		if e.Sent() { // another delivery, maybe on another replica, got here first
 			return nil
 		}
-		if err := uc.delay(ctx); err != nil {
-			return err
-		}
 		if err := uc.cfg.Mailer.Send(ctx, out); err != nil {
 			e.MarkFailed(err)
 			return err
@@ -173,20 +165,6 @@ func (uc *SendConfirmationEmail) alreadySent(ctx context.Context, rec domain.Ema
 	uc.cfg.Logger.InfoContext(ctx, "confirmation email was sent before; not sending it again",
 		"message_id", rec.MessageID, "sent_at", rec.SentAt)
 	return SentEvent(rec)
-}
-
-func (uc *SendConfirmationEmail) delay(ctx context.Context) error {
-	if uc.cfg.ExtraLatency <= 0 {
-		return nil
-	}
-	t := time.NewTimer(uc.cfg.ExtraLatency)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("extra latency: %w", context.Cause(ctx))
-	}
 }
 
 // SentEvent is the ConfirmationEmailSent event of a sent email.

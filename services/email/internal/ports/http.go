@@ -44,7 +44,7 @@ func NewHTTP(cfg HTTPConfig) *HTTP {
 }
 
 // Register adds the routes to mux.
-func (h *HTTP) Register(mux *http.ServeMux) {
+func (h *HTTP) Register(mux httpx.Router) {
 	mux.HandleFunc("POST /internal/emails", h.sendEmail)
 	mux.HandleFunc("GET /internal/emails/{booking_id}", h.getEmail)
 }

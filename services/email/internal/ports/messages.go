@@ -7,7 +7,7 @@ import (
 	"context"
 	"log/slog"
 
-	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/components/cqrs"
 
 	"github.com/staybook/staybook/shared/contracts"
 	"github.com/staybook/staybook/shared/logging"
@@ -26,34 +26,23 @@ type ConfirmationSender interface {
 	SendAndAnnounce(ctx context.Context, voucher contracts.VoucherCreated) (contracts.ConfirmationEmailSent, error)
 }
 
-// VoucherCreatedHandler handles VoucherCreated messages.
-type VoucherCreatedHandler struct {
-	uc ConfirmationSender
-}
-
-// NewVoucherCreatedHandler builds the handler.
-func NewVoucherCreatedHandler(uc ConfirmationSender) *VoucherCreatedHandler {
+// NewVoucherCreatedHandler is the handler of VoucherCreated events: it
+// sends the confirmation email and announces it. An undecodable message
+// (the cqrs marshaler refuses it), an unusable booking ID or address, and a
+// recipient the SMTP server refuses for good are permanent (dead-lettered at
+// once); anything else is retried.
+func NewVoucherCreatedHandler(uc ConfirmationSender) cqrs.EventHandler {
 	if uc == nil {
 		panic("ports: nil use case")
 	}
-	return &VoucherCreatedHandler{uc: uc}
-}
-
-// Handle sends the confirmation email and announces it. An undecodable
-// message, an unusable booking ID or address, and a recipient the SMTP
-// server refuses for good are permanent (dead-lettered at once); anything
-// else is retried.
-func (h *VoucherCreatedHandler) Handle(msg *message.Message) error {
-	voucher, err := contracts.Decode[contracts.VoucherCreated](msg)
-	if err != nil {
-		return err // wraps contracts.ErrMalformed: permanent
-	}
-	ctx := logging.WithAttrs(msg.Context(), slog.String("booking_id", voucher.BookingID))
-	if _, err := h.uc.SendAndAnnounce(ctx, voucher); err != nil {
-		if domain.IsPermanent(err) {
-			return messaging.Permanent(err)
+	return cqrs.NewEventHandler(HandlerName, func(ctx context.Context, voucher *contracts.VoucherCreated) error {
+		ctx = logging.WithAttrs(ctx, slog.String("booking_id", voucher.BookingID))
+		if _, err := uc.SendAndAnnounce(ctx, *voucher); err != nil {
+			if domain.IsPermanent(err) {
+				return messaging.Permanent(err)
+			}
+			return err
 		}
-		return err
-	}
-	return nil
+		return nil
+	})
 }

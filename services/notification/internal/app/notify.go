@@ -101,71 +101,32 @@ func (s *Notifier) Topic(email string) (string, bool) {
 // repeats the others); an error wrapping messaging.ErrPermanent means a
 // channel refused the message for good.
 func (s *Notifier) Notify(ctx context.Context, n domain.Notification) (contracts.CustomerNotified, error) {
-	log := s.cfg.Logger
 	if n.OccurredAt.IsZero() {
 		n.OccurredAt = s.cfg.Now().UTC()
 	}
-	var (
-		wg                 sync.WaitGroup
-		mu                 sync.Mutex
-		errs               []error
-		pushOK, webhooksOK = s.cfg.Pusher != nil, len(s.cfg.WebhookURLs) > 0
-	)
-	// deliver sends to one target (the push topic, one webhook URL) unless
-	// this replica did already; target is part of the key, never logged.
-	deliver := func(channel, target string, send func(context.Context) error, ok *bool) {
-		wg.Go(func() {
-			skipped, err := s.cfg.Sent.Once(ctx, deliveryKey(n, target), send)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				*ok = false
-				errs = append(errs, err)
-				return
-			}
-			if skipped {
-				log.InfoContext(ctx, "already delivered by this replica; not sent again", "event", n.Event, "channel", channel)
-			}
-		})
-	}
+	d := &deliveries{notifier: s, n: n, pushOK: s.cfg.Pusher != nil, webhooksOK: len(s.cfg.WebhookURLs) > 0}
 	if s.cfg.Pusher != nil {
-		if n.GuestEmail == "" {
-			// Nothing to derive a topic from: the channel does not apply.
-			log.WarnContext(ctx, "no guest email: push skipped", "event", n.Event)
-			pushOK = false
-		} else {
-			push := n.Push
-			if s.cfg.ClickBaseURL != "" {
-				push.Click = s.cfg.ClickBaseURL + "/bookings/" + n.BookingID
-			}
-			topic := s.cfg.Topics.Topic(n.GuestEmail)
-			deliver(domain.ChannelPush, domain.ChannelPush, func(ctx context.Context) error {
-				if err := s.cfg.Pusher.Push(ctx, topic, push); err != nil {
-					return fmt.Errorf("push to %s: %w", logging.MaskEmail(n.GuestEmail), err)
-				}
-				return nil
-			}, &pushOK)
-		}
+		d.push(ctx)
 	}
 	for _, url := range s.cfg.WebhookURLs {
 		body := n.Webhook()
-		deliver(domain.ChannelWebhook, domain.ChannelWebhook+" "+url, func(ctx context.Context) error {
+		d.deliver(ctx, domain.ChannelWebhook, domain.ChannelWebhook+" "+url, func(ctx context.Context) error {
 			return s.cfg.Webhooks.Send(ctx, url, body)
-		}, &webhooksOK)
+		}, &d.webhooksOK)
 	}
-	wg.Wait()
-	if len(errs) > 0 {
-		return contracts.CustomerNotified{}, fmt.Errorf("notify %s of %s: %w", n.Event, n.BookingID, errors.Join(errs...))
+	d.wg.Wait()
+	if len(d.errs) > 0 {
+		return contracts.CustomerNotified{}, fmt.Errorf("notify %s of %s: %w", n.Event, n.BookingID, errors.Join(d.errs...))
 	}
 
 	channels := []string{} // "[]", not null, when both channels are off
-	if pushOK {
+	if d.pushOK {
 		channels = append(channels, domain.ChannelPush)
 	}
-	if webhooksOK {
+	if d.webhooksOK {
 		channels = append(channels, domain.ChannelWebhook)
 	}
-	log.InfoContext(ctx, "customer notified", "event", n.Event, "channels", channels,
+	s.cfg.Logger.InfoContext(ctx, "customer notified", "event", n.Event, "channels", channels,
 		"guest_email", logging.MaskEmail(n.GuestEmail), "webhooks", len(s.cfg.WebhookURLs))
 	return contracts.CustomerNotified{
 		BookingID:  n.BookingID,
@@ -173,6 +134,56 @@ func (s *Notifier) Notify(ctx context.Context, n domain.Notification) (contracts
 		Channels:   channels,
 		NotifiedAt: s.cfg.Now().UTC(),
 	}, nil
+}
+
+// deliveries are one notification's sends, on every channel at once.
+type deliveries struct {
+	notifier           *Notifier
+	n                  domain.Notification
+	wg                 sync.WaitGroup
+	mu                 sync.Mutex
+	errs               []error
+	pushOK, webhooksOK bool
+}
+
+// push sends the guest's push, unless there is no address to derive a topic from.
+func (d *deliveries) push(ctx context.Context) {
+	s, n := d.notifier, d.n
+	if n.GuestEmail == "" {
+		// Nothing to derive a topic from: the channel does not apply.
+		s.cfg.Logger.WarnContext(ctx, "no guest email: push skipped", "event", n.Event)
+		d.pushOK = false
+		return
+	}
+	push := n.Push
+	if s.cfg.ClickBaseURL != "" {
+		push.Click = s.cfg.ClickBaseURL + "/bookings/" + n.BookingID
+	}
+	topic := s.cfg.Topics.Topic(n.GuestEmail)
+	d.deliver(ctx, domain.ChannelPush, domain.ChannelPush, func(ctx context.Context) error {
+		if err := s.cfg.Pusher.Push(ctx, topic, push); err != nil {
+			return fmt.Errorf("push to %s: %w", logging.MaskEmail(n.GuestEmail), err)
+		}
+		return nil
+	}, &d.pushOK)
+}
+
+// deliver sends to one target (the push topic, one webhook URL) unless
+// this replica did already; target is part of the key, never logged.
+func (d *deliveries) deliver(ctx context.Context, channel, target string, send func(context.Context) error, ok *bool) {
+	d.wg.Go(func() {
+		skipped, err := d.notifier.cfg.Sent.Once(ctx, deliveryKey(d.n, target), send)
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		if err != nil {
+			*ok = false
+			d.errs = append(d.errs, err)
+			return
+		}
+		if skipped {
+			d.notifier.cfg.Logger.InfoContext(ctx, "already delivered by this replica; not sent again", "event", d.n.Event, "channel", channel)
+		}
+	})
 }
 
 // NotifyAndAnnounce is Notify followed by publishing CustomerNotified, which

@@ -91,10 +91,10 @@ func (o *outcome) record(err error, report func(context.Context, error) error) {
 	o.err, o.report = err, report
 }
 
-func (o *outcome) last() (error, func(context.Context, error) error) {
+func (o *outcome) last() (report func(context.Context, error) error, err error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return o.err, o.report
+	return o.report, o.err
 }
 
 // ReportDiscards is router middleware (servicekit.Options.RouterMiddleware,
@@ -121,7 +121,7 @@ func ReportDiscards(log *slog.Logger) message.HandlerMiddleware {
 			if err != nil {
 				return out, err
 			}
-			cause, report := o.last()
+			report, cause := o.last()
 			if cause == nil || report == nil || messaging.IsPermanent(cause) {
 				return out, nil
 			}

@@ -1,5 +1,6 @@
 // Package adapters connects the voucher use case to the outside world: the
-// PostgreSQL store of voucher PDFs and the publisher of VoucherCreated.
+// PostgreSQL store of voucher PDFs and the renders' metrics (the renderer
+// itself is adapters/pdf).
 package adapters
 
 import (

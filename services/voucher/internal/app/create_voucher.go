@@ -35,16 +35,17 @@ type Renderer interface {
 	Render(ctx context.Context, v domain.Voucher) ([]byte, error)
 }
 
-// EventPublisher announces a created voucher (confirmed by the broker).
-type EventPublisher interface {
-	VoucherCreated(ctx context.Context, ev contracts.VoucherCreated) error
+// Events announces a created voucher (VoucherCreated), confirmed by the
+// broker: a cqrs.EventBus.
+type Events interface {
+	Publish(ctx context.Context, event any) error
 }
 
 // Config configures CreateVoucher.
 type Config struct {
 	Store    VoucherStore
 	Renderer Renderer
-	Events   EventPublisher
+	Events   Events
 	Now      func() time.Time // the clock; time.Now by default
 	Logger   *slog.Logger
 	// OnOutcome, if set, is told whether each call created a voucher or
@@ -82,7 +83,7 @@ func (uc *CreateVoucher) Handle(ctx context.Context, ev contracts.BookingConfirm
 	if err != nil {
 		return contracts.VoucherCreated{}, err
 	}
-	if err := uc.cfg.Events.VoucherCreated(ctx, created); err != nil {
+	if err := uc.cfg.Events.Publish(ctx, created); err != nil {
 		return contracts.VoucherCreated{}, fmt.Errorf("announce voucher %s: %w", created.BookingID, err)
 	}
 	return created, nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"testing"
@@ -78,11 +79,15 @@ type recordingEvents struct {
 	err  error
 }
 
-func (e *recordingEvents) VoucherCreated(_ context.Context, ev contracts.VoucherCreated) error {
+func (e *recordingEvents) Publish(_ context.Context, event any) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.err != nil {
 		return e.err
+	}
+	ev, ok := event.(contracts.VoucherCreated)
+	if !ok {
+		return fmt.Errorf("unexpected event %T", event)
 	}
 	e.sent = append(e.sent, ev)
 	return nil

@@ -28,13 +28,14 @@ type VoucherSource interface {
 type HTTPConfig struct {
 	Vouchers VoucherSource
 	Creator  VoucherCreator
-	Checks   []httpx.Check // readiness: the broker and the database
-	Metrics  http.Handler  // served at /metrics when not nil
 	Logger   *slog.Logger
 }
 
-// NewHTTPHandler returns the voucher service's HTTP API (docs/internal-api.md).
-func NewHTTPHandler(cfg HTTPConfig) http.Handler {
+// RegisterHTTP adds the voucher service's HTTP API (docs/internal-api.md) to mux:
+//
+//	GET  /internal/vouchers/{booking_id}.pdf  a stored voucher
+//	POST /internal/vouchers                   direct mode: create it now
+func RegisterHTTP(mux httpx.Router, cfg HTTPConfig) {
 	if cfg.Vouchers == nil || cfg.Creator == nil {
 		panic("ports: HTTP API needs vouchers and a creator")
 	}
@@ -42,14 +43,15 @@ func NewHTTPHandler(cfg HTTPConfig) http.Handler {
 		cfg.Logger = slog.Default()
 	}
 	h := &httpAPI{cfg: cfg}
-	mux := http.NewServeMux()
 	mux.HandleFunc("GET /internal/vouchers/{file}", h.getVoucher)
 	mux.HandleFunc("POST /internal/vouchers", h.createVoucher)
-	httpx.HandleHealth(mux, cfg.Checks...)
-	if cfg.Metrics != nil {
-		mux.Handle("GET /metrics", cfg.Metrics)
-	}
-	return httpx.Chain(mux, httpx.Recover(cfg.Logger))
+}
+
+// NewHTTPHandler is the HTTP API on a mux of its own, with panic recovery.
+func NewHTTPHandler(cfg HTTPConfig) http.Handler {
+	mux := http.NewServeMux()
+	RegisterHTTP(mux, cfg)
+	return httpx.Recover(slog.Default())(mux)
 }
 
 type httpAPI struct{ cfg HTTPConfig }

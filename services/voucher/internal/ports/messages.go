@@ -5,9 +5,8 @@ package ports
 import (
 	"context"
 	"errors"
-	"fmt"
 
-	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/components/cqrs"
 
 	"github.com/staybook/staybook/services/voucher/internal/app"
 	"github.com/staybook/staybook/shared/contracts"
@@ -24,32 +23,22 @@ type VoucherCreator interface {
 	Create(ctx context.Context, ev contracts.BookingConfirmed) (contracts.VoucherCreated, bool, error)
 }
 
-// BookingConfirmedHandler handles events.BookingConfirmed messages.
-type BookingConfirmedHandler struct {
-	uc VoucherCreator
-}
-
-// NewBookingConfirmedHandler builds the handler.
-func NewBookingConfirmedHandler(uc VoucherCreator) *BookingConfirmedHandler {
+// NewBookingConfirmedHandler is the handler of BookingConfirmed events: it
+// creates the booking's voucher and announces it. A booking that can never
+// make a voucher is a permanent error (dead-lettered at once), as is an
+// undecodable message (the cqrs marshaler refuses it); anything else is
+// transient (retried).
+func NewBookingConfirmedHandler(uc VoucherCreator) cqrs.EventHandler {
 	if uc == nil {
 		panic("ports: nil use case")
 	}
-	return &BookingConfirmedHandler{uc: uc}
-}
-
-// Handle decodes msg and creates its voucher. An undecodable message or a
-// booking that can never make a voucher is a permanent error (dead-lettered
-// at once); anything else is transient (retried).
-func (h *BookingConfirmedHandler) Handle(msg *message.Message) error {
-	ev, err := contracts.Decode[contracts.BookingConfirmed](msg)
-	if err != nil {
-		return fmt.Errorf("%s: %w", HandlerName, err) // wraps contracts.ErrMalformed: permanent
-	}
-	if _, err := h.uc.Handle(msg.Context(), ev); err != nil {
-		if errors.Is(err, app.ErrInvalidBooking) {
-			return messaging.Permanent(err)
+	return cqrs.NewEventHandler(HandlerName, func(ctx context.Context, ev *contracts.BookingConfirmed) error {
+		if _, err := uc.Handle(ctx, *ev); err != nil {
+			if errors.Is(err, app.ErrInvalidBooking) {
+				return messaging.Permanent(err)
+			}
+			return err
 		}
-		return err
-	}
-	return nil
+		return nil
+	})
 }

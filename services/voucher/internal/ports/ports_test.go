@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill/message"
-
 	"github.com/staybook/staybook/services/voucher/internal/app"
 	"github.com/staybook/staybook/services/voucher/internal/domain"
 	"github.com/staybook/staybook/services/voucher/internal/ports"
@@ -51,38 +49,31 @@ func (s fakeSource) PDF(_ context.Context, bookingID string) (domain.Record, err
 	return rec, nil
 }
 
-func bookingMessage(t *testing.T, payload string) *message.Message {
-	t.Helper()
-	msg, err := contracts.NewMessage(context.Background(), contracts.BookingConfirmed{BookingID: id}, id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if payload != "" {
-		msg.Payload = []byte(payload)
-	}
-	return msg
-}
-
 func TestBookingConfirmedHandler_MapsErrorsToPermanentOrTransient(t *testing.T) {
 	t.Parallel()
 	invalid := fmt.Errorf("%w: %w", app.ErrInvalidBooking, &domain.ValidationError{Field: "guests", Message: "0"})
 	cases := []struct {
 		name      string
-		payload   string
 		ucErr     error
 		wantErr   bool
 		permanent bool
 	}{
-		{"valid", "", nil, false, false},
-		{"bad JSON", "{not json", nil, true, true},
-		{"invalid booking", "", invalid, true, true},
-		{"store down", "", errors.New("connection refused"), true, false},
+		{"valid", nil, false, false},
+		{"invalid booking", invalid, true, true},
+		{"store down", errors.New("connection refused"), true, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			h := ports.NewBookingConfirmedHandler(&fakeCreator{err: c.ucErr})
-			err := h.Handle(bookingMessage(t, c.payload))
+			creator := &fakeCreator{err: c.ucErr}
+			h := ports.NewBookingConfirmedHandler(creator)
+			if h.HandlerName() != "create_voucher" {
+				t.Fatalf("handler name %q", h.HandlerName())
+			}
+			err := h.Handle(context.Background(), &contracts.BookingConfirmed{BookingID: id})
+			if len(creator.seen) != 1 || creator.seen[0].BookingID != id {
+				t.Fatalf("use case saw %+v", creator.seen)
+			}
 			if (err != nil) != c.wantErr || messaging.IsPermanent(err) != c.permanent {
 				t.Fatalf("err = %v (permanent %v); want error %v, permanent %v", err, messaging.IsPermanent(err), c.wantErr, c.permanent)
 			}
@@ -95,7 +86,6 @@ func newAPI(creator *fakeCreator) http.Handler {
 	return ports.NewHTTPHandler(ports.HTTPConfig{
 		Vouchers: fakeSource{id: {BookingID: id, PDF: []byte("%PDF-1.3 test"), SizeBytes: 13, SHA256: []byte{0xab}, CreatedAt: created}},
 		Creator:  creator,
-		Checks:   []httpx.Check{{Name: "database", Check: func(context.Context) error { return nil }}},
 	})
 }
 

@@ -14,10 +14,11 @@ import (
 // FaultServices are the services a fault can be set on.
 var FaultServices = []string{"web", "booking", "voucher", "email", "notification", "deadletters"}
 
-// Control carries fault changes to every replica of every service (the
-// control fanout: adapters.ControlPublisher).
-type Control interface {
-	Broadcast(ctx context.Context, f contracts.FaultChanged) error
+// Events publishes events on their topics (the kit's cqrs EventBus): a
+// FaultChanged goes to the control fanout, which every replica of every
+// service receives.
+type Events interface {
+	Publish(ctx context.Context, event any) error
 }
 
 // DeadLetters is the deadletters service's admin API
@@ -54,23 +55,23 @@ type Traces interface {
 // every replica of every service, and the addressed service applies it),
 // the dead letters (kept by the deadletters service) and a booking's trace.
 type Admin struct {
-	control     Control
+	events      Events
 	deadLetters DeadLetters
 	traces      Traces
 	log         *slog.Logger
 }
 
 // NewAdmin builds the operator's use cases.
-func NewAdmin(control Control, deadLetters DeadLetters, traces Traces, log *slog.Logger) *Admin {
-	if control == nil || deadLetters == nil || traces == nil || log == nil {
+func NewAdmin(events Events, deadLetters DeadLetters, traces Traces, log *slog.Logger) *Admin {
+	if events == nil || deadLetters == nil || traces == nil || log == nil {
 		panic("app: missing dependency")
 	}
-	return &Admin{control: control, deadLetters: deadLetters, traces: traces, log: log}
+	return &Admin{events: events, deadLetters: deadLetters, traces: traces, log: log}
 }
 
 // ChangeFault broadcasts f (validated by the caller) and logs who asked.
 func (a *Admin) ChangeFault(ctx context.Context, f contracts.FaultChanged) error {
-	if err := a.control.Broadcast(context.WithoutCancel(ctx), f); err != nil {
+	if err := a.events.Publish(context.WithoutCancel(ctx), f); err != nil {
 		a.log.WarnContext(ctx, "fault change not published", "err", err)
 		return err
 	}

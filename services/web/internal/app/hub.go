@@ -36,7 +36,6 @@ type Subscription struct {
 
 	mu      sync.Mutex
 	pending *contracts.BookingStatusChanged
-	closed  bool
 }
 
 // Subscribe starts receiving the changes of bookingID. Subscribe before

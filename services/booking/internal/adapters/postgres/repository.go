@@ -11,10 +11,10 @@ import (
 	"io/fs"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/staybook/staybook/services/booking/internal/app"
 	"github.com/staybook/staybook/services/booking/internal/domain"
 	"github.com/staybook/staybook/shared/contracts"
 	"github.com/staybook/staybook/shared/messaging"
@@ -34,23 +34,35 @@ func Migrations() fs.FS {
 	return sub
 }
 
-// ErrNotFound: no booking with that ID (or key) is stored.
-var ErrNotFound = errors.New("not found")
-
-// Repository is the booking service's storage.
+// Repository is the booking service's storage (app.Repository).
 type Repository struct {
 	pool *pgxpool.Pool
-	// AfterCommit, if set, runs after a booking transaction commits (a
-	// failpoint for tests: the process may die there, before forwarding).
-	AfterCommit func()
-	// TransactionDelay, if set, makes every booking transaction hold its
-	// connection this much longer (pg_sleep inside it): a demo knob that
-	// makes the database the bottleneck, as in the story.
-	TransactionDelay time.Duration
+	// bookingTx begins CreateBooking's transactions.
+	bookingTx Beginner
+}
+
+// Beginner begins a transaction (a *pgxpool.Pool does).
+type Beginner interface {
+	Begin(ctx context.Context) (pgx.Tx, error)
+}
+
+// Option configures a Repository.
+type Option func(*Repository)
+
+// BookingTransactionsFrom makes CreateBooking begin its transactions with b
+// instead of the pool. b must begin them on the Repository's pool.
+func BookingTransactionsFrom(b Beginner) Option {
+	return func(r *Repository) { r.bookingTx = b }
 }
 
 // NewRepository returns a Repository on pool.
-func NewRepository(pool *pgxpool.Pool) *Repository { return &Repository{pool: pool} }
+func NewRepository(pool *pgxpool.Pool, opts ...Option) *Repository {
+	r := &Repository{pool: pool, bookingTx: pool}
+	for _, o := range opts {
+		o(r)
+	}
+	return r
+}
 
 // Catalogue returns every hotel with its room types.
 func (r *Repository) Catalogue(ctx context.Context) ([]domain.Hotel, error) {
@@ -118,7 +130,7 @@ func scanBooking(row pgx.Row) (domain.Booking, error) {
 		&b.Status, &b.Reason, &b.TotalPrice.Amount, &b.TotalPrice.Currency, &b.Version,
 		&b.Tasks.Voucher, &b.Tasks.Email, &b.Tasks.Notification, &b.RequestedAt, &b.CreatedAt, &b.UpdatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return b, ErrNotFound
+		return b, app.ErrNotFound
 	}
 	return b, err
 }
@@ -126,7 +138,7 @@ func scanBooking(row pgx.Row) (domain.Booking, error) {
 // Get returns the booking with id.
 func (r *Repository) Get(ctx context.Context, id string) (domain.Booking, error) {
 	b, err := scanBooking(r.pool.QueryRow(ctx, `SELECT `+bookingColumns+` FROM bookings WHERE id = $1`, id))
-	if err != nil && !errors.Is(err, ErrNotFound) {
+	if err != nil && !errors.Is(err, app.ErrNotFound) {
 		return b, fmt.Errorf("get booking %s: %w", id, err)
 	}
 	return b, err
@@ -137,84 +149,29 @@ func (r *Repository) BookingIDByIdempotencyKey(ctx context.Context, keyHash stri
 	var id string
 	err := r.pool.QueryRow(ctx, `SELECT id::text FROM bookings WHERE idempotency_key_hash = $1`, keyHash).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return "", ErrNotFound
+		return "", app.ErrNotFound
 	}
 	return id, err
-}
-
-// Events says which events a booking transaction writes to the outbox.
-type Events struct {
-	// Fanout: BookingConfirmed or BookingRejected, which start the
-	// background tasks. Direct mode leaves them out: it calls the tasks itself.
-	Fanout bool
 }
 
 // CreateBooking stores the booking of cmd as decided, in one transaction:
 // the booking row (nothing at all if a booking with that ID exists: then the
 // stored booking is returned with created false), a room on every night of
 // the stay (all or none; none free on some night turns the decision into a
-// sold_out rejection), and the events in the outbox.
-func (r *Repository) CreateBooking(ctx context.Context, cmd contracts.BookRoom, d domain.Decision, ev Events) (domain.Booking, bool, error) {
+// sold_out rejection), and the events announce returns, in the outbox.
+func (r *Repository) CreateBooking(ctx context.Context, cmd contracts.BookRoom, d domain.Decision, announce app.Announce) (domain.Booking, bool, error) {
 	var b domain.Booking
 	created := false
-	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
-		if r.TransactionDelay > 0 {
-			if _, err := tx.Exec(ctx, `SELECT pg_sleep($1)`, r.TransactionDelay.Seconds()); err != nil {
-				return fmt.Errorf("transaction delay: %w", err)
-			}
-		}
-		keyHash := &cmd.IdempotencyKeyHash
-		if cmd.IdempotencyKeyHash == "" {
-			keyHash = nil
-		} else {
-			var other string
-			err := tx.QueryRow(ctx, `SELECT id::text FROM bookings WHERE idempotency_key_hash = $1`, cmd.IdempotencyKeyHash).Scan(&other)
-			switch {
-			case err == nil && other != cmd.BookingID:
-				d.Reject, keyHash = contracts.ReasonIdempotencyKeyReused, nil
-			case err != nil && !errors.Is(err, pgx.ErrNoRows):
-				return fmt.Errorf("look up idempotency key: %w", err)
-			}
-		}
-		status := contracts.StatusConfirmed
-		if d.Reject != "" {
-			status = contracts.StatusRejected
-		}
-		tasks := domain.InitialTasks(status)
-		tag, err := tx.Exec(ctx, `
-			INSERT INTO bookings (id, hotel_id, room_type, check_in, check_out, guests, guest_name, guest_email,
-				status, reason, total_amount, currency, idempotency_key_hash, task_voucher, task_email, task_notification, requested_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
-			ON CONFLICT (id) DO NOTHING`,
-			cmd.BookingID, cmd.HotelID, cmd.RoomType, cmd.CheckIn, cmd.CheckOut, cmd.Guests, cmd.GuestName, cmd.GuestEmail,
-			status, d.Reject, d.Total.Amount, d.Total.Currency, keyHash, tasks.Voucher, tasks.Email, tasks.Notification, nullTime(cmd.RequestedAt))
-		if err != nil {
-			return fmt.Errorf("insert booking: %w", err)
-		}
-		if tag.RowsAffected() == 0 {
-			return nil // a duplicate command: write nothing
-		}
-		created = true
-		if status == contracts.StatusConfirmed {
-			ok, err := takeRooms(ctx, tx, cmd.HotelID, cmd.RoomType, d.Stay, d.RoomType.TotalRooms)
-			if err != nil {
-				return err
-			}
-			if !ok {
-				status, tasks = contracts.StatusRejected, domain.InitialTasks(contracts.StatusRejected)
-				if _, err := tx.Exec(ctx, `
-					UPDATE bookings SET status = $2, reason = $3, total_amount = 0, currency = '',
-						task_voucher = $4, task_email = $5, task_notification = $6
-					WHERE id = $1`, cmd.BookingID, status, contracts.ReasonSoldOut, tasks.Voucher, tasks.Email, tasks.Notification); err != nil {
-					return fmt.Errorf("reject sold out booking: %w", err)
-				}
-			}
+	err := pgx.BeginFunc(ctx, r.bookingTx, func(tx pgx.Tx) error {
+		var err error
+		if created, err = insertBooking(ctx, tx, cmd, d); err != nil || !created {
+			return err // a duplicate command writes nothing
 		}
 		b, err = scanBooking(tx.QueryRow(ctx, `SELECT `+bookingColumns+` FROM bookings WHERE id = $1`, cmd.BookingID))
 		if err != nil {
 			return fmt.Errorf("read booking back: %w", err)
 		}
-		return writeCreatedEvents(ctx, tx, b, d, ev)
+		return publishAll(ctx, tx, announce(b))
 	})
 	if err != nil {
 		return b, false, err
@@ -223,10 +180,78 @@ func (r *Repository) CreateBooking(ctx context.Context, cmd contracts.BookRoom, 
 		b, err = r.Get(ctx, cmd.BookingID)
 		return b, false, err
 	}
-	if r.AfterCommit != nil {
-		r.AfterCommit()
-	}
 	return b, true, nil
+}
+
+// insertBooking inserts the booking of cmd as d decided, unless a booking
+// with its ID exists (then it reports false and writes nothing). A decision
+// to confirm takes a room on every night of the stay, or ends rejected:
+// idempotency_key_reused if the key made another booking, sold_out if some
+// night has no room free.
+func insertBooking(ctx context.Context, tx pgx.Tx, cmd contracts.BookRoom, d domain.Decision) (bool, error) {
+	keyHash, err := claimIdempotencyKey(ctx, tx, cmd, &d)
+	if err != nil {
+		return false, err
+	}
+	status := contracts.StatusConfirmed
+	if d.Reject != "" {
+		status = contracts.StatusRejected
+	}
+	tasks := domain.InitialTasks(status)
+	tag, err := tx.Exec(ctx, `
+		INSERT INTO bookings (id, hotel_id, room_type, check_in, check_out, guests, guest_name, guest_email,
+			status, reason, total_amount, currency, idempotency_key_hash, task_voucher, task_email, task_notification, requested_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+		ON CONFLICT (id) DO NOTHING`,
+		cmd.BookingID, cmd.HotelID, cmd.RoomType, cmd.CheckIn, cmd.CheckOut, cmd.Guests, cmd.GuestName, cmd.GuestEmail,
+		status, d.Reject, d.Total.Amount, d.Total.Currency, keyHash, tasks.Voucher, tasks.Email, tasks.Notification, nullTime(cmd.RequestedAt))
+	if err != nil {
+		return false, fmt.Errorf("insert booking: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return false, nil
+	}
+	if status == contracts.StatusConfirmed {
+		return true, takeRoomsOrReject(ctx, tx, cmd, d)
+	}
+	return true, nil
+}
+
+// claimIdempotencyKey returns the key hash to store with cmd's booking: nil
+// without a key, or when the key made another booking already (then d
+// becomes an idempotency_key_reused rejection).
+func claimIdempotencyKey(ctx context.Context, tx pgx.Tx, cmd contracts.BookRoom, d *domain.Decision) (*string, error) {
+	if cmd.IdempotencyKeyHash == "" {
+		return nil, nil
+	}
+	var other string
+	err := tx.QueryRow(ctx, `SELECT id::text FROM bookings WHERE idempotency_key_hash = $1`, cmd.IdempotencyKeyHash).Scan(&other)
+	switch {
+	case err == nil && other != cmd.BookingID:
+		d.Reject = contracts.ReasonIdempotencyKeyReused
+		return nil, nil
+	case err != nil && !errors.Is(err, pgx.ErrNoRows):
+		return nil, fmt.Errorf("look up idempotency key: %w", err)
+	}
+	return &cmd.IdempotencyKeyHash, nil
+}
+
+// takeRoomsOrReject takes a room on every night of the confirmed booking's
+// stay; if some night has none free, it turns the booking into a sold_out
+// rejection.
+func takeRoomsOrReject(ctx context.Context, tx pgx.Tx, cmd contracts.BookRoom, d domain.Decision) error {
+	ok, err := takeRooms(ctx, tx, cmd.HotelID, cmd.RoomType, d.Stay, d.RoomType.TotalRooms)
+	if err != nil || ok {
+		return err
+	}
+	tasks := domain.InitialTasks(contracts.StatusRejected)
+	if _, err := tx.Exec(ctx, `
+		UPDATE bookings SET status = $2, reason = $3, total_amount = 0, currency = '',
+			task_voucher = $4, task_email = $5, task_notification = $6
+		WHERE id = $1`, cmd.BookingID, contracts.StatusRejected, contracts.ReasonSoldOut, tasks.Voucher, tasks.Email, tasks.Notification); err != nil {
+		return fmt.Errorf("reject sold out booking: %w", err)
+	}
+	return nil
 }
 
 // takeRooms takes one room of the type on every night of stay, or none.
@@ -264,88 +289,52 @@ func takeRooms(ctx context.Context, tx pgx.Tx, hotelID, roomType string, stay do
 	return true, nil
 }
 
-func writeCreatedEvents(ctx context.Context, tx pgx.Tx, b domain.Booking, d domain.Decision, ev Events) error {
-	pub := outboxPublisher(tx)
-	now := time.Now().UTC()
-	if ev.Fanout {
-		var (
-			topic   string
-			payload contracts.Contract
-		)
-		if b.Status == contracts.StatusConfirmed {
-			topic = messaging.EventTopic(messaging.EventBookingConfirmed)
-			payload = Confirmed(b, d)
-		} else {
-			topic = messaging.EventTopic(messaging.EventBookingRejected)
-			payload = contracts.BookingRejected{
-				BookingID: b.ID, HotelID: b.HotelID, RoomType: b.RoomType, CheckIn: b.CheckIn, CheckOut: b.CheckOut,
-				GuestName: b.GuestName, GuestEmail: b.GuestEmail, Reason: b.Reason, RejectedAt: now,
-			}
-		}
-		if err := publish(ctx, pub, topic, payload, b.ID); err != nil {
-			return err
-		}
-	}
-	return publish(ctx, pub, messaging.NotificationsExchange, b.StatusChanged(now), b.ID)
-}
-
-// Confirmed is the BookingConfirmed event of b.
-func Confirmed(b domain.Booking, d domain.Decision) contracts.BookingConfirmed {
-	return contracts.BookingConfirmed{
-		BookingID: b.ID, HotelID: b.HotelID, HotelName: d.Hotel.Name, HotelAddress: d.Hotel.Address, HotelCity: d.Hotel.City,
-		RoomType: b.RoomType, RoomTypeName: d.RoomType.Name, CheckIn: b.CheckIn, CheckOut: b.CheckOut,
-		Nights: d.Stay.Nights(), Guests: b.Guests, GuestName: b.GuestName, GuestEmail: b.GuestEmail,
-		TotalPrice: b.TotalPrice, ConfirmedAt: b.CreatedAt.UTC(),
-	}
-}
-
-// outboxPublisher writes to the outbox in tx, with a span whose context
-// travels inside the stored message, so the forwarder continues the trace.
-func outboxPublisher(tx pgx.Tx) message.Publisher {
-	return telemetry.Publisher(outbox.Publisher(tx), "postgresql")
-}
-
-func publish(ctx context.Context, pub message.Publisher, topic string, payload contracts.Contract, bookingID string) error {
-	msg, err := contracts.NewMessage(ctx, payload, bookingID)
+// publishAll writes events to the outbox in tx, each to its topic
+// (messaging.PublishTopic), through an event bus on the transaction. Each
+// event is written with a span whose context travels inside the stored
+// message, so the forwarder continues the trace.
+func publishAll(ctx context.Context, tx pgx.Tx, events []contracts.Contract) error {
+	bus, err := messaging.EventBus(telemetry.Publisher(outbox.Publisher(tx), "postgresql"))
 	if err != nil {
 		return err
 	}
-	if err := pub.Publish(topic, msg); err != nil {
-		return fmt.Errorf("write %s to the outbox: %w", payload.SchemaName(), err)
+	for _, ev := range events {
+		if err := bus.Publish(ctx, ev); err != nil {
+			return fmt.Errorf("write %s to the outbox: %w", ev.SchemaName(), err)
+		}
 	}
 	return nil
 }
 
-// SetTask moves one task of the booking to state as the domain allows, and
-// if anything changed, bumps the version and writes BookingStatusChanged to
-// the outbox, in one transaction.
-func (r *Repository) SetTask(ctx context.Context, bookingID, task, state string) (domain.Booking, bool, error) {
+// UpdateBooking loads the booking with id for update and applies change; if
+// change reports a change, it stores the booking's state, version and tasks
+// (updated_at set to now) and writes change's events to the outbox, in one
+// transaction.
+func (r *Repository) UpdateBooking(ctx context.Context, id string, change app.Change) (domain.Booking, bool, error) {
 	var b domain.Booking
 	changed := false
 	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
 		var err error
-		b, err = scanBooking(tx.QueryRow(ctx, `SELECT `+bookingColumns+` FROM bookings WHERE id = $1 FOR UPDATE`, bookingID))
+		b, err = scanBooking(tx.QueryRow(ctx, `SELECT `+bookingColumns+` FROM bookings WHERE id = $1 FOR UPDATE`, id))
 		if err != nil {
 			return err
 		}
-		changed, err = b.SetTask(task, state)
+		var events []contracts.Contract
+		changed, events, err = change(&b)
 		if err != nil || !changed {
 			return err
 		}
-		b.Version++
 		if err := tx.QueryRow(ctx, `
-			UPDATE bookings SET task_voucher = $2, task_email = $3, task_notification = $4, version = $5, updated_at = now()
+			UPDATE bookings SET status = $2, reason = $3, task_voucher = $4, task_email = $5, task_notification = $6,
+				version = $7, updated_at = now()
 			WHERE id = $1 RETURNING updated_at`,
-			b.ID, b.Tasks.Voucher, b.Tasks.Email, b.Tasks.Notification, b.Version).Scan(&b.UpdatedAt); err != nil {
-			return fmt.Errorf("update tasks: %w", err)
+			b.ID, b.Status, b.Reason, b.Tasks.Voucher, b.Tasks.Email, b.Tasks.Notification, b.Version).Scan(&b.UpdatedAt); err != nil {
+			return fmt.Errorf("update booking: %w", err)
 		}
-		return publish(ctx, outboxPublisher(tx), messaging.NotificationsExchange, b.StatusChanged(time.Now().UTC()), b.ID)
+		return publishAll(ctx, tx, events)
 	})
-	if errors.Is(err, ErrNotFound) {
-		return b, false, ErrNotFound
-	}
 	if err != nil {
-		return b, false, fmt.Errorf("set task %s of %s: %w", task, bookingID, err)
+		return b, false, err
 	}
 	return b, changed, nil
 }

@@ -12,11 +12,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/staybook/staybook/services/deadletters/internal/app"
 	"github.com/staybook/staybook/services/deadletters/internal/domain"
-	"github.com/staybook/staybook/shared/contracts"
 	"github.com/staybook/staybook/shared/messaging"
 	"github.com/staybook/staybook/shared/outbox"
 	"github.com/staybook/staybook/shared/telemetry"
@@ -58,8 +59,8 @@ func scanLetter(row pgx.Row) (domain.Letter, error) {
 // Save stores a received letter, in one transaction: the letter (if its ID
 // is new), its failure round (once: a round already stored is a duplicate
 // delivery and changes nothing), the known letter's new state when a replay
-// failed again, and for a task's handler a TaskFailed in the outbox.
-func (r *Repository) Save(ctx context.Context, l domain.Letter) (domain.Outcome, error) {
+// failed again, and the events announce publishes, in the outbox (app.Repository).
+func (r *Repository) Save(ctx context.Context, l domain.Letter, announce app.Announce) (domain.Outcome, error) {
 	var outcome domain.Outcome
 	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `
@@ -106,24 +107,23 @@ func (r *Repository) Save(ctx context.Context, l domain.Letter) (domain.Outcome,
 				return fmt.Errorf("update letter: %w", err)
 			}
 		}
-		if ev, ok := stored.TaskFailed(); ok {
-			msg, err := contracts.NewMessage(ctx, ev, ev.BookingID)
-			if err != nil {
-				return err
-			}
-			// The span's context travels inside the stored message, so the
-			// forwarder continues the failed message's trace.
-			pub := telemetry.Publisher(outbox.Publisher(tx), "postgresql")
-			if err := pub.Publish(messaging.EventTopic(messaging.EventTaskFailed), msg); err != nil {
-				return fmt.Errorf("write TaskFailed to the outbox: %w", err)
-			}
+		events, err := messaging.EventBus(outboxPublisher(tx))
+		if err != nil {
+			return err
 		}
-		return nil
+		return announce(ctx, stored, events)
 	})
 	if err != nil {
 		return "", fmt.Errorf("save dead letter %s: %w", l.ID, err)
 	}
 	return outcome, nil
+}
+
+// outboxPublisher writes events into the outbox inside tx. The span's
+// context travels inside the stored message, so the forwarder continues the
+// failed message's trace.
+func outboxPublisher(tx pgx.Tx) message.Publisher {
+	return telemetry.Publisher(outbox.Publisher(tx), "postgresql")
 }
 
 // Get returns the letter with id, purged or not.

@@ -14,7 +14,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/staybook/staybook/services/web/internal/domain"
 	"io"
 	"net/http"
 	"net/url"
@@ -25,6 +24,8 @@ import (
 	"time"
 
 	"github.com/staybook/staybook/shared/telemetry"
+
+	"github.com/staybook/staybook/services/web/internal/domain"
 )
 
 // DefaultServices are the services searched for a booking's spans.

@@ -79,7 +79,7 @@ func TestBookingTrace_MergesEveryServicesTracesIntoOneWaterfall(t *testing.T) {
 
 func TestBookingTrace_FailsOnlyWhenNoSearchIsAnswered(t *testing.T) {
 	t.Parallel()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "down", 503) }))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "down", http.StatusServiceUnavailable) }))
 	defer srv.Close()
 	c, err := New(Config{QueryURL: srv.URL})
 	if err != nil {

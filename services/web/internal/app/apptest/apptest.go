@@ -104,13 +104,9 @@ func (NoVouchers) Voucher(context.Context, string) (*app.VoucherPDF, error) {
 // (app.TransportQueue or app.TransportDirect) and the clock at now.
 func Bookings(t testing.TB, transport string, now time.Time) (*app.Bookings, *Commands, *BookingService) {
 	t.Helper()
-	ids, err := domain.NewIssuer(domain.IssuerConfig{Namespace: "6ba7b811-9dad-11d1-80b4-00c04fd430c8", Secret: []byte("fuzz-secret-0123456789")})
-	if err != nil {
-		t.Fatal(err)
-	}
 	commands, books := &Commands{}, &BookingService{}
-	cfg := app.BookingsConfig{Transport: transport, IDs: ids, Service: books, Catalogue: StaticCatalogue{}, Vouchers: NoVouchers{},
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: func() time.Time { return now }}
+	cfg := config(t, books, now)
+	cfg.Transport = transport
 	if transport == app.TransportQueue {
 		cfg.Commands = commands
 	}
@@ -119,4 +115,27 @@ func Bookings(t testing.TB, transport string, now time.Time) (*app.Bookings, *Co
 		t.Fatal(err)
 	}
 	return b, commands, books
+}
+
+// BookingsSending are the real use cases over the doubles, sending BookRoom
+// through commands (a benchmark's real CommandBus), the clock at now.
+func BookingsSending(t testing.TB, commands app.Commands, now time.Time) *app.Bookings {
+	t.Helper()
+	cfg := config(t, &BookingService{}, now)
+	cfg.Transport, cfg.Commands = app.TransportQueue, commands
+	b, err := app.NewBookings(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func config(t testing.TB, books *BookingService, now time.Time) app.BookingsConfig {
+	t.Helper()
+	ids, err := domain.NewIssuer(domain.IssuerConfig{Namespace: "6ba7b811-9dad-11d1-80b4-00c04fd430c8", Secret: []byte("fuzz-secret-0123456789")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return app.BookingsConfig{IDs: ids, Service: books, Catalogue: StaticCatalogue{}, Vouchers: NoVouchers{},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: func() time.Time { return now }}
 }

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/staybook/staybook/shared/config"
+	"github.com/staybook/staybook/shared/messaging"
+)
+
+// Name is the service's name (logs, queue suffix, metrics).
+const Name = "booking"
+
+// Config is the booking service's configuration (docs/architecture.md, "Configuration").
+type Config struct {
+	config.Common
+	// Workers is how many BookRoom commands are handled at once: the
+	// database's protection, however long the queue gets.
+	Workers int `env:"BOOKING_WORKERS"`
+	// DBMaxConns bounds the connection pool (the database's budget per replica).
+	DBMaxConns int32 `env:"BOOKING_DB_MAX_CONNS"`
+	// CommandTTL: older commands are rejected as expired, not confirmed hours later.
+	CommandTTL time.Duration `env:"BOOKING_COMMAND_TTL"`
+	// TransactionDelay holds every booking transaction's connection longer
+	// (pg_sleep inside it; demo: the database as the bottleneck).
+	TransactionDelay time.Duration `env:"BOOKING_TX_DELAY"`
+	OutboxPoll       time.Duration `env:"OUTBOX_POLL_INTERVAL"`
+	DirectTimeout    time.Duration `env:"DIRECT_TIMEOUT"`
+	VoucherURL       string        `env:"VOUCHER_URL"`
+	EmailURL         string        `env:"EMAIL_URL"`
+	NotificationURL  string        `env:"NOTIFICATION_URL"`
+	// Failpoint names a place where the process kills itself, for the chaos
+	// suite: "booking.after_commit" dies after a booking commits, before
+	// the outbox forwarder can publish its events.
+	Failpoint string `env:"STAYBOOK_FAILPOINT"`
+}
+
+// DefaultConfig is the configuration before the environment is read.
+func DefaultConfig() Config {
+	c := Config{
+		Workers:         8,
+		DBMaxConns:      16,
+		CommandTTL:      time.Hour,
+		OutboxPoll:      50 * time.Millisecond,
+		DirectTimeout:   30 * time.Second,
+		VoucherURL:      "http://localhost:8082",
+		EmailURL:        "http://localhost:8083",
+		NotificationURL: "http://localhost:8084",
+	}
+	c.Defaults(Name, ":8081")
+	return c
+}
+
+// LoadConfig reads the configuration from the environment over the defaults.
+func LoadConfig() (Config, error) {
+	cfg := DefaultConfig()
+	return cfg, config.Load(&cfg)
+}
+
+// Validate checks the values, naming the variable of each bad one.
+func (c Config) Validate() error {
+	var errs []error
+	errs = append(errs, c.Common.Validate())
+	if c.Workers < 1 {
+		errs = append(errs, fmt.Errorf("BOOKING_WORKERS: %d must be at least 1", c.Workers))
+	}
+	if c.DBMaxConns < 2 {
+		errs = append(errs, fmt.Errorf("BOOKING_DB_MAX_CONNS: %d must be at least 2", c.DBMaxConns))
+	}
+	if c.CommandTTL < 0 {
+		errs = append(errs, fmt.Errorf("BOOKING_COMMAND_TTL: %s must not be negative", c.CommandTTL))
+	}
+	if c.OutboxPoll <= 0 {
+		errs = append(errs, fmt.Errorf("OUTBOX_POLL_INTERVAL: %s must be positive", c.OutboxPoll))
+	}
+	switch c.Failpoint {
+	case "", "booking.after_commit":
+	default:
+		errs = append(errs, fmt.Errorf("STAYBOOK_FAILPOINT: unknown failpoint %q", c.Failpoint))
+	}
+	return errors.Join(errs...)
+}
+
+// DefaultPolicy is every handler's retry policy unless the environment says
+// otherwise (<HANDLER>_MAX_ATTEMPTS, ...). A booking the customer was told
+// is accepted must outlive a database restart: retry for minutes (up to 30
+// attempts, 10 s apart at most, 5 minutes in all, well under RabbitMQ's
+// 30-minute consumer timeout) before an operator has to replay it. The
+// chaos suite found the default 5 attempts (about 3 s) too short for a
+// PostgreSQL restart. A task event may overtake the booking's own commit,
+// so the task handlers retry as long.
+func DefaultPolicy() messaging.RetryPolicy {
+	p := messaging.DefaultRetryPolicy()
+	p.MaxAttempts, p.MaxElapsed = 30, 5*time.Minute
+	return p
+}

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	netmail "net/mail"
+	"net/url"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+
+	"github.com/staybook/staybook/shared/config"
+	"github.com/staybook/staybook/shared/messaging"
+
+	"github.com/staybook/staybook/services/email/internal/adapters"
+	"github.com/staybook/staybook/services/email/internal/ports"
+)
+
+// Name is the service's name: its logs, its queue suffix, its database.
+const Name = "email"
+
+// Config is the email service's configuration (README, "Configuration").
+type Config struct {
+	config.Common
+
+	// VoucherURL is the voucher service, where the PDFs are fetched.
+	VoucherURL     string        `env:"VOUCHER_URL"`
+	VoucherTimeout time.Duration `env:"VOUCHER_TIMEOUT"`
+
+	SMTPAddr     string        `env:"SMTP_ADDR"`
+	SMTPUsername string        `env:"SMTP_USERNAME"`
+	SMTPPassword string        `env:"SMTP_PASSWORD"`
+	SMTPTLS      string        `env:"SMTP_TLS"`
+	SMTPTimeout  time.Duration `env:"SMTP_TIMEOUT"`
+	EmailFrom    string        `env:"EMAIL_FROM"`
+
+	// Workers is how many VoucherCreated handlers consume the queue at once.
+	Workers int `env:"EMAIL_WORKERS"`
+	// ExtraLatency is an artificial delay per email (the story's slow provider).
+	ExtraLatency time.Duration `env:"EMAIL_EXTRA_LATENCY"`
+
+	// Retry is the VoucherCreated handler's retry policy, read by LoadConfig
+	// from SEND_CONFIRMATION_EMAIL_MAX_ATTEMPTS and the like.
+	Retry messaging.RetryPolicy `env:"-"`
+}
+
+// DefaultRetryPolicy suits SMTP: a mail server that refuses connections
+// for a few seconds (a restart, a rate limit) is waited for about 15 s
+// (0.5 + 1 + 2 + 4 + 8, with jitter) before the message is dead-lettered.
+func DefaultRetryPolicy() messaging.RetryPolicy {
+	p := messaging.DefaultRetryPolicy()
+	p.MaxAttempts = 6
+	p.InitialInterval = 500 * time.Millisecond
+	p.Multiplier = 2
+	p.MaxInterval = 10 * time.Second
+	p.RandomizationFactor = 0.2
+	return p
+}
+
+// DefaultConfig is the configuration before the environment is read: what
+// the service runs with when no variable is set. Tests start from it.
+func DefaultConfig() Config {
+	var common config.Common
+	// The shared defaults live in envDefault tags: parse an empty environment
+	// to get them without reading the process's.
+	if err := env.ParseWithOptions(&common, env.Options{Environment: map[string]string{}}); err != nil {
+		panic(fmt.Sprintf("shared config defaults: %v", err)) // the tags are ours: a programmer's mistake
+	}
+	cfg := Config{
+		Common:         common,
+		VoucherURL:     "http://localhost:8082",
+		VoucherTimeout: 5 * time.Second,
+		SMTPAddr:       "localhost:1025",
+		SMTPTLS:        adapters.TLSNone,
+		SMTPTimeout:    10 * time.Second,
+		EmailFrom:      "Staybook <bookings@staybook.local>",
+		Workers:        2,
+		Retry:          DefaultRetryPolicy(),
+	}
+	cfg.Defaults(Name, ":8083")
+	return cfg
+}
+
+// LoadConfig reads the configuration from the environment.
+func LoadConfig() (Config, error) {
+	cfg := DefaultConfig()
+	policy, err := messaging.LoadRetryPolicy(ports.HandlerName, cfg.Retry)
+	if err != nil {
+		return cfg, fmt.Errorf("configuration: %w", err)
+	}
+	cfg.Retry = policy
+	if err := config.Load(&cfg); err != nil {
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+// Validate reports every bad setting at once (config.Load and program.New call it).
+func (c Config) Validate() error {
+	errs := []error{c.Common.Validate()}
+	if u, err := url.Parse(c.VoucherURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("VOUCHER_URL: %q is not an http(s) URL", c.VoucherURL))
+	}
+	if c.VoucherTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("VOUCHER_TIMEOUT: %s must be positive", c.VoucherTimeout))
+	}
+	if c.SMTPAddr == "" {
+		errs = append(errs, errors.New("SMTP_ADDR: must be host:port"))
+	}
+	switch c.SMTPTLS {
+	case adapters.TLSNone, adapters.TLSStartTLS, adapters.TLSImplicit:
+	default:
+		errs = append(errs, fmt.Errorf("SMTP_TLS: %q is not none, starttls or tls", c.SMTPTLS))
+	}
+	if c.SMTPTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("SMTP_TIMEOUT: %s must be positive", c.SMTPTimeout))
+	}
+	if _, err := netmail.ParseAddress(c.EmailFrom); err != nil {
+		errs = append(errs, fmt.Errorf("EMAIL_FROM: %q: %w", c.EmailFrom, err))
+	}
+	if c.Workers < 1 {
+		errs = append(errs, fmt.Errorf("EMAIL_WORKERS: %d must be at least 1", c.Workers))
+	}
+	if c.ExtraLatency < 0 {
+		errs = append(errs, fmt.Errorf("EMAIL_EXTRA_LATENCY: %s must not be negative", c.ExtraLatency))
+	}
+	errs = append(errs, c.Retry.Validate(ports.HandlerName))
+	return errors.Join(errs...)
+}
