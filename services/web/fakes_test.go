@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -23,6 +22,7 @@ import (
 	"github.com/staybook/staybook/shared/httpx"
 	"github.com/staybook/staybook/shared/messaging"
 	"github.com/staybook/staybook/shared/servicekit"
+	"github.com/staybook/staybook/shared/servicekit/kittest"
 	"github.com/staybook/staybook/shared/testkit"
 
 	"github.com/staybook/staybook/services/web/internal/domain"
@@ -172,8 +172,7 @@ type web struct {
 	base string
 	// internal is the internal listener's base URL ("" without METRICS_ADDR).
 	internal string
-	stop     func() // cancels Run and waits for it; Close follows in cleanup
-	done     chan error
+	stop     func() // stops it as SIGTERM would, and closes it
 }
 
 func testConfig(amqpURL, bookingURL, voucherURL string) Config {
@@ -198,42 +197,15 @@ func testLogger() *slog.Logger {
 
 func startWeb(t *testing.T, cfg Config) *web {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	svc, err := program.New(ctx, cfg, testLogger())
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	w := &web{svc: svc, base: "http://" + svc.Addr(), done: make(chan error, 1)}
-	if addr := svc.InternalAddr(); addr != "" {
+	r := kittest.Start(t, program, cfg, testLogger())
+	w := &web{svc: r.Service, base: "http://" + r.Addr()}
+	if addr := r.InternalAddr(); addr != "" {
 		w.internal = "http://" + addr
 	}
-	go func() { w.done <- svc.Run(ctx) }()
-	var once sync.Once
-	var runErr error
 	w.stop = func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case runErr = <-w.done:
-			case <-time.After(30 * time.Second):
-				runErr = errors.New("Run did not return within 30s")
-			}
-		})
-		if runErr != nil {
-			t.Errorf("web stopped: %v", runErr)
+		if err := r.Stop(); err != nil {
+			t.Errorf("web stopped: %v", err)
 		}
-	}
-	t.Cleanup(func() {
-		w.stop()
-		svc.Close()
-	})
-	select {
-	case <-svc.Running():
-	case err := <-w.done:
-		t.Fatalf("web stopped at start: %v", err)
-	case <-time.After(20 * time.Second):
-		t.Fatal("relay did not start")
 	}
 	return w
 }
