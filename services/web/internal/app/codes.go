@@ -1,12 +1,14 @@
 package app
 
+import "github.com/staybook/staybook/services/web/internal/domain"
+
 // Error codes of the public API besides httpx's (invalid_field, malformed_json,
 // body_too_large, unsupported_media_type).
 const (
 	CodeNotFound              = "not_found"
-	CodeUnknownHotel          = "unknown_hotel"
-	CodeUnknownRoomType       = "unknown_room_type"
-	CodeInvalidIdempotencyKey = "invalid_idempotency_key"
+	CodeUnknownHotel          = domain.ProblemUnknownHotel
+	CodeUnknownRoomType       = domain.ProblemUnknownRoomType
+	CodeInvalidIdempotencyKey = domain.ProblemInvalidIdempotencyKey
 	CodeIdempotencyKeyReused  = "idempotency_key_reused"
 	CodeUnavailable           = "unavailable"
 	CodeCatalogueUnavailable  = "catalogue_unavailable"

@@ -2,9 +2,12 @@ package app
 
 import (
 	"testing"
+	"time"
 
 	"github.com/staybook/staybook/services/web/internal/domain"
 )
+
+var now = time.Date(2030, 3, 10, 23, 59, 0, 0, time.UTC)
 
 // fuzzCatalogue is what the requests are checked against.
 var fuzzCatalogue = &domain.Catalogue{Hotels: []domain.Hotel{
@@ -26,17 +29,17 @@ func FuzzBookingRequestProblems(f *testing.F) {
 	f.Add("h", "r", "+2030-03-10", "2030-03-11", 20, "\u202eevil", "a@[127.0.0.1]")
 	f.Fuzz(func(t *testing.T, hotel, room, in, out string, guests int, name, email string) {
 		r := BookingRequest{HotelID: hotel, RoomType: room, CheckIn: in, CheckOut: out, Guests: guests, GuestName: name, GuestEmail: email}
-		v, err := r.validate(now)
-		problems := r.Problems(now, fuzzCatalogue)
+		v, err := r.Validate(now)
+		problems := Problems(r, now, fuzzCatalogue)
 		if err == nil {
 			// Normalising is idempotent: the normalised request is valid
 			// and keeps its canonical body (and so its booking ID).
-			again, err := BookingRequest(v).validate(now)
+			again, err := BookingRequest(v).Validate(now)
 			if err != nil {
 				t.Fatalf("normalised request %+v refused: %v", v, err)
 			}
-			if string(again.canonical()) != string(v.canonical()) {
-				t.Fatalf("canonical body changed on revalidation:\n%s\n%s", v.canonical(), again.canonical())
+			if string(again.Canonical()) != string(v.Canonical()) {
+				t.Fatalf("canonical body changed on revalidation:\n%s\n%s", v.Canonical(), again.Canonical())
 			}
 		}
 		if err != nil && len(problems) == 0 {

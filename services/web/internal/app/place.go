@@ -153,9 +153,9 @@ func (b *Bookings) Place(ctx context.Context, req BookingRequest, key string) (P
 			return Placed{}, b.rejected(err)
 		}
 	}
-	valid, err := req.validate(b.cfg.Now())
+	valid, err := req.Validate(b.cfg.Now())
 	if err != nil {
-		return Placed{}, b.rejected(err)
+		return Placed{}, b.rejected(requestError(err))
 	}
 	cat, err := b.cfg.Catalogue.Get(ctx)
 	if err != nil {
@@ -163,8 +163,8 @@ func (b *Bookings) Place(ctx context.Context, req BookingRequest, key string) (P
 		b.cfg.Metrics.booking(resultUnavailable)
 		return Placed{}, &UnavailableError{Code: CodeCatalogueUnavailable, Message: "the hotel catalogue is not available yet; retry later"}
 	}
-	if err := valid.checkCatalogue(cat); err != nil {
-		return Placed{}, b.rejected(err)
+	if err := valid.CheckCatalogue(cat); err != nil {
+		return Placed{}, b.rejected(requestError(err))
 	}
 
 	cmd := contracts.BookRoom{
@@ -173,7 +173,7 @@ func (b *Bookings) Place(ctx context.Context, req BookingRequest, key string) (P
 		RequestedAt: b.cfg.Now().UTC(),
 	}
 	if key != "" {
-		cmd.BookingID = b.cfg.IDs.FromKey(key, valid.canonical())
+		cmd.BookingID = b.cfg.IDs.FromKey(key, valid.Canonical())
 		cmd.IdempotencyKeyHash = domain.KeyHash(key)
 	} else if cmd.BookingID, err = b.cfg.IDs.Random(); err != nil {
 		b.log.ErrorContext(ctx, "booking ID", "err", err)

@@ -84,8 +84,8 @@ func (s *Site) home(w http.ResponseWriter, r *http.Request) {
 	guests := 1
 	if search.Guests != "" {
 		n, err := strconv.Atoi(search.Guests)
-		if err != nil || n < 1 || n > app.MaxGuests {
-			search.Errors["guests"] = "Guests must be a whole number from 1 to " + strconv.Itoa(app.MaxGuests)
+		if err != nil || n < 1 || n > domain.MaxGuests {
+			search.Errors["guests"] = "Guests must be a whole number from 1 to " + strconv.Itoa(domain.MaxGuests)
 		} else {
 			guests = n
 		}

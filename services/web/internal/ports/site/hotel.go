@@ -171,7 +171,7 @@ func (s *Site) checkForm(form *BookingForm, cat *domain.Catalogue) app.BookingRe
 	} else {
 		req.Guests = guests
 	}
-	for _, p := range req.Problems(s.cfg.Now(), cat) {
+	for _, p := range app.Problems(req, s.cfg.Now(), cat) {
 		if form.Errors[p.Field] == "" {
 			form.Errors[p.Field] = humanise(p.Message)
 		}

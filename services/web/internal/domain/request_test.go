@@ -1,21 +1,19 @@
-package app
+package domain
 
 import (
 	"errors"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/staybook/staybook/shared/httpx"
 )
 
 var now = time.Date(2030, 3, 10, 23, 59, 0, 0, time.UTC)
 
 func fieldOf(t *testing.T, err error) string {
 	t.Helper()
-	var re *httpx.RequestError
+	var re *Problem
 	if !errors.As(err, &re) {
-		t.Fatalf("error %v is not a RequestError", err)
+		t.Fatalf("error %v is not a Problem", err)
 	}
 	return re.Field
 }
@@ -62,29 +60,29 @@ func TestValidate_NormalisesSoTheCanonicalBodyIgnoresPresentation(t *testing.T) 
 		GuestName: "Ana Silva", GuestEmail: "ana@example.com"}
 	b := a
 	b.GuestName, b.GuestEmail = "  Ana Silva\t", " ana@example.com "
-	va, err := a.validate(now)
+	va, err := a.Validate(now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	vb, err := b.validate(now)
+	vb, err := b.Validate(now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if string(va.canonical()) != string(vb.canonical()) {
-		t.Fatalf("canonical bodies differ:\n%s\n%s", va.canonical(), vb.canonical())
+	if string(va.Canonical()) != string(vb.Canonical()) {
+		t.Fatalf("canonical bodies differ:\n%s\n%s", va.Canonical(), vb.Canonical())
 	}
 	c := a
 	c.Guests = 1
-	vc, err := c.validate(now)
+	vc, err := c.Validate(now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if string(va.canonical()) == string(vc.canonical()) {
+	if string(va.Canonical()) == string(vc.Canonical()) {
 		t.Fatal("another guest count gave the same canonical body")
 	}
 	want := `{"hotel_id":"h","room_type":"double","check_in":"2030-03-12","check_out":"2030-03-14","guests":2,"guest_name":"Ana Silva","guest_email":"ana@example.com"}`
-	if string(va.canonical()) != want {
-		t.Fatalf("canonical %s", va.canonical())
+	if string(va.Canonical()) != want {
+		t.Fatalf("canonical %s", va.Canonical())
 	}
 }
 
