@@ -106,9 +106,11 @@ func build(ctx context.Context, svc *servicekit.Service, cfg Config) error {
 	svc.RegisterOnShutdown(hub.Close)
 	// Fetch the catalogue now rather than on the first booking: a booking
 	// service that goes down later then finds it cached. A failure is
-	// logged and the next request tries again.
+	// logged and the next request tries again. The part then waits for the
+	// end like the others.
 	svc.Go("catalogue prefetch", func(ctx context.Context) error {
 		p.catalogue.Get(ctx)
+		<-ctx.Done()
 		return nil
 	})
 	return addRelay(svc, hub)
