@@ -20,10 +20,13 @@ func (s *Service) listen() (err error) {
 	httpx.HandleHealthOf(s.publicMux, s.currentChecks)
 	if cfg.MetricsAddr == "" || cfg.MetricsAddr == cfg.HTTPAddr {
 		s.publicMux.Handle("GET /metrics", metrics)
-	} else if s.internal, err = httpx.NewServer(httpx.ServerConfig{
-		Addr: cfg.MetricsAddr, Handler: internalMux(metrics), Logger: s.Log, ShutdownTimeout: cfg.ShutdownTimeout,
-	}); err != nil {
-		return fmt.Errorf("METRICS_ADDR: %w", err)
+	} else {
+		s.internalMux = internalMux(metrics)
+		if s.internal, err = httpx.NewServer(httpx.ServerConfig{
+			Addr: cfg.MetricsAddr, Handler: s.internalMux, Logger: s.Log, ShutdownTimeout: cfg.ShutdownTimeout,
+		}); err != nil {
+			return fmt.Errorf("METRICS_ADDR: %w", err)
+		}
 	}
 	s.public, err = httpx.NewServer(httpx.ServerConfig{
 		Addr: cfg.HTTPAddr, Logger: s.Log, ShutdownTimeout: cfg.ShutdownTimeout, WriteTimeout: s.opts.HTTPWriteTimeout,
@@ -37,7 +40,7 @@ func (s *Service) listen() (err error) {
 
 // internalMux is the internal listener's: metrics and the Go profiler,
 // never on the public listener.
-func internalMux(metrics http.Handler) http.Handler {
+func internalMux(metrics http.Handler) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", metrics)
 	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
@@ -81,6 +84,12 @@ func (s *Service) Handler() http.Handler {
 	s.seal()
 	return s.handler
 }
+
+// InternalMux is the internal listener's router, for operator endpoints
+// that must never be public (the web tier's fault control); nil when there
+// is no internal listener (METRICS_ADDR empty or the same as HTTP_ADDR).
+// Register before Run.
+func (s *Service) InternalMux() *http.ServeMux { return s.internalMux }
 
 // Addr is the public listener's address.
 func (s *Service) Addr() string { return s.public.Addr() }

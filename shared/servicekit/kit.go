@@ -111,7 +111,9 @@ type Service struct {
 	middleware []func(http.Handler) http.Handler
 	handler    http.Handler
 	internal   *httpx.Server // nil unless METRICS_ADDR is its own address
-	sealOnce   sync.Once
+	// internalMux is the internal listener's router (nil without one).
+	internalMux *http.ServeMux
+	sealOnce    sync.Once
 }
 
 // New builds the common parts; the HTTP listeners are bound at once (so

@@ -13,7 +13,7 @@ import (
 
 // openAPIDocument is the web tier's OpenAPI document, as it serves it at
 // /api/openapi.json.
-const openAPIDocument = "../../services/web/internal/apidoc/openapi.json"
+const openAPIDocument = "../../services/web/internal/ports/apidoc/openapi.json"
 
 var openAPI = sync.OnceValues(func() (*openapicheck.Checker, error) {
 	raw, err := os.ReadFile(filepath.FromSlash(openAPIDocument))

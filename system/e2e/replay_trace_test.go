@@ -28,7 +28,8 @@ func (s *system) logLines(process, text string) int {
 func TestReplay_ContinuesTheBookingsTrace(t *testing.T) {
 	t.Parallel()
 	requireServices(t, allServices)
-	s := newSystem(t, allServices, nil, nil)
+	serviceEnv, faults := webInternal(t)
+	s := newSystem(t, allServices, nil, serviceEnv)
 	tracing := s.startJaeger(t)
 	s.startMailpit(t)
 	s.start(t, allServices...)
@@ -36,7 +37,7 @@ func TestReplay_ContinuesTheBookingsTrace(t *testing.T) {
 	auth := map[string]string{"Authorization": "Bearer test-admin-token"}
 
 	fault := map[string]any{"fail_rate": 1, "mode": "permanent", "handler": "create_voucher"}
-	if r := do(t, http.MethodPut, web+"/api/admin/faults/voucher", fault, auth); r.Status/100 != 2 {
+	if r := do(t, http.MethodPut, faults+"/api/admin/faults/voucher", fault, auth); r.Status/100 != 2 {
 		t.Fatalf("PUT fault: %d %s", r.Status, r.Raw)
 	}
 	testkit.Eventually(t, 30*time.Second, "voucher applied the fault", func() bool {
@@ -65,7 +66,7 @@ func TestReplay_ContinuesTheBookingsTrace(t *testing.T) {
 		return tasks != nil && tasks["voucher"] == "failed"
 	})
 
-	if r := do(t, http.MethodDelete, web+"/api/admin/faults/voucher", nil, auth); r.Status/100 != 2 {
+	if r := do(t, http.MethodDelete, faults+"/api/admin/faults/voucher", nil, auth); r.Status/100 != 2 {
 		t.Fatalf("DELETE fault: %d %s", r.Status, r.Raw)
 	}
 	testkit.Eventually(t, 30*time.Second, "voucher cleared the fault", func() bool {

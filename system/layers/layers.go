@@ -14,8 +14,8 @@
 //     ports import app, domain and shared, not adapters;
 //     service (the composition root) may import any package of its service.
 //
-// The web service is not layered (it has no internal/domain): its packages
-// are named after what they serve, and only the first rule applies to them.
+// A service that is not layered (it has no internal/domain) is held to the
+// first rule only.
 package layers
 
 import (

@@ -80,7 +80,7 @@ func violationStrings(vs []Violation) []string {
 
 // A graph that keeps the rule: the layers import what they may, the
 // composition root and the main package import anything of their service,
-// the web service is not layered, standard and third-party imports are
+// a service that is not layered (legacy) is held to the first rule only, standard and third-party imports are
 // not the rule's business.
 var clean = []string{
 	"shared/contracts: encoding/json",
@@ -94,8 +94,8 @@ var clean = []string{
 	"services/hotel/internal/adapters/broker: services/hotel/internal/domain shared/messaging",
 	"services/hotel/internal/ports: services/hotel/internal/app services/hotel/internal/domain shared/httpx",
 	"services/hotel/internal/service: services/hotel/internal/adapters/postgres services/hotel/internal/ports services/hotel/internal/app shared/messaging",
-	"services/web/internal/site: services/web/internal/catalogue shared/httpx",
-	"services/web/internal/catalogue: shared/contracts",
+	"services/legacy/internal/site: services/legacy/internal/catalogue shared/httpx",
+	"services/legacy/internal/catalogue: shared/contracts",
 	// Named in outsideLayers: only the first rule applies.
 	"services/notification/internal/domain:",
 	"services/notification/internal/ntfytest: services/notification/internal/domain",
@@ -111,7 +111,7 @@ func TestCheck_CleanGraphPasses(t *testing.T) {
 func TestCheck_ReportsEachBrokenRule(t *testing.T) {
 	broken := []string{
 		"shared/faults: services/hotel/internal/domain",
-		"services/web/internal/site: services/hotel/internal/app",
+		"services/legacy/internal/site: services/hotel/internal/app",
 		"services/hotel/internal/domain/money: shared/messaging services/hotel/internal/app",
 		"services/hotel/internal/app: services/hotel/internal/adapters/postgres services/hotel/internal/ports services/hotel/internal/service",
 		"services/hotel/internal/adapters/broker: services/hotel/internal/ports services/hotel/internal/adapters/postgres",
@@ -122,7 +122,7 @@ func TestCheck_ReportsEachBrokenRule(t *testing.T) {
 	violations, _ := Check(graph(append(clean, broken...)...), nil)
 	want := []string{
 		"shared/faults imports services/hotel/internal/domain: shared imports no service",
-		"services/web/internal/site imports services/hotel/internal/app: no service imports another service",
+		"services/legacy/internal/site imports services/hotel/internal/app: no service imports another service",
 		"services/hotel/internal/domain/money imports shared/messaging: domain imports nothing of the project but shared/contracts",
 		"services/hotel/internal/domain/money imports services/hotel/internal/app: domain imports nothing of the project but shared/contracts",
 		"services/hotel/internal/app imports services/hotel/internal/adapters/postgres: app imports only domain and shared",

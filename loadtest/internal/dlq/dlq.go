@@ -142,11 +142,17 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		"SEND_CONFIRMATION_EMAIL_RANDOMIZATION_FACTOR": fmt.Sprint(cfg.RandomizationFactor),
 		"LOG_LEVEL": "info", // "faults cleared" is an info line
 	}
+	// The fault switches are on the web tier's internal listener only.
+	internal, err := localstack.FreePort()
+	if err != nil {
+		return nil, err
+	}
+	faults := fmt.Sprintf("127.0.0.1:%d", internal)
 	say("starting %v on a vhost, databases and ports of their own, with an in-process SMTP sink (logs: %s)", services, logFile.Name())
 	st, err := localstack.Start(ctx, localstack.Config{
 		Root: root, BinDir: binDir, Services: services, Logs: logs,
 		Env:        map[string]string{"ADMIN_TOKEN": adminToken},
-		ServiceEnv: map[string]map[string]string{"email": policy},
+		ServiceEnv: map[string]map[string]string{"email": policy, "web": {"METRICS_ADDR": faults}},
 	})
 	if err != nil {
 		return nil, err
@@ -156,7 +162,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			say("stop: %v", err)
 		}
 	}()
-	d := &demo{cfg: cfg, say: say, st: st, logs: logs, web: st.URL("web")}
+	d := &demo{cfg: cfg, say: say, st: st, logs: logs, web: st.URL("web"), faults: "http://" + faults}
 	return d.play(ctx)
 }
 
@@ -166,13 +172,15 @@ type demo struct {
 	st   *localstack.Stack
 	logs *logLines
 	web  string
+	// faults is the web tier's internal listener, where the fault switches are.
+	faults string
 }
 
 func (d *demo) play(ctx context.Context) (*Result, error) {
 	cfg, say := d.cfg, d.say
 	res := &Result{}
 
-	say("\n1. Break the email service: PUT %s/api/admin/faults/email {\"fail_rate\":1,\"mode\":\"transient\",\"handler\":%q}", d.web, Handler)
+	say("\n1. Break the email service: PUT %s/api/admin/faults/email {\"fail_rate\":1,\"mode\":\"transient\",\"handler\":%q} (the web tier's internal listener)", d.faults, Handler)
 	if _, err := d.call(ctx, http.MethodPut, "/api/admin/faults/email",
 		map[string]any{"fail_rate": 1, "mode": "transient", "handler": Handler}, nil); err != nil {
 		return nil, err
@@ -255,7 +263,7 @@ func (d *demo) play(ctx context.Context) (*Result, error) {
 	res.EmailsBefore = d.st.SMTP.EmailsFor(booked.ID)
 	say("   the booking's email task is %q; emails received for it: %d", res.TaskBefore, res.EmailsBefore)
 
-	say("\n5. Fix: DELETE %s/api/admin/faults/email", d.web)
+	say("\n5. Fix: DELETE %s/api/admin/faults/email", d.faults)
 	if _, err := d.call(ctx, http.MethodDelete, "/api/admin/faults/email", nil, nil); err != nil {
 		return nil, err
 	}
@@ -373,7 +381,11 @@ func (d *demo) request(ctx context.Context, method, path string, body any, heade
 		b, _ := json.Marshal(body)
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, d.web+path, rd)
+	base := d.web
+	if strings.HasPrefix(path, "/api/admin/faults/") {
+		base = d.faults // never on the public listener
+	}
+	req, err := http.NewRequestWithContext(ctx, method, base+path, rd)
 	if err != nil {
 		return 0, nil, err
 	}

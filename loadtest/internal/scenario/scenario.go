@@ -54,7 +54,7 @@ const (
 	Mixed  = "mixed"
 )
 
-// Web tier limits the bookings must respect (services/web/internal/api/validate.go).
+// Web tier limits the bookings must respect (services/web/internal/domain/request.go).
 const (
 	maxDaysAhead = 700 // the web tier refuses check-in more than 2 years ahead
 	maxNights    = 7   // the web tier allows 30; shorter stays are the common case
