@@ -5,10 +5,8 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -319,58 +317,4 @@ func newTestPublisher(t *testing.T, amqpURL string, cfg Config) *messaging.Publi
 	testkit.Must(t, err)
 	t.Cleanup(func() { pub.Close() })
 	return pub
-}
-
-// tcpProxy forwards connections to target until Cut, which drops them all
-// and refuses new ones: a broker that has become unreachable.
-type tcpProxy struct {
-	ln     net.Listener
-	target string
-	mu     sync.Mutex
-	conns  []net.Conn
-}
-
-func newTCPProxy(t *testing.T, target string) *tcpProxy {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	testkit.Must(t, err)
-	p := &tcpProxy{ln: ln, target: target}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			up, err := net.Dial("tcp", target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, c, up)
-			p.mu.Unlock()
-			go func() { io.Copy(up, c); up.Close() }()
-			go func() { io.Copy(c, up); c.Close() }()
-		}
-	}()
-	t.Cleanup(p.Cut)
-	return p
-}
-
-func (p *tcpProxy) Cut() {
-	p.ln.Close()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
-}
-
-// viaProxy rewrites an AMQP URL to go through the proxy.
-func viaProxy(t *testing.T, amqpURL string) (string, *tcpProxy) {
-	u, err := url.Parse(amqpURL)
-	testkit.Must(t, err)
-	p := newTCPProxy(t, u.Host)
-	u.Host = p.ln.Addr().String()
-	return u.String(), p
 }

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/staybook/staybook/loadtest/internal/localstack"
+	"github.com/staybook/staybook/shared/testkit"
 )
 
 // Handler is the handler the demo breaks.
@@ -143,11 +144,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		"LOG_LEVEL": "info", // "faults cleared" is an info line
 	}
 	// The fault switches are on the web tier's internal listener only.
-	internal, err := localstack.FreePort()
+	internal, err := testkit.FreePorts(1)
 	if err != nil {
 		return nil, err
 	}
-	faults := fmt.Sprintf("127.0.0.1:%d", internal)
+	faults := fmt.Sprintf("127.0.0.1:%d", internal[0])
 	say("starting %v on a vhost, databases and ports of their own, with an in-process SMTP sink (logs: %s)", services, logFile.Name())
 	st, err := localstack.Start(ctx, localstack.Config{
 		Root: root, BinDir: binDir, Services: services, Logs: logs,
