@@ -71,3 +71,5 @@ require (
 )
 
 replace github.com/staybook/staybook/shared => ../../shared
+
+replace github.com/jung-kurt/gofpdf => ../../third_party/gofpdf

@@ -1834,11 +1834,7 @@ func (f *Fpdf) addFontFromBytes(familyStr, styleStr string, jsonFileBytes, zFile
 		// }
 
 		Type := "UTF8"
-		reader := fileReader{readerPosition: 0, array: utf8Bytes}
-
-		utf8File := newUTF8Font(&reader)
-
-		err := utf8File.parseFile()
+		utf8File, parsed, err := parsedUTF8Font(utf8Bytes) // Staybook patch: parsed once
 		if err != nil {
 			fmt.Printf("get metrics Error: %e\n", err)
 			return
@@ -1870,7 +1866,7 @@ func (f *Fpdf) addFontFromBytes(familyStr, styleStr string, jsonFileBytes, zFile
 			utf8File:  utf8File,
 			usedRunes: sbarr,
 		}
-		def.i, _ = generateFontID(def)
+		def.i, _ = parsed.fontID(def)
 		f.fonts[fontkey] = def
 	} else {
 		// load font definitions

@@ -55,6 +55,7 @@ type utf8FontFile struct {
 	DefaultWidth         float64
 	symbolData           map[int]map[string][]int
 	CodeSymbolDictionary map[int]int
+	cut                  *cutTables // Staybook patch: see utf8fontcache.go
 }
 
 type tableDescription struct {
@@ -70,7 +71,9 @@ type fileReader struct {
 }
 
 func (fr *fileReader) Read(s int) []byte {
-	b := fr.array[fr.readerPosition : fr.readerPosition+int64(s)]
+	// Capped, so that appending to b copies it rather than writing into
+	// the font, which documents share (Staybook patch).
+	b := fr.array[fr.readerPosition : fr.readerPosition+int64(s) : fr.readerPosition+int64(s)]
 	fr.readerPosition += int64(s)
 	return b
 }
@@ -637,42 +640,25 @@ func (utf *utf8FontFile) generateCMAPTable(cidSymbolPairCollection map[int]int, 
 
 //GenerateCutFont fill utf8FontFile from .utf file, only with runes from usedRunes
 func (utf *utf8FontFile) GenerateCutFont(usedRunes map[int]int) []byte {
-	utf.fileReader.readerPosition = 0
-	utf.symbolPosition = make([]int, 0)
-	utf.charSymbolDictionary = make(map[int]int)
-	utf.tableDescriptions = make(map[string]*tableDescription)
 	utf.outTablesData = make(map[string][]byte)
 	utf.Ascent = 0
 	utf.Descent = 0
-	utf.skip(4)
 	utf.LastRune = 0
-	utf.generateTableDescriptions()
-
-	utf.SeekTable("head")
-	utf.skip(50)
-	LocaFormat := utf.readUint16()
-
-	utf.SeekTable("hhea")
-	utf.skip(34)
-	metricsCount := utf.readUint16()
-	oldMetrics := metricsCount
-
-	utf.SeekTable("maxp")
-	utf.skip(4)
-	numSymbols := utf.readUint16()
-
-	symbolCharDictionary := utf.generateCMAP()
-	if symbolCharDictionary == nil {
+	cut := utf.cut
+	if cut == nil {
+		cut = utf.readCutTables()
+	}
+	if cut == nil {
 		return nil
 	}
-
-	utf.parseHMTXTable(metricsCount, numSymbols, symbolCharDictionary, 1.0)
-
-	utf.parseLOCATable(LocaFormat, numSymbols)
+	utf.tableDescriptions = cut.tableDescriptions
+	utf.charSymbolDictionary = cut.charSymbolDictionary
+	utf.symbolPosition = cut.symbolPosition
+	LocaFormat, oldMetrics, numSymbols := cut.locaFormat, cut.metricsCount, cut.numSymbols
 
 	cidSymbolPairCollection, symbolArray, symbolCollection, symbolCollectionKeys := utf.parseSymbols(usedRunes)
 
-	metricsCount = len(symbolCollection)
+	metricsCount := len(symbolCollection)
 	numSymbols = metricsCount
 
 	utf.setOutTable("name", utf.getTableData("name"))

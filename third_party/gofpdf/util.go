@@ -26,6 +26,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 )
 
 func round(f float64) int {
@@ -84,11 +85,20 @@ func slicesEqual(a, b []float64) bool {
 // sliceCompress returns a zlib-compressed copy of the specified byte array
 func sliceCompress(data []byte) []byte {
 	var buf bytes.Buffer
-	cmp, _ := zlib.NewWriterLevel(&buf, zlib.BestSpeed)
+	cmp := zlibWriters.Get().(*zlib.Writer)
+	cmp.Reset(&buf)
 	cmp.Write(data)
 	cmp.Close()
+	zlibWriters.Put(cmp)
 	return buf.Bytes()
 }
+
+// zlibWriters keeps sliceCompress's writers between streams: a new one
+// allocates and clears about 800 KB (Staybook patch).
+var zlibWriters = sync.Pool{New: func() interface{} {
+	w, _ := zlib.NewWriterLevel(nil, zlib.BestSpeed)
+	return w
+}}
 
 // sliceUncompress returns an uncompressed copy of the specified zlib-compressed byte array
 func sliceUncompress(data []byte) (outData []byte, err error) {

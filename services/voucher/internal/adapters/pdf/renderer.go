@@ -203,12 +203,14 @@ func (r *Renderer) render(v domain.Voucher) ([]byte, substitution, error) {
 func (r *Renderer) newDocument(v domain.Voucher) *gofpdf.Fpdf {
 	f := gofpdf.New("P", "mm", "A4", "")
 	if r.cfg.Fonts == GoFonts {
-		// Each document gets its own copy of the font files: gofpdf's
-		// subsetter appends to slices of them (utf8fontfile.go,
-		// generateChecksum), which would write into the shared arrays
-		// from concurrent renders.
-		f.AddUTF8FontFromBytes(r.family, "", bytes.Clone(goregular.TTF))
-		f.AddUTF8FontFromBytes(r.family, "B", bytes.Clone(gobold.TTF))
+		// gofpdf is patched (third_party/gofpdf, go.mod's replace): it
+		// parses each font once per process and shares it between
+		// documents, read-only, so the font files are passed as they are.
+		// Upstream v1.16.2 parsed them for every document and its
+		// subsetter appended into them (generateChecksum), which needed a
+		// copy per document (docs/upstream/gofpdf-utf8-font-per-document.md).
+		f.AddUTF8FontFromBytes(r.family, "", goregular.TTF)
+		f.AddUTF8FontFromBytes(r.family, "B", gobold.TTF)
 	}
 	utf8 := r.cfg.Fonts == GoFonts
 	f.SetTitle("Staybook voucher "+v.BookingID, utf8)
