@@ -355,7 +355,10 @@ func (pa *untypedKeyMap) getIndex(key interface{}) int {
 func (pa *untypedKeyMap) put(key interface{}, value int) {
 	if key == nil {
 		var i int
-		for n := 0; ; n++ {
+		if n, ok := pa.nextIntKey(); ok {
+			key = n
+		}
+		for n := 0; key == nil; n++ {
 			i = pa.getIndex(n)
 			if i < 0 {
 				key = n
@@ -373,6 +376,26 @@ func (pa *untypedKeyMap) put(key interface{}, value int) {
 			pa.valueSet[i] = value
 		}
 	}
+}
+
+// nextIntKey finds in one pass the key put(nil, ...) takes, the smallest
+// int not in keySet, when the int keys are 0 to c-1 (keys are distinct, so
+// c int keys all below c are those), as generateCIDFontMap makes them; the
+// search above takes time cubic in the length of a range of widths
+// (Staybook patch).
+func (pa *untypedKeyMap) nextIntKey() (int, bool) {
+	c := 0
+	for _, k := range pa.keySet {
+		if _, ok := k.(int); ok {
+			c++
+		}
+	}
+	for _, k := range pa.keySet {
+		if n, ok := k.(int); ok && (n < 0 || n >= c) {
+			return 0, false
+		}
+	}
+	return c, true
 }
 
 //Delete value in PHP Array
