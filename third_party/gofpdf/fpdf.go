@@ -4154,7 +4154,15 @@ func (f *Fpdf) putfonts() {
 				f.out("endobj")
 
 				// Embed CIDToGIDMap
-				cidToGidMap := make([]byte, 256*256*2)
+				// Staybook patch: the map stops at the last CID the document
+				// uses, rather than covering all 65,536 (131,072 bytes to
+				// clear and compress per font per document); a reader looks
+				// up only the CIDs the text shows.
+				mapped := font.utf8File.LastRune + 1
+				if mapped > 256*256 {
+					mapped = 256 * 256
+				}
+				cidToGidMap := make([]byte, mapped*2)
 
 				for cc, glyph := range CodeSignDictionary {
 					cidToGidMap[cc*2] = byte(glyph >> 8)
