@@ -6,6 +6,10 @@
 // gofpdf's core fonts (Latin-1 only) do not. Characters the fonts lack are
 // transliterated where a close letter exists and otherwise replaced by
 // U+FFFD, visibly (see printable).
+//
+// gofpdf is a patched copy of v1.16.2 (third_party/gofpdf, replaced in
+// go.mod): it parses each UTF-8 font once per process instead of once per
+// document (docs/upstream/gofpdf-utf8-font-per-document.md).
 package pdf
 
 import (
@@ -43,10 +47,10 @@ const (
 type Config struct {
 	Fonts Fonts
 	// MaxConcurrent bounds the renders that run at once: a render is CPU
-	// work (milliseconds of it), so more at once than there are cores only
-	// adds memory (about 11 MB allocated per render) and makes each one
-	// slower. Zero means GOMAXPROCS. A render waits for its turn until its
-	// context ends.
+	// work (about a millisecond of it), so more at once than there are
+	// cores only adds memory (about 1 MB allocated per render) and makes
+	// each one slower. Zero means GOMAXPROCS. A render waits for its turn
+	// until its context ends.
 	MaxConcurrent int
 	Logger        *slog.Logger
 	// OnSubstitution, if set, is told how many runes of a voucher were
