@@ -94,7 +94,7 @@ func sliceCompress(data []byte) []byte {
 }
 
 // zlibWriters keeps sliceCompress's writers between streams: a new one
-// allocates and clears about 800 KB (Staybook patch).
+// allocates and clears about 1 MB (Staybook patch).
 var zlibWriters = sync.Pool{New: func() interface{} {
 	w, _ := zlib.NewWriterLevel(nil, zlib.BestSpeed)
 	return w
