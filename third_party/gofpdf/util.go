@@ -27,6 +27,8 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+
+	kzlib "github.com/klauspost/compress/zlib"
 )
 
 func round(f float64) int {
@@ -85,7 +87,7 @@ func slicesEqual(a, b []float64) bool {
 // sliceCompress returns a zlib-compressed copy of the specified byte array
 func sliceCompress(data []byte) []byte {
 	var buf bytes.Buffer
-	cmp := zlibWriters.Get().(*zlib.Writer)
+	cmp := zlibWriters.Get().(*kzlib.Writer)
 	cmp.Reset(&buf)
 	cmp.Write(data)
 	cmp.Close()
@@ -96,7 +98,7 @@ func sliceCompress(data []byte) []byte {
 // zlibWriters keeps sliceCompress's writers between streams: a new one
 // allocates and clears about 1 MB (Staybook patch).
 var zlibWriters = sync.Pool{New: func() interface{} {
-	w, _ := zlib.NewWriterLevel(nil, zlib.BestSpeed)
+	w, _ := kzlib.NewWriterLevel(nil, kzlib.BestSpeed)
 	return w
 }}
 
