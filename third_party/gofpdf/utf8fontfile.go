@@ -168,12 +168,18 @@ func (utf *utf8FontFile) calcInt32(x, y []int) []int {
 }
 
 func (utf *utf8FontFile) generateChecksum(data []byte) []int {
-	if (len(data) % 4) != 0 {
-		for i := 0; (len(data) % 4) != 0; i++ {
-			data = append(data, 0)
-		}
+	// Staybook patch: the last, partial word is padded in a copy of its
+	// own rather than by copying all of data.
+	if rest := len(data) % 4; rest != 0 {
+		var last [4]byte
+		copy(last[:], data[len(data)-rest:])
+		whole := data[:len(data)-rest]
+		return utf.calcChecksum(utf.calcChecksum([]int{0x0000, 0x0000}, whole), last[:])
 	}
-	answer := []int{0x0000, 0x0000}
+	return utf.calcChecksum([]int{0x0000, 0x0000}, data)
+}
+
+func (utf *utf8FontFile) calcChecksum(answer []int, data []byte) []int {
 	for i := 0; i < len(data); i += 4 {
 		answer[0] += (int(data[i]) << 8) + int(data[i+1])
 		answer[1] += (int(data[i+2]) << 8) + int(data[i+3])
@@ -969,8 +975,12 @@ func max(i, n int) int {
 }
 
 func (utf *utf8FontFile) assembleTables() []byte {
-	answer := make([]byte, 0)
 	tablesCount := len(utf.outTablesData)
+	size := 12 + tablesCount*16 // Staybook patch: built in one buffer of the final size
+	for _, table := range utf.outTablesData {
+		size += (len(table) + 3) &^ 3
+	}
+	answer := make([]byte, 0, size)
 	findSize := 1
 	writer := 0
 	for findSize*2 <= tablesCount {
@@ -1001,14 +1011,13 @@ func (utf *utf8FontFile) assembleTables() []byte {
 	}
 
 	for _, key := range tablesNames {
-		data := append([]byte{}, tables[key]...)
-		data = append(data, []byte{0, 0, 0}...)
-		answer = append(answer, data[:(len(data)&^3)]...)
+		answer = append(answer, tables[key]...)
+		answer = append(answer, make([]byte, (4-len(tables[key])%4)%4)...)
 	}
 
 	checksum := utf.generateChecksum([]byte(answer))
 	checksum = utf.calcInt32([]int{0xB1B0, 0xAFBA}, checksum)
-	answer = utf.splice(answer, (begin + 8), pack2Uint16(checksum[0], checksum[1]))
+	copy(answer[begin+8:], pack2Uint16(checksum[0], checksum[1]))
 	return answer
 }
 
