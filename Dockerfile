@@ -22,6 +22,8 @@ ENV CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS=-trimpath
 COPY go.work go.work.sum ./
 COPY shared/ shared/
 COPY services/ services/
+# gofpdf, patched: the voucher service's go.mod replaces it with this copy.
+COPY third_party/ third_party/
 # The load test and the system module it imports (no service imports them).
 # A change there re-runs every image's build step, which the cache mounts
 # below keep quick.

@@ -23,7 +23,7 @@ import (
 // real mailer (go-mail, one SMTP connection per email, as the service sends)
 // with 1 and 4 senders at once, like EMAIL_WORKERS. Each email is composed
 // (text, HTML, and a real voucher attached: the voucher service's render,
-// 31.7 KB) and sent; the metric is emails/s.
+// 31.9 KB) and sent; the metric is emails/s.
 //
 //	go test ./services/email/... -run '^$' -bench BenchmarkMailer_ConfirmationEmails -benchtime 3s
 //

@@ -45,12 +45,13 @@ func BenchmarkRender(b *testing.B) {
 
 // BenchmarkGofpdfUTF8Floor is the least a document set in gofpdf's UTF-8
 // fonts costs: the two Go fonts, one page, one line, nothing else of the
-// voucher. gofpdf v1.16.2 parses each font, JSON-encodes and hashes its
-// 65,536-entry width table, and compresses four streams (two of them the
+// voucher. gofpdf v1.16.2 parsed each font, JSON-encoded and hashed its
+// 65,536-entry width table, and compressed four streams (two of them
 // 128 KB CID-to-glyph maps) with a new zlib writer each, for every
-// document; it has no way to keep any of it between documents
-// (docs/upstream/gofpdf-utf8-font-per-document.md). BenchmarkRender's
-// embedded-go-fonts can be no cheaper than this.
+// document; the patched copy Staybook builds with (third_party/gofpdf)
+// keeps the parsed font between documents and leaves the subsets and their
+// compression (docs/upstream/gofpdf-utf8-font-per-document.md).
+// BenchmarkRender's embedded-go-fonts can be no cheaper than this.
 func BenchmarkGofpdfUTF8Floor(b *testing.B) {
 	b.ReportAllocs()
 	defer reportCPU(b)()

@@ -6,6 +6,10 @@
 // gofpdf's core fonts (Latin-1 only) do not. Characters the fonts lack are
 // transliterated where a close letter exists and otherwise replaced by
 // U+FFFD, visibly (see printable).
+//
+// gofpdf is a patched copy of v1.16.2 (third_party/gofpdf, replaced in
+// go.mod): it parses each UTF-8 font once per process instead of once per
+// document (docs/upstream/gofpdf-utf8-font-per-document.md).
 package pdf
 
 import (
@@ -43,10 +47,10 @@ const (
 type Config struct {
 	Fonts Fonts
 	// MaxConcurrent bounds the renders that run at once: a render is CPU
-	// work (milliseconds of it), so more at once than there are cores only
-	// adds memory (about 11 MB allocated per render) and makes each one
-	// slower. Zero means GOMAXPROCS. A render waits for its turn until its
-	// context ends.
+	// work (about a millisecond of it), so more at once than there are
+	// cores only adds memory (about 1 MB allocated per render) and makes
+	// each one slower. Zero means GOMAXPROCS. A render waits for its turn
+	// until its context ends.
 	MaxConcurrent int
 	Logger        *slog.Logger
 	// OnSubstitution, if set, is told how many runes of a voucher were
@@ -203,12 +207,14 @@ func (r *Renderer) render(v domain.Voucher) ([]byte, substitution, error) {
 func (r *Renderer) newDocument(v domain.Voucher) *gofpdf.Fpdf {
 	f := gofpdf.New("P", "mm", "A4", "")
 	if r.cfg.Fonts == GoFonts {
-		// Each document gets its own copy of the font files: gofpdf's
-		// subsetter appends to slices of them (utf8fontfile.go,
-		// generateChecksum), which would write into the shared arrays
-		// from concurrent renders.
-		f.AddUTF8FontFromBytes(r.family, "", bytes.Clone(goregular.TTF))
-		f.AddUTF8FontFromBytes(r.family, "B", bytes.Clone(gobold.TTF))
+		// gofpdf is patched (third_party/gofpdf, go.mod's replace): it
+		// parses each font once per process and shares it between
+		// documents, read-only, so the font files are passed as they are.
+		// Upstream v1.16.2 parsed them for every document and its
+		// subsetter appended into them (generateChecksum), which needed a
+		// copy per document (docs/upstream/gofpdf-utf8-font-per-document.md).
+		f.AddUTF8FontFromBytes(r.family, "", goregular.TTF)
+		f.AddUTF8FontFromBytes(r.family, "B", gobold.TTF)
 	}
 	utf8 := r.cfg.Fonts == GoFonts
 	f.SetTitle("Staybook voucher "+v.BookingID, utf8)
