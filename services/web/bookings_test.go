@@ -252,7 +252,7 @@ func TestCreateBooking_SameIdempotencyKeyAndBodyGiveTheSameIDOnEveryReplica(t *t
 	}
 }
 
-func TestCreateBooking_SameKeyWithAnotherBodyIs422OnceTheKeyIsBound(t *testing.T) {
+func TestCreateBooking_SameKeyWithAnotherBodyIs422WithoutAskingTheBookingService(t *testing.T) {
 	t.Parallel()
 	amqpURL := testkit.Vhost(t)
 	fb := newFakeBooking(t)
@@ -265,8 +265,8 @@ func TestCreateBooking_SameKeyWithAnotherBodyIs422OnceTheKeyIsBound(t *testing.T
 	}
 	var accepted app.Accepted
 	resp.json(t, &accepted)
-	fb.bindKey(domain.KeyHash("order-9"), accepted.ID) // the booking service stored it
 
+	// This replica accepted the key: another body is refused at once.
 	resp = w.post(t, bookingBody(t, map[string]any{"guests": 1}), key)
 	if resp.status != http.StatusUnprocessableEntity {
 		t.Fatalf("status %d: %s", resp.status, resp.body)
@@ -285,6 +285,28 @@ func TestCreateBooking_SameKeyWithAnotherBodyIs422OnceTheKeyIsBound(t *testing.T
 	if resp.status != http.StatusAccepted || again.ID != accepted.ID {
 		t.Fatalf("repeat: %d %+v, want 202 with %s", resp.status, again, accepted.ID)
 	}
+	if n := fb.otherCalls.Load(); n != 0 {
+		t.Errorf("the booking service got %d requests besides the catalogue; a key is checked without it", n)
+	}
+}
+
+// A key another replica accepted is learned from the booking's status
+// change on the notifications fanout, as the booking service announces it.
+func TestCreateBooking_AKeyTakenThroughAnotherReplicaIsLearnedFromTheStatusFanout(t *testing.T) {
+	t.Parallel()
+	amqpURL := testkit.Vhost(t)
+	fb := newFakeBooking(t)
+	cfg := testConfig(amqpURL, fb.URL(), "http://127.0.0.1:1")
+	w := startWeb(t, cfg)
+	pub := newTestPublisher(t, amqpURL, cfg)
+	stored := statusChange("1f0c3c52-0000-5000-8000-000000000001", 1, contracts.Tasks{})
+	stored.IdempotencyKeyHash = domain.KeyHash("order-77")
+	publishStatus(t, pub, stored)
+
+	testkit.Eventually(t, 20*time.Second, "the key learned from the fanout", func() bool {
+		resp := w.post(t, bookingBody(t, nil), map[string]string{"Idempotency-Key": "order-77"})
+		return resp.status == http.StatusUnprocessableEntity
+	})
 }
 
 func TestGetBooking_IssuedButNotStoredIsPendingAndNeverIssuedIs404(t *testing.T) {
