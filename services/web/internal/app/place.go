@@ -48,7 +48,7 @@ type BookingsConfig struct {
 	// reused key with another body is a 422); default: 100,000 keys.
 	Keys    *TakenKeys
 	Metrics *Metrics
-	Logger    *slog.Logger
+	Logger  *slog.Logger
 	// Now is the clock ("today" for dates).
 	Now func() time.Time
 }
