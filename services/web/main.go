@@ -51,8 +51,17 @@ var program = servicekit.Program[Config]{
 		// settings; every other answer by HTTP_WRITE_TIMEOUT.
 		opts.HTTPWriteTimeout = cfg.HTTPWriteTimeout
 		opts.RouterCloseTimeout = 5 * time.Second
+		// When the broker does not keep up (every one of the publisher's
+		// 1,024 messages in flight awaits its confirm), a booking is
+		// answered 503 with Retry-After at once rather than held until
+		// PUBLISH_TIMEOUT.
+		opts.PublishRoomWait = publishRoomWait
 	},
 }
+
+// publishRoomWait is how long a booking waits for room among the messages
+// awaiting the broker's confirms before its 503.
+const publishRoomWait = 50 * time.Millisecond
 
 func main() { program.Main() }
 
