@@ -252,7 +252,7 @@ func TestCreateBooking_SameIdempotencyKeyAndBodyGiveTheSameIDOnEveryReplica(t *t
 	}
 }
 
-func TestCreateBooking_SameKeyWithAnotherBodyIs422OnceTheKeyIsBound(t *testing.T) {
+func TestCreateBooking_SameKeyWithAnotherBodyIs422WithoutAskingTheBookingService(t *testing.T) {
 	t.Parallel()
 	amqpURL := testkit.Vhost(t)
 	fb := newFakeBooking(t)
@@ -265,8 +265,8 @@ func TestCreateBooking_SameKeyWithAnotherBodyIs422OnceTheKeyIsBound(t *testing.T
 	}
 	var accepted app.Accepted
 	resp.json(t, &accepted)
-	fb.bindKey(domain.KeyHash("order-9"), accepted.ID) // the booking service stored it
 
+	// This replica accepted the key: another body is refused at once.
 	resp = w.post(t, bookingBody(t, map[string]any{"guests": 1}), key)
 	if resp.status != http.StatusUnprocessableEntity {
 		t.Fatalf("status %d: %s", resp.status, resp.body)
@@ -285,6 +285,28 @@ func TestCreateBooking_SameKeyWithAnotherBodyIs422OnceTheKeyIsBound(t *testing.T
 	if resp.status != http.StatusAccepted || again.ID != accepted.ID {
 		t.Fatalf("repeat: %d %+v, want 202 with %s", resp.status, again, accepted.ID)
 	}
+	if n := fb.otherCalls.Load(); n != 0 {
+		t.Errorf("the booking service got %d requests besides the catalogue; a key is checked without it", n)
+	}
+}
+
+// A key another replica accepted is learned from the booking's status
+// change on the notifications fanout, as the booking service announces it.
+func TestCreateBooking_AKeyTakenThroughAnotherReplicaIsLearnedFromTheStatusFanout(t *testing.T) {
+	t.Parallel()
+	amqpURL := testkit.Vhost(t)
+	fb := newFakeBooking(t)
+	cfg := testConfig(amqpURL, fb.URL(), "http://127.0.0.1:1")
+	w := startWeb(t, cfg)
+	pub := newTestPublisher(t, amqpURL, cfg)
+	stored := statusChange("1f0c3c52-0000-5000-8000-000000000001", 1, contracts.Tasks{})
+	stored.IdempotencyKeyHash = domain.KeyHash("order-77")
+	publishStatus(t, pub, stored)
+
+	testkit.Eventually(t, 20*time.Second, "the key learned from the fanout", func() bool {
+		resp := w.post(t, bookingBody(t, nil), map[string]string{"Idempotency-Key": "order-77"})
+		return resp.status == http.StatusUnprocessableEntity
+	})
 }
 
 func TestGetBooking_IssuedButNotStoredIsPendingAndNeverIssuedIs404(t *testing.T) {
@@ -584,5 +606,55 @@ func TestMetrics_CountBookingRequests(t *testing.T) {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %s", want)
 		}
+	}
+}
+
+// A broker that takes messages but confirms none: once every message the
+// publisher may have in flight awaits its confirm (one here), further
+// bookings are answered 503 with Retry-After at once, while the one in
+// flight still waits for its confirm, and nothing of theirs is published.
+func TestCreateBooking_BrokerNotConfirming_IsA503AtOnceBeyondTheMessagesInFlight(t *testing.T) {
+	t.Parallel()
+	amqpURL := testkit.Vhost(t)
+	proxied, proxy := testkit.ProxyURL(t, amqpURL)
+	fb := newFakeBooking(t)
+	cfg := testConfig(proxied, fb.URL(), "http://127.0.0.1:1")
+	cfg.PublishMaxInFlight = 1
+	cfg.PublishTimeout = 30 * time.Second
+	w := startWeb(t, cfg)
+	if resp := w.post(t, bookingBody(t, nil), nil); resp.status != http.StatusAccepted {
+		t.Fatalf("before the stall: %d %s", resp.status, resp.body)
+	}
+
+	proxy.Stall()
+	answers := make(chan response, 3)
+	for i := range 3 {
+		go func() {
+			answers <- w.post(t, bookingBody(t, nil), map[string]string{"Idempotency-Key": fmt.Sprint("stalled-", i)})
+		}()
+	}
+	// At most one of the three holds the only room; the other two are busy.
+	for range 2 {
+		var resp response
+		select {
+		case resp = <-answers:
+		case <-time.After(20 * time.Second): // PUBLISH_TIMEOUT is 30 s: the busy ones did not wait for it
+			t.Fatal("no booking answered within 20 s of the stall: they wait for the broker instead of answering 503")
+		}
+		if resp.status != http.StatusServiceUnavailable || resp.header.Get("Retry-After") == "" {
+			t.Fatalf("beyond the messages in flight: %d %s %v, want 503 with Retry-After", resp.status, resp.body, resp.header)
+		}
+	}
+	select {
+	case resp := <-answers:
+		t.Fatalf("the booking in flight was answered (%d %s) before the broker confirmed it", resp.status, resp.body)
+	default:
+	}
+	proxy.Resume()
+	if resp := <-answers; resp.status != http.StatusAccepted {
+		t.Fatalf("the booking in flight, once confirmed: %d %s", resp.status, resp.body)
+	}
+	if got := testkit.QueueDepth(t, amqpURL, messaging.BookRoomQueue); got != 2 {
+		t.Fatalf("commands.BookRoom holds %d, want 2 (the busy bookings published nothing)", got)
 	}
 }

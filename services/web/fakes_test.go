@@ -49,10 +49,12 @@ type fakeBooking struct {
 	catalogueCalls    atomic.Int32
 	availabilityCalls atomic.Int32
 	directCalls       atomic.Int32
+	// otherCalls are requests to a route it does not serve (a key lookup,
+	// which the web tier no longer makes, among them).
+	otherCalls atomic.Int32
 
 	mu       sync.Mutex
 	bookings map[string]domain.Booking
-	keys     map[string]string // idempotency key hash -> booking ID
 	// directGate, if set, holds POST /internal/bookings until closed.
 	directGate    chan struct{}
 	directArrived chan struct{}
@@ -60,8 +62,12 @@ type fakeBooking struct {
 }
 
 func newFakeBooking(t *testing.T) *fakeBooking {
-	f := &fakeBooking{bookings: map[string]domain.Booking{}, keys: map[string]string{}, directArrived: make(chan struct{}, 100)}
+	f := &fakeBooking{bookings: map[string]domain.Booking{}, directArrived: make(chan struct{}, 100)}
 	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		f.otherCalls.Add(1)
+		httpx.WriteError(w, 404, "not_found", "no such route")
+	})
 	mux.HandleFunc("GET /internal/catalogue", func(w http.ResponseWriter, r *http.Request) {
 		f.catalogueCalls.Add(1)
 		httpx.WriteJSON(w, 200, testCatalogue())
@@ -75,16 +81,6 @@ func newFakeBooking(t *testing.T) *fakeBooking {
 			return
 		}
 		httpx.WriteJSON(w, 200, b)
-	})
-	mux.HandleFunc("GET /internal/idempotency-keys/{hash}", func(w http.ResponseWriter, r *http.Request) {
-		f.mu.Lock()
-		id, ok := f.keys[r.PathValue("hash")]
-		f.mu.Unlock()
-		if !ok {
-			httpx.WriteError(w, 404, "not_found", "key not found")
-			return
-		}
-		httpx.WriteJSON(w, 200, map[string]string{"booking_id": id})
 	})
 	mux.HandleFunc("GET /internal/hotels/{id}/availability", func(w http.ResponseWriter, r *http.Request) {
 		f.availabilityCalls.Add(1)
@@ -136,12 +132,6 @@ func (f *fakeBooking) put(b domain.Booking) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.bookings[b.ID] = b
-}
-
-func (f *fakeBooking) bindKey(hash, id string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.keys[hash] = id
 }
 
 // down makes the booking service unreachable (connections refused).

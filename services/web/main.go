@@ -36,6 +36,10 @@ import (
 	"github.com/staybook/staybook/services/web/internal/ports/site"
 )
 
+// takenKeysRemembered bounds the Idempotency-Keys a replica knows to be
+// taken (app.TakenKeys): about 20 MB, an hour of bookings at 25/s.
+const takenKeysRemembered = 100_000
+
 // RelayHandlerName is the handler that relays BookingStatusChanged to the
 // event streams (RELAY_STATUS_MAX_ATTEMPTS ... configure its retries).
 const RelayHandlerName = "relay_status"
@@ -47,8 +51,17 @@ var program = servicekit.Program[Config]{
 		// settings; every other answer by HTTP_WRITE_TIMEOUT.
 		opts.HTTPWriteTimeout = cfg.HTTPWriteTimeout
 		opts.RouterCloseTimeout = 5 * time.Second
+		// When the broker does not keep up (every one of the publisher's
+		// 1,024 messages in flight awaits its confirm), a booking is
+		// answered 503 with Retry-After at once rather than held until
+		// PUBLISH_TIMEOUT.
+		opts.PublishRoomWait = publishRoomWait
 	},
 }
+
+// publishRoomWait is how long a booking waits for room among the messages
+// awaiting the broker's confirms before its 503.
+const publishRoomWait = 50 * time.Millisecond
 
 func main() { program.Main() }
 
@@ -113,12 +126,13 @@ func build(ctx context.Context, svc *servicekit.Service, cfg Config) error {
 		<-ctx.Done()
 		return nil
 	})
-	return addRelay(svc, hub)
+	return addRelay(svc, hub, p.keys)
 }
 
 // parts are the use cases and adapters the APIs and pages share.
 type parts struct {
 	bookings      *app.Bookings
+	keys          *app.TakenKeys
 	admin         *app.Admin
 	catalogue     *app.CatalogueCache
 	traces        *jaegerclient.Client
@@ -146,8 +160,9 @@ func newParts(svc *servicekit.Service, cfg Config) (p parts, err error) {
 	if err != nil {
 		return p, err
 	}
+	p.keys = app.NewTakenKeys(takenKeysRemembered)
 	if p.bookings, err = app.NewBookings(app.BookingsConfig{
-		Transport: cfg.BookingTransport, IDs: ids, Service: client, Catalogue: p.catalogue,
+		Transport: cfg.BookingTransport, IDs: ids, Service: client, Catalogue: p.catalogue, Keys: p.keys,
 		Commands: commands, Vouchers: vouchers, Metrics: app.NewMetrics(svc.Metrics), Logger: svc.Log,
 	}); err != nil {
 		return p, err
@@ -228,7 +243,7 @@ func bookingTransport() http.RoundTripper {
 // the router directly, not with HandleMessages: that would probe the
 // replica's exclusive queue from the publishing connection for the backlog
 // metric, which the broker refuses.
-func addRelay(svc *servicekit.Service, hub *app.Hub) error {
+func addRelay(svc *servicekit.Service, hub *app.Hub, keys *app.TakenKeys) error {
 	replica := "web." + hostname() + "." + randomSuffix()
 	sub, err := svc.ReplicaSubscriber(replica, 64) // relaying is quick: let the broker push ahead
 	if err != nil {
@@ -245,7 +260,7 @@ func addRelay(svc *servicekit.Service, hub *app.Hub) error {
 		Name: "staybook_web_notifications_malformed_total", Help: "Messages on the notifications fanout that were not a BookingStatusChanged (dropped).",
 	})
 	svc.Metrics.MustRegister(consumed, malformed)
-	relay := ports.RelayHandler(ports.RelayConfig{Hub: hub, Logger: svc.Log, Malformed: malformed.Inc})
+	relay := ports.RelayHandler(ports.RelayConfig{Hub: hub, Keys: keys, Logger: svc.Log, Malformed: malformed.Inc})
 	svc.Router.AddHandler(messaging.Handler{
 		Name: RelayHandlerName, Topic: messaging.NotificationsExchange, Queue: messaging.NotificationsExchange + "." + replica,
 		Subscriber: sub, Policy: policy,

@@ -31,7 +31,10 @@ type Common struct {
 	PublishTimeout    time.Duration `env:"PUBLISH_TIMEOUT" envDefault:"5s"`
 	// PublishChannels is how many AMQP channels a process publishes on; each
 	// carries many messages awaiting their confirms (messaging.Publisher).
-	PublishChannels    int           `env:"AMQP_PUBLISH_CHANNELS" envDefault:"4"`
+	PublishChannels int `env:"AMQP_PUBLISH_CHANNELS" envDefault:"4"`
+	// PublishMaxInFlight bounds the messages a process has published and
+	// not yet seen confirmed, all channels together.
+	PublishMaxInFlight int           `env:"AMQP_PUBLISH_MAX_IN_FLIGHT" envDefault:"1024"`
 	ShutdownTimeout    time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"20s"`
 	AMQPConnectTimeout time.Duration `env:"AMQP_CONNECT_TIMEOUT" envDefault:"60s"`
 
@@ -72,6 +75,9 @@ func (c *Common) Validate() error {
 	}
 	if c.PublishChannels < 1 {
 		errs = append(errs, fmt.Errorf("AMQP_PUBLISH_CHANNELS: %d must be at least 1", c.PublishChannels))
+	}
+	if c.PublishMaxInFlight < 1 {
+		errs = append(errs, fmt.Errorf("AMQP_PUBLISH_MAX_IN_FLIGHT: %d must be at least 1", c.PublishMaxInFlight))
 	}
 	if c.PublishTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("PUBLISH_TIMEOUT: %s must be positive", c.PublishTimeout))

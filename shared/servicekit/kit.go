@@ -168,7 +168,7 @@ func (s *Service) connect(ctx context.Context) (err error) {
 	}
 	if s.amqpPub, err = messaging.NewPublisher(s.pubConn, messaging.PublisherConfig{
 		Topology: s.Topology, Timeout: cfg.PublishTimeout, ChannelPoolSize: cfg.PublishChannels, Logger: s.Log,
-		RoomWait: s.opts.PublishRoomWait,
+		MaxInFlight: cfg.PublishMaxInFlight, RoomWait: s.opts.PublishRoomWait,
 	}); err != nil {
 		return err
 	}

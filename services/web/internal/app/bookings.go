@@ -14,7 +14,6 @@ import (
 // BookingService is the booking service's internal API (adapters/bookingclient).
 type BookingService interface {
 	Booking(ctx context.Context, id string) (*domain.Booking, error)
-	IdempotencyKeyBooking(ctx context.Context, keyHash string) (string, error)
 	Availability(ctx context.Context, hotelID, checkIn, checkOut string) (*domain.Availability, error)
 	Book(ctx context.Context, cmd contracts.BookRoom) (*domain.Booking, bool, error)
 }

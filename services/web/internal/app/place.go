@@ -44,8 +44,11 @@ type BookingsConfig struct {
 	Catalogue Catalogue
 	Commands  Commands // queue transport only
 	Vouchers  Vouchers
-	Metrics   *Metrics
-	Logger    *slog.Logger
+	// Keys are the Idempotency-Keys this replica knows to be taken (a
+	// reused key with another body is a 422); default: 100,000 keys.
+	Keys    *TakenKeys
+	Metrics *Metrics
+	Logger  *slog.Logger
 	// Now is the clock ("today" for dates).
 	Now func() time.Time
 }
@@ -75,6 +78,9 @@ func NewBookings(cfg BookingsConfig) (*Bookings, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.Keys == nil {
+		cfg.Keys = NewTakenKeys(100_000)
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -183,7 +189,7 @@ func (b *Bookings) Place(ctx context.Context, req BookingRequest, key string) (P
 	// The request's span carries the booking ID, so that the admin trace
 	// page finds the whole booking from the browser's request on.
 	trace.SpanFromContext(ctx).SetAttributes(telemetry.BookingIDKey.String(cmd.BookingID))
-	if key != "" && b.keyUsedElsewhere(ctx, cmd) {
+	if other, ok := b.cfg.Keys.Booking(cmd.IdempotencyKeyHash); ok && other != cmd.BookingID {
 		return Placed{}, b.rejected(&httpx.RequestError{Status: http.StatusUnprocessableEntity, Code: CodeIdempotencyKeyReused,
 			Field: IdempotencyKeyField, Message: "this Idempotency-Key was used for another booking request"})
 	}
@@ -192,22 +198,6 @@ func (b *Bookings) Place(ctx context.Context, req BookingRequest, key string) (P
 		return b.bookDirect(ctx, cmd)
 	}
 	return b.enqueue(ctx, cmd)
-}
-
-// keyUsedElsewhere asks the booking service whether the key already belongs
-// to another booking. If it cannot answer, the command goes ahead: the
-// booking service checks the key again when it stores the booking (and
-// rejects it with reason idempotency_key_reused).
-func (b *Bookings) keyUsedElsewhere(ctx context.Context, cmd contracts.BookRoom) bool {
-	other, err := b.cfg.Service.IdempotencyKeyBooking(ctx, cmd.IdempotencyKeyHash)
-	switch {
-	case errors.Is(err, ErrBookingNotFound):
-		return false
-	case err != nil:
-		b.log.WarnContext(ctx, "idempotency key not checked: booking service did not answer", "err", err)
-		return false
-	}
-	return other != cmd.BookingID
 }
 
 // enqueue sends the command to commands.BookRoom (Commands) and returns once the broker
@@ -222,6 +212,7 @@ func (b *Bookings) enqueue(ctx context.Context, cmd contracts.BookRoom) (Placed,
 		return Placed{}, &UnavailableError{Code: CodeUnavailable,
 			Message: "the booking could not be queued; retry with the same Idempotency-Key (a booking may have been made)"}
 	}
+	b.cfg.Keys.Learn(cmd.IdempotencyKeyHash, cmd.BookingID)
 	b.log.InfoContext(ctx, "booking queued", "hotel_id", cmd.HotelID, "room_type", cmd.RoomType,
 		"guest_email", logging.MaskEmail(cmd.GuestEmail), "idempotent", cmd.IdempotencyKeyHash != "")
 	b.cfg.Metrics.booking(resultAccepted)
@@ -244,6 +235,7 @@ func (b *Bookings) bookDirect(ctx context.Context, cmd contracts.BookRoom) (Plac
 		b.cfg.Metrics.booking(resultUnavailable)
 		return Placed{}, &UnavailableError{Code: CodeBookingUnavailable, Message: "the booking service is not available; retry with the same Idempotency-Key"}
 	}
+	b.cfg.Keys.Learn(cmd.IdempotencyKeyHash, cmd.BookingID)
 	b.log.InfoContext(ctx, "booking made directly", "status", made.Status, "created", created)
 	b.cfg.Metrics.booking(resultCreated)
 	return Placed{ID: cmd.BookingID, Booking: made, Created: created}, nil

@@ -17,14 +17,17 @@ import (
 
 // RelayConfig configures the relay handler.
 type RelayConfig struct {
-	Hub    *app.Hub
+	Hub *app.Hub
+	// Keys learn the Idempotency-Key each new booking took; may be nil.
+	Keys   *app.TakenKeys
 	Logger *slog.Logger
 	// Malformed is called for each message that is not a BookingStatusChanged (a metric); may be nil.
 	Malformed func()
 }
 
 // RelayHandler returns the message handler ("relay_status") that passes each
-// BookingStatusChanged from the notifications fanout to the hub.
+// BookingStatusChanged from the notifications fanout to the hub, and the
+// Idempotency-Key a new booking took to Keys.
 //
 // A message it cannot decode is logged and dropped rather than
 // dead-lettered: every web replica would dead-letter its own copy, and a
@@ -46,6 +49,9 @@ func RelayHandler(cfg RelayConfig) func(msg *message.Message) error {
 				cfg.Malformed()
 			}
 			return nil
+		}
+		if cfg.Keys != nil {
+			cfg.Keys.Bind(ev.IdempotencyKeyHash, ev.BookingID)
 		}
 		n := cfg.Hub.Publish(ev)
 		cfg.Logger.DebugContext(msg.Context(), "booking status relayed", "version", ev.Version, "status", ev.Status, "streams", n)

@@ -88,20 +88,6 @@ func (c *Client) Booking(ctx context.Context, id string) (*domain.Booking, error
 	return &b, nil
 }
 
-// IdempotencyKeyBooking returns the ID of the booking that used the
-// Idempotency-Key with the given SHA-256 (hex); app.ErrBookingNotFound if none did.
-func (c *Client) IdempotencyKeyBooking(ctx context.Context, keyHash string) (string, error) {
-	var v struct {
-		BookingID string `json:"booking_id"`
-	}
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.KeyLookupTimeout)
-	defer cancel()
-	if err := c.get(ctx, "/internal/idempotency-keys/"+url.PathEscape(keyHash), &v); err != nil {
-		return "", fmt.Errorf("look up idempotency key: %w", err)
-	}
-	return v.BookingID, nil
-}
-
 // Availability returns the rooms free on every night of a stay; app.ErrBookingNotFound
 // for an unknown hotel, a *app.StatusError for dates the booking service rejects.
 func (c *Client) Availability(ctx context.Context, hotelID, checkIn, checkOut string) (*domain.Availability, error) {

@@ -45,11 +45,6 @@ func (*BookingService) Booking(context.Context, string) (*domain.Booking, error)
 	return nil, app.ErrBookingNotFound
 }
 
-// IdempotencyKeyBooking: no key is known.
-func (*BookingService) IdempotencyKeyBooking(context.Context, string) (string, error) {
-	return "", app.ErrBookingNotFound
-}
-
 // Availability: nothing free.
 func (*BookingService) Availability(context.Context, string, string, string) (*domain.Availability, error) {
 	return &domain.Availability{}, nil
