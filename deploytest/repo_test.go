@@ -344,7 +344,7 @@ var publicURLVariables = []string{"NTFY_PUBLIC_URL", "NTFY_CLICK_BASE_URL", "JAE
 // isServerAddressVariable reports whether a variable holds an address the
 // service itself connects to (a URL, host:port or an endpoint).
 func isServerAddressVariable(name string) bool {
-	if slices.Contains(publicURLVariables, name) || name == "HTTP_ADDR" || name == "METRICS_ADDR" {
+	if slices.Contains(publicURLVariables, name) || name == "HTTP_ADDR" || name == "METRICS_ADDR" || name == "INTERNAL_ADDR" {
 		return false
 	}
 	return strings.HasSuffix(name, "_URL") || strings.HasSuffix(name, "_ADDR") || strings.HasSuffix(name, "_ENDPOINT")

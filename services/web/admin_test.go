@@ -77,7 +77,7 @@ func adminConfig(t *testing.T, amqpURL, bookingURL, deadLettersURL string) Confi
 	cfg.DeadlettersURL = deadLettersURL
 	cfg.AdminMaxFailures = 1000 // these tests send many wrong tokens on purpose
 	// The fault switches are on the internal listener.
-	cfg.MetricsAddr = "localhost:0" // an address of its own: HTTP_ADDR is 127.0.0.1:0
+	cfg.InternalAddr = "localhost:0" // an address of its own: HTTP_ADDR is 127.0.0.1:0
 	return cfg
 }
 
@@ -302,10 +302,10 @@ func TestAdminAPI_NoFaultControlWithoutAnInternalListener(t *testing.T) {
 	fb := newFakeBooking(t)
 	dl := newFakeDeadLetters(t)
 	cfg := adminConfig(t, testkit.Vhost(t), fb.URL(), dl.srv.URL)
-	cfg.MetricsAddr = ""
+	cfg.InternalAddr = ""
 	w := startWeb(t, cfg)
 	if w.internal != "" {
-		t.Fatalf("an internal listener at %s without METRICS_ADDR", w.internal)
+		t.Fatalf("an internal listener at %s without INTERNAL_ADDR", w.internal)
 	}
 	if resp := doInternal(t, http.MethodPut, w.base+"/api/admin/faults/voucher", `{"fail_rate": 1, "mode": "permanent"}`, bearer); resp.status != http.StatusMethodNotAllowed {
 		t.Fatalf("PUT on the public listener: %d %s", resp.status, resp.body)

@@ -158,7 +158,7 @@ func newFakeVoucher(t *testing.T, pdfs map[string][]byte) *httptest.Server {
 type web struct {
 	svc  *servicekit.Service
 	base string
-	// internal is the internal listener's base URL ("" without METRICS_ADDR).
+	// internal is the internal listener's base URL ("" without INTERNAL_ADDR).
 	internal string
 	stop     func() // stops it as SIGTERM would, and closes it
 }

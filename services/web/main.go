@@ -107,7 +107,7 @@ func build(ctx context.Context, svc *servicekit.Service, cfg Config) error {
 	if internal := svc.InternalMux(); internal != nil {
 		adminAPI.RegisterInternal(internal)
 	} else {
-		svc.Log.InfoContext(ctx, "fault control is off: it is served on the internal listener only, and METRICS_ADDR is not set")
+		svc.Log.InfoContext(ctx, "fault control is off: it is served on the internal listener only, and INTERNAL_ADDR is not set")
 	}
 	pages.Register(mux)
 	apidoc.Register(mux)

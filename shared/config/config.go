@@ -20,8 +20,11 @@ import (
 type Common struct {
 	HTTPAddr    string `env:"HTTP_ADDR"`
 	MetricsAddr string `env:"METRICS_ADDR"`
-	AMQPURL     string `env:"AMQP_URL" envDefault:"amqp://guest:guest@localhost:5672/"`
-	DatabaseURL string `env:"DATABASE_URL"`
+	// InternalAddr is the internal listener: /metrics, net/http/pprof and
+	// operator endpoints (the web tier's fault switches); never exposed.
+	InternalAddr string `env:"INTERNAL_ADDR"`
+	AMQPURL      string `env:"AMQP_URL" envDefault:"amqp://guest:guest@localhost:5672/"`
+	DatabaseURL  string `env:"DATABASE_URL"`
 
 	// AMQPQueueType and BookingQueueMax shape the broker topology, which every
 	// service declares identically, so they must be the same everywhere.

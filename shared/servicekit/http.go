@@ -11,20 +11,34 @@ import (
 	"github.com/staybook/staybook/shared/telemetry"
 )
 
-// listen binds the public listener (HTTP_ADDR) and, when METRICS_ADDR is an
-// address of its own, the internal one. The public server answers with the
-// handler seal builds at Run, once every route and middleware is in.
+// listen binds the public listener (HTTP_ADDR), the internal one
+// (INTERNAL_ADDR, or METRICS_ADDR when that alone is set) and, when
+// METRICS_ADDR is set to an address of its own besides, a listener for
+// /metrics alone. /metrics is on the public listener unless METRICS_ADDR
+// moves it. The public server answers with the handler seal builds at Run,
+// once every route and middleware is in.
 func (s *Service) listen() (err error) {
 	cfg := s.Config
 	metrics := promhttp.HandlerFor(s.Metrics, promhttp.HandlerOpts{Registry: s.Metrics})
 	httpx.HandleHealthOf(s.publicMux, s.currentChecks)
-	if cfg.MetricsAddr == "" || cfg.MetricsAddr == cfg.HTTPAddr {
-		s.publicMux.Handle("GET /metrics", metrics)
-	} else {
+	internalAddr := cfg.InternalAddr
+	if internalAddr == "" {
+		internalAddr = cfg.MetricsAddr
+	}
+	if internalAddr != "" && internalAddr != cfg.HTTPAddr {
 		s.internalMux = internalMux(metrics)
-		if s.internal, err = httpx.NewServer(httpx.ServerConfig{
-			Addr: cfg.MetricsAddr, Handler: s.internalMux, Logger: s.Log, ShutdownTimeout: cfg.ShutdownTimeout,
-		}); err != nil {
+		if s.internal, err = s.newServer(internalAddr, s.internalMux); err != nil {
+			return fmt.Errorf("INTERNAL_ADDR: %w", err)
+		}
+	}
+	switch cfg.MetricsAddr {
+	case "", cfg.HTTPAddr:
+		s.publicMux.Handle("GET /metrics", metrics)
+	case internalAddr:
+	default:
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", metrics)
+		if s.metricsOnly, err = s.newServer(cfg.MetricsAddr, mux); err != nil {
 			return fmt.Errorf("METRICS_ADDR: %w", err)
 		}
 	}
@@ -36,6 +50,10 @@ func (s *Service) listen() (err error) {
 		return fmt.Errorf("HTTP_ADDR: %w", err)
 	}
 	return nil
+}
+
+func (s *Service) newServer(addr string, h http.Handler) (*httpx.Server, error) {
+	return httpx.NewServer(httpx.ServerConfig{Addr: addr, Handler: h, Logger: s.Log, ShutdownTimeout: s.Config.ShutdownTimeout})
 }
 
 // internalMux is the internal listener's: metrics and the Go profiler,
@@ -87,15 +105,15 @@ func (s *Service) Handler() http.Handler {
 
 // InternalMux is the internal listener's router, for operator endpoints
 // that must never be public (the web tier's fault control); nil when there
-// is no internal listener (METRICS_ADDR empty or the same as HTTP_ADDR).
+// is no internal listener (INTERNAL_ADDR and METRICS_ADDR empty).
 // Register before Run.
 func (s *Service) InternalMux() *http.ServeMux { return s.internalMux }
 
 // Addr is the public listener's address.
 func (s *Service) Addr() string { return s.public.Addr() }
 
-// InternalAddr is the internal listener's address, or "" when metrics are
-// on the public listener (METRICS_ADDR empty or the same as HTTP_ADDR).
+// InternalAddr is the internal listener's address, or "" without one
+// (INTERNAL_ADDR and METRICS_ADDR empty).
 func (s *Service) InternalAddr() string {
 	if s.internal == nil {
 		return ""

@@ -15,11 +15,11 @@ import (
 // internal listener and never on the public one.
 func TestInternalMux_ServesOnTheInternalListenerOnly(t *testing.T) {
 	c := commonConfig(t, testkit.Vhost(t))
-	c.MetricsAddr = testkit.FreeAddr(t)
+	c.InternalAddr = testkit.FreeAddr(t)
 	svc := run(t, c, func(svc *servicekit.Service) {
 		mux := svc.InternalMux()
 		if mux == nil {
-			t.Fatal("no internal mux with METRICS_ADDR set")
+			t.Fatal("no internal mux with INTERNAL_ADDR set")
 		}
 		mux.HandleFunc("GET /operator", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "operator") })
 	})
@@ -38,6 +38,6 @@ func TestInternalMux_NilWithoutAnInternalListener(t *testing.T) {
 	testkit.Must(t, err)
 	defer svc.Close()
 	if svc.InternalMux() != nil {
-		t.Fatal("an internal mux without METRICS_ADDR")
+		t.Fatal("an internal mux without INTERNAL_ADDR")
 	}
 }

@@ -18,7 +18,8 @@
 // the publisher (traced, then measured), the router with its middleware
 // (tracing, retries, dead letters, fault injection and its control
 // handler), the metrics registry, the readiness checks, the public HTTP
-// server and the internal listener (METRICS_ADDR: metrics and pprof). Run
+// server and the internal listener (INTERNAL_ADDR: metrics, pprof and
+// operator endpoints). Run
 // runs them all until the context ends; Close releases them in order.
 // docs/architecture.md, "How a service is put together", walks through it.
 package servicekit
@@ -106,11 +107,12 @@ type Service struct {
 	components []lifecycle.Component
 	closers    []func() error
 
-	public     *httpx.Server
-	publicMux  *httpx.Mux
-	middleware []func(http.Handler) http.Handler
-	handler    http.Handler
-	internal   *httpx.Server // nil unless METRICS_ADDR is its own address
+	public      *httpx.Server
+	publicMux   *httpx.Mux
+	middleware  []func(http.Handler) http.Handler
+	handler     http.Handler
+	internal    *httpx.Server // nil without INTERNAL_ADDR (or METRICS_ADDR alone)
+	metricsOnly *httpx.Server // nil unless METRICS_ADDR is an address of its own besides
 	// internalMux is the internal listener's router (nil without one).
 	internalMux *http.ServeMux
 	sealOnce    sync.Once
@@ -250,6 +252,9 @@ func (s *Service) Run(ctx context.Context) error {
 	s.mu.Unlock()
 	if s.internal != nil {
 		components = append(components, lifecycle.Component{Name: "internal http", Run: s.internal.Serve})
+	}
+	if s.metricsOnly != nil {
+		components = append(components, lifecycle.Component{Name: "metrics http", Run: s.metricsOnly.Serve})
 	}
 	s.Log.InfoContext(ctx, s.Name+" service starting", "http_addr", s.Addr(), "internal_addr", s.InternalAddr())
 	return lifecycle.Run(ctx, s.Log, components...)

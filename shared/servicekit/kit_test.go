@@ -96,9 +96,9 @@ func TestPublicListener_ServesHealthAndMetricsButNeverTheProfiler(t *testing.T) 
 	}
 }
 
-func TestInternalListener_ServesMetricsAndTheProfilerOffThePublicOne(t *testing.T) {
+func TestInternalListener_ServesTheProfilerAndMetricsStayPublic(t *testing.T) {
 	c := commonConfig(t, testkit.Vhost(t))
-	c.MetricsAddr = testkit.FreeAddr(t)
+	c.InternalAddr = testkit.FreeAddr(t)
 	svc := run(t, c, nil)
 	internal := "http://" + svc.InternalAddr()
 	if code, body := get(t, internal+"/debug/pprof/"); code != 200 || !strings.Contains(body, "goroutine") {
@@ -106,6 +106,47 @@ func TestInternalListener_ServesMetricsAndTheProfilerOffThePublicOne(t *testing.
 	}
 	if code, _ := get(t, internal+"/metrics"); code != 200 {
 		t.Errorf("internal /metrics: %d", code)
+	}
+	if code, _ := get(t, "http://"+svc.Addr()+"/metrics"); code != 200 {
+		t.Errorf("public /metrics without METRICS_ADDR: %d, want 200", code)
+	}
+	if code, _ := get(t, "http://"+svc.Addr()+"/debug/pprof/"); code != http.StatusNotFound {
+		t.Errorf("public /debug/pprof/: %d, want 404", code)
+	}
+}
+
+// METRICS_ADDR alone is the internal listener, as it was before
+// INTERNAL_ADDR: metrics and the profiler move there.
+func TestMetricsAddr_AloneMovesMetricsAndTheProfilerOffThePublicListener(t *testing.T) {
+	c := commonConfig(t, testkit.Vhost(t))
+	c.MetricsAddr = testkit.FreeAddr(t)
+	svc := run(t, c, nil)
+	internal := "http://" + svc.InternalAddr()
+	if code, _ := get(t, internal+"/debug/pprof/"); code != 200 {
+		t.Errorf("/debug/pprof/ on METRICS_ADDR: %d", code)
+	}
+	if code, _ := get(t, internal+"/metrics"); code != 200 {
+		t.Errorf("/metrics on METRICS_ADDR: %d", code)
+	}
+	if code, _ := get(t, "http://"+svc.Addr()+"/metrics"); code != http.StatusNotFound {
+		t.Errorf("public /metrics with METRICS_ADDR set: %d, want 404", code)
+	}
+}
+
+// Both set to addresses of their own: metrics alone on METRICS_ADDR, the
+// profiler on INTERNAL_ADDR, neither public.
+func TestMetricsAddrAndInternalAddr_EachServesItsOwn(t *testing.T) {
+	c := commonConfig(t, testkit.Vhost(t))
+	c.MetricsAddr, c.InternalAddr = testkit.FreeAddr(t), testkit.FreeAddr(t)
+	svc := run(t, c, nil)
+	if code, _ := get(t, "http://"+c.MetricsAddr+"/metrics"); code != 200 {
+		t.Errorf("/metrics on METRICS_ADDR: %d", code)
+	}
+	if code, _ := get(t, "http://"+c.MetricsAddr+"/debug/pprof/"); code != http.StatusNotFound {
+		t.Errorf("/debug/pprof/ on the metrics listener: %d, want 404", code)
+	}
+	if code, _ := get(t, "http://"+c.InternalAddr+"/debug/pprof/"); code != 200 {
+		t.Errorf("/debug/pprof/ on INTERNAL_ADDR: %d", code)
 	}
 	if code, _ := get(t, "http://"+svc.Addr()+"/metrics"); code != http.StatusNotFound {
 		t.Errorf("public /metrics with METRICS_ADDR set: %d, want 404", code)

@@ -80,13 +80,13 @@ type system struct {
 // setEnv sets a variable for the services started after the call.
 func (s *system) setEnv(k, v string) { s.env[k] = v }
 
-// webInternal gives the web tier an internal listener (METRICS_ADDR),
+// webInternal gives the web tier an internal listener (INTERNAL_ADDR),
 // where its fault switches are (never on its public listener): the
 // ServiceEnv to start it with, and the listener's base URL.
 func webInternal(t *testing.T) (map[string]map[string]string, string) {
 	t.Helper()
 	addr := testkit.FreeAddr(t)
-	return map[string]map[string]string{"web": {"METRICS_ADDR": addr}}, "http://" + addr
+	return map[string]map[string]string{"web": {"INTERNAL_ADDR": addr}}, "http://" + addr
 }
 
 // newSystem prepares (but does not start) the given services with extra environment.

@@ -153,7 +153,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	st, err := localstack.Start(ctx, localstack.Config{
 		Root: root, BinDir: binDir, Services: services, Logs: logs,
 		Env:        map[string]string{"ADMIN_TOKEN": adminToken},
-		ServiceEnv: map[string]map[string]string{"email": policy, "web": {"METRICS_ADDR": faults}},
+		ServiceEnv: map[string]map[string]string{"email": policy, "web": {"INTERNAL_ADDR": faults}},
 	})
 	if err != nil {
 		return nil, err

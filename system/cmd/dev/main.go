@@ -47,9 +47,10 @@ func run() error {
 		env["OTEL_EXPORTER_OTLP_ENDPOINT"] = os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT")
 	}
 	cfg := stack.Config{
-		Root:    root,
-		AMQPURL: getenv("AMQP_URL", "amqp://guest:guest@localhost:5672/"),
-		Env:     env,
+		Root:       root,
+		AMQPURL:    getenv("AMQP_URL", "amqp://guest:guest@localhost:5672/"),
+		Env:        env,
+		ServiceEnv: internalListeners(),
 	}
 	if *services != "" {
 		cfg.Services = strings.Split(*services, ",")
@@ -85,6 +86,7 @@ func run() error {
 		return err
 	}
 	say("Staybook is running: web http://localhost:8080  mailpit http://localhost:8025  jaeger http://localhost:16686  (Ctrl-C stops)")
+	say("internal listeners (pprof, web's fault switches): port + 1000, e.g. http://127.0.0.1:9080/debug/pprof/ for web")
 	<-ctx.Done()
 	return nil
 }
@@ -94,4 +96,15 @@ func getenv(k, def string) string {
 		return v
 	}
 	return def
+}
+
+// internalListeners gives every service its internal listener on loopback
+// at its port + 1000 (web 9080, booking 9081, ...): net/http/pprof, and
+// the web tier's fault switches.
+func internalListeners() map[string]map[string]string {
+	env := map[string]map[string]string{}
+	for svc, port := range stack.DefaultPorts {
+		env[svc] = map[string]string{"INTERNAL_ADDR": fmt.Sprintf("127.0.0.1:%d", port+1000)}
+	}
+	return env
 }
