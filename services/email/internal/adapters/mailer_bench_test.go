@@ -6,8 +6,11 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -23,7 +26,10 @@ import (
 // real mailer (go-mail, one SMTP connection per email, as the service sends)
 // with 1 and 4 senders at once, like EMAIL_WORKERS. Each email is composed
 // (text, HTML, and a real voucher attached: the voucher service's render,
-// 31.7 KB) and sent; the metric is emails/s.
+// 31.7 KB) and sent. Metrics: emails/s; cpu-ms/email, the CPU time of the
+// benchmark's process per email (composing and sending, plus the SMTP
+// server when it runs in process); server-cpu-ms/email, Mailpit's CPU time
+// per email (read from /proc, Linux only).
 //
 //	go test ./services/email/... -run '^$' -bench BenchmarkMailer_ConfirmationEmails -benchtime 3s
 //
@@ -33,24 +39,32 @@ func BenchmarkMailer_ConfirmationEmails(b *testing.B) {
 	pdf := vouchertest.RealVoucher
 	servers := []struct {
 		name  string
-		start func(b *testing.B) string
+		start func(b *testing.B) smtpServer
 	}{
-		{"go-smtp", func(b *testing.B) string { return smtptest.StartSMTP(b).Addr() }},
+		{"go-smtp", func(b *testing.B) smtpServer { return smtpServer{addr: smtptest.StartSMTP(b).Addr()} }},
 		{"mailpit", startMailpit},
 	}
 	for _, srv := range servers {
 		b.Run(srv.name, func(b *testing.B) {
-			addr := srv.start(b)
+			server := srv.start(b)
 			for _, workers := range []int{1, 4} {
 				b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
-					benchmarkSends(b, addr, workers, pdf)
+					benchmarkSends(b, server, workers, pdf)
 				})
 			}
 		})
 	}
 }
 
-func benchmarkSends(b *testing.B, addr string, workers int, pdf []byte) {
+// smtpServer is a server the benchmark sends to: its address, and the pid
+// of its process when it runs in a process of its own.
+type smtpServer struct {
+	addr string
+	pid  int
+}
+
+func benchmarkSends(b *testing.B, server smtpServer, workers int, pdf []byte) {
+	addr := server.addr
 	m, err := adapters.NewMailer(adapters.MailerConfig{
 		Addr: addr, From: "Staybook <bookings@staybook.local>", Timeout: 10 * time.Second,
 	})
@@ -60,6 +74,8 @@ func benchmarkSends(b *testing.B, addr string, workers int, pdf []byte) {
 	var failed atomic.Pointer[error]
 	var wg sync.WaitGroup
 	b.ResetTimer()
+	cpuBefore := processCPU(b)
+	serverBefore, serverMeasured := serverCPU(server.pid)
 	for w := range workers {
 		wg.Add(1)
 		go func() {
@@ -81,16 +97,59 @@ func benchmarkSends(b *testing.B, addr string, workers int, pdf []byte) {
 		}()
 	}
 	wg.Wait()
+	cpu := processCPU(b) - cpuBefore
+	serverAfter, _ := serverCPU(server.pid)
 	b.StopTimer()
 	if err := failed.Load(); err != nil {
 		b.Fatal(*err)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "emails/s")
+	b.ReportMetric(perEmailMillis(cpu, b.N), "cpu-ms/email")
+	if serverMeasured {
+		b.ReportMetric(perEmailMillis(serverAfter-serverBefore, b.N), "server-cpu-ms/email")
+	}
+}
+
+func perEmailMillis(d time.Duration, n int) float64 {
+	return float64(d) / float64(time.Millisecond) / float64(n)
+}
+
+// processCPU is the CPU time (user and system) this process has used.
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	testkit.Must(b, syscall.Getrusage(syscall.RUSAGE_SELF, &ru))
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// serverCPU is the CPU time (user and system) process pid has used, read
+// from /proc/<pid>/stat; false without a pid or on a system without /proc.
+func serverCPU(pid int) (time.Duration, bool) {
+	if pid == 0 {
+		return 0, false
+	}
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, false
+	}
+	// The command name, in parentheses, may hold spaces: the fields that
+	// matter (utime and stime, the 14th and 15th) come after its ")".
+	stat := string(raw)
+	fields := strings.Fields(stat[strings.LastIndexByte(stat, ')')+1:])
+	if len(fields) < 13 {
+		return 0, false
+	}
+	utime, err1 := strconv.ParseInt(fields[11], 10, 64)
+	stime, err2 := strconv.ParseInt(fields[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	const clockTicksPerSecond = 100 // USER_HZ, 100 on every Linux platform Go supports
+	return time.Duration(utime+stime) * time.Second / clockTicksPerSecond, true
 }
 
 // startMailpit runs Mailpit on free ports (no message limit, so memory grows
-// with b.N: keep -benchtime modest) and returns its SMTP address.
-func startMailpit(b *testing.B) string {
+// with b.N: keep -benchtime modest) and returns its SMTP address and pid.
+func startMailpit(b *testing.B) smtpServer {
 	bin := os.Getenv("MAILPIT_BIN")
 	if bin == "" {
 		bin = "../../../../bin/mailpit"
@@ -113,5 +172,5 @@ func startMailpit(b *testing.B) string {
 		}
 		return err == nil
 	})
-	return smtpAddr
+	return smtpServer{addr: smtpAddr, pid: cmd.Process.Pid}
 }
