@@ -23,8 +23,8 @@ import (
 )
 
 // BenchmarkMailer_ConfirmationEmails measures emails per second through the
-// real mailer (go-mail, one SMTP connection per email, as the service sends)
-// with 1 and 4 senders at once, like EMAIL_WORKERS. Each email is composed
+// real mailer (go-mail, SMTP connections reused, up to one per sender, as
+// the service sends) with 1 and 4 senders at once, like EMAIL_WORKERS. Each email is composed
 // (text, HTML, and a real voucher attached: the voucher service's render,
 // 31.7 KB) and sent. Metrics: emails/s; cpu-ms/email, the CPU time of the
 // benchmark's process per email (composing and sending, plus the SMTP
@@ -66,9 +66,10 @@ type smtpServer struct {
 func benchmarkSends(b *testing.B, server smtpServer, workers int, pdf []byte) {
 	addr := server.addr
 	m, err := adapters.NewMailer(adapters.MailerConfig{
-		Addr: addr, From: "Staybook <bookings@staybook.local>", Timeout: 10 * time.Second,
+		Addr: addr, From: "Staybook <bookings@staybook.local>", Timeout: 10 * time.Second, MaxIdle: workers,
 	})
 	testkit.Must(b, err)
+	defer m.Close()
 	b.SetBytes(int64(len(pdf)))
 	var next atomic.Int64
 	var failed atomic.Pointer[error]

@@ -336,19 +336,29 @@ type lineWatcher struct {
 
 func (c *lineWatcher) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
-	for _, b := range p[:n] {
-		if b != '\n' {
-			if len(c.line) < 16 { // commands are short; message lines need not be kept
-				c.line = append(c.line, b)
-			}
-			continue
+	for rest := p[:n]; len(rest) > 0; {
+		end := bytes.IndexByte(rest, '\n')
+		if end < 0 {
+			c.keep(rest)
+			break
 		}
+		c.keep(rest[:end])
 		if strings.EqualFold(strings.TrimSuffix(string(c.line), "\r"), "QUIT") {
 			c.server.mu.Lock()
 			c.server.quits++
 			c.server.mu.Unlock()
 		}
 		c.line = c.line[:0]
+		rest = rest[end+1:]
 	}
 	return n, err
+}
+
+// keep adds part of a line to what is kept of it: enough to tell QUIT from
+// any other line.
+func (c *lineWatcher) keep(part []byte) {
+	const enough = len("QUIT\r") + 1
+	if room := enough - len(c.line); room > 0 {
+		c.line = append(c.line, part[:min(room, len(part))]...)
+	}
 }
