@@ -2,10 +2,18 @@ package adapters_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -34,7 +42,10 @@ import (
 //	go test ./services/email/... -run '^$' -bench BenchmarkMailer_ConfirmationEmails -benchtime 3s
 //
 // The in-process go-smtp server of the tests is always there; Mailpit is
-// used too when its binary is found (MAILPIT_BIN, or bin/mailpit of the repo).
+// used too when its binary is found (MAILPIT_BIN, or bin/mailpit of the
+// repo): plain, as the system stack starts it, and with STARTTLS and AUTH
+// required, as a mail provider would (port 587), with a certificate made
+// for the run.
 func BenchmarkMailer_ConfirmationEmails(b *testing.B) {
 	pdf := vouchertest.RealVoucher
 	servers := []struct {
@@ -42,7 +53,8 @@ func BenchmarkMailer_ConfirmationEmails(b *testing.B) {
 		start func(b *testing.B) smtpServer
 	}{
 		{"go-smtp", func(b *testing.B) smtpServer { return smtpServer{addr: smtptest.StartSMTP(b).Addr()} }},
-		{"mailpit", startMailpit},
+		{"mailpit", func(b *testing.B) smtpServer { return startMailpit(b) }},
+		{"mailpit-starttls-auth", startMailpitWithTLSAndAuth},
 	}
 	for _, srv := range servers {
 		b.Run(srv.name, func(b *testing.B) {
@@ -56,20 +68,27 @@ func BenchmarkMailer_ConfirmationEmails(b *testing.B) {
 	}
 }
 
-// smtpServer is a server the benchmark sends to: its address, and the pid
-// of its process when it runs in a process of its own.
+// smtpServer is a server the benchmark sends to: its address, the pid of
+// its process when it runs in a process of its own, and what the mailer
+// needs for TLS and AUTH when it requires them.
 type smtpServer struct {
-	addr string
-	pid  int
+	addr     string
+	pid      int
+	tls      string
+	username string
+	roots    *x509.CertPool
 }
 
 func benchmarkSends(b *testing.B, server smtpServer, workers int, pdf []byte) {
-	addr := server.addr
 	m, err := adapters.NewMailer(adapters.MailerConfig{
-		Addr: addr, From: "Staybook <bookings@staybook.local>", Timeout: 10 * time.Second, MaxIdle: workers,
+		Addr: server.addr, From: "Staybook <bookings@staybook.local>", Timeout: 10 * time.Second, MaxIdle: workers,
+		TLS: server.tls, Username: server.username, Password: "secret",
 	})
 	testkit.Must(b, err)
 	defer m.Close()
+	if server.roots != nil {
+		testkit.Must(b, adapters.TrustRoots(m, server.roots))
+	}
 	b.SetBytes(int64(len(pdf)))
 	var next atomic.Int64
 	var failed atomic.Pointer[error]
@@ -148,9 +167,10 @@ func serverCPU(pid int) (time.Duration, bool) {
 	return time.Duration(utime+stime) * time.Second / clockTicksPerSecond, true
 }
 
-// startMailpit runs Mailpit on free ports (no message limit, so memory grows
-// with b.N: keep -benchtime modest) and returns its SMTP address and pid.
-func startMailpit(b *testing.B) smtpServer {
+// startMailpit runs Mailpit on free ports with the system stack's flags
+// (system/stack) and extra ones (no message limit, so memory grows with
+// b.N: keep -benchtime modest) and returns its SMTP address and pid.
+func startMailpit(b *testing.B, extra ...string) smtpServer {
 	bin := os.Getenv("MAILPIT_BIN")
 	if bin == "" {
 		bin = "../../../../bin/mailpit"
@@ -159,8 +179,9 @@ func startMailpit(b *testing.B) smtpServer {
 		b.Skipf("mailpit not found at %s (set MAILPIT_BIN)", bin)
 	}
 	smtpAddr, httpAddr := testkit.FreeAddr(b), testkit.FreeAddr(b)
-	cmd := exec.Command(bin, "--smtp", smtpAddr, "--listen", httpAddr, "--max", "0",
-		"--disable-version-check", "--quiet")
+	args := append([]string{"--smtp", smtpAddr, "--listen", httpAddr, "--max", "0",
+		"--disable-version-check", "--smtp-disable-rdns", "--quiet"}, extra...)
+	cmd := exec.Command(bin, args...)
 	testkit.Must(b, cmd.Start())
 	b.Cleanup(func() {
 		_ = cmd.Process.Kill()
@@ -174,4 +195,38 @@ func startMailpit(b *testing.B) smtpServer {
 		return err == nil
 	})
 	return smtpServer{addr: smtpAddr, pid: cmd.Process.Pid}
+}
+
+// startMailpitWithTLSAndAuth runs Mailpit requiring STARTTLS, with a
+// self-signed certificate for 127.0.0.1 made for the run, and AUTH (any
+// user name and password).
+func startMailpitWithTLSAndAuth(b *testing.B) smtpServer {
+	dir := b.TempDir()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	testkit.Must(b, err)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	testkit.Must(b, err)
+	cert, err := x509.ParseCertificate(der)
+	testkit.Must(b, err)
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	testkit.Must(b, err)
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	testkit.Must(b, os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600))
+	testkit.Must(b, os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600))
+
+	server := startMailpit(b, "--smtp-tls-cert", certFile, "--smtp-tls-key", keyFile,
+		"--smtp-require-starttls", "--smtp-auth-accept-any")
+	server.tls, server.username = adapters.TLSStartTLS, "staybook"
+	server.roots = x509.NewCertPool()
+	server.roots.AddCert(cert)
+	return server
 }
