@@ -121,6 +121,21 @@ func NewMailer(cfg MailerConfig) (*Mailer, error) {
 	if err != nil || port < 1 || port > 65535 {
 		return nil, fmt.Errorf("smtp address %q: bad port", cfg.Addr)
 	}
+	opts, err := clientOptions(cfg, host, port)
+	if err != nil {
+		return nil, err
+	}
+	client, err := mail.NewClient(host, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("smtp client: %w", err)
+	}
+	m := &Mailer{client: client, from: from, host: host, port: port, timeout: cfg.Timeout, observe: cfg.Observe, log: cfg.Logger}
+	m.conns = newIdleConnections(cfg.MaxIdle, cfg.IdleTimeout, m.quit)
+	return m, nil
+}
+
+// clientOptions are go-mail's options for cfg: port, timeout, TLS, AUTH.
+func clientOptions(cfg MailerConfig, host string, port int) ([]mail.Option, error) {
 	opts := []mail.Option{
 		mail.WithPort(port),
 		mail.WithTimeout(cfg.Timeout),
@@ -140,13 +155,7 @@ func NewMailer(cfg MailerConfig) (*Mailer, error) {
 		opts = append(opts, mail.WithSMTPAuth(mail.SMTPAuthAutoDiscover),
 			mail.WithUsername(cfg.Username), mail.WithPassword(cfg.Password))
 	}
-	client, err := mail.NewClient(host, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("smtp client: %w", err)
-	}
-	m := &Mailer{client: client, from: from, host: host, port: port, timeout: cfg.Timeout, observe: cfg.Observe, log: cfg.Logger}
-	m.conns = newIdleConnections(cfg.MaxIdle, cfg.IdleTimeout, m.quit)
-	return m, nil
+	return opts, nil
 }
 
 // Close ends the idle connections (QUIT). A send after Close still works,
