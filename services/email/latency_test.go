@@ -26,6 +26,7 @@ func TestNewMailer_TheExtraLatencyComesFirstAndEndsWithTheContext(t *testing.T) 
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = mailer.Close() })
 	c, err := domain.NewConfirmation("3f1c1a34-6e0b-4f0e-9c1e-5f7a2b8d9e01", "Ann Guest", "ann@example.com", "Hotel Aurora", "2025-06-02", "2025-06-05")
 	if err != nil {
 		t.Fatal(err)

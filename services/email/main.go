@@ -46,6 +46,7 @@ func build(ctx context.Context, svc *servicekit.Service, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	svc.OnClose(mailer.Close) // after the router: no send is in flight
 	vouchers, err := voucherclient.New(voucherclient.Config{
 		BaseURL: cfg.VoucherURL, Timeout: cfg.VoucherTimeout,
 		Transport: otelhttp.NewTransport(http.DefaultTransport), // the voucher service continues the trace
@@ -73,18 +74,25 @@ func build(ctx context.Context, svc *servicekit.Service, cfg Config) error {
 }
 
 // newMailer is the SMTP mailer, slowed down by EMAIL_EXTRA_LATENCY if set.
-func newMailer(cfg Config, log *slog.Logger, metrics *adapters.Metrics) (app.Mailer, error) {
+// It keeps up to one SMTP connection per worker open between sends.
+func newMailer(cfg Config, log *slog.Logger, metrics *adapters.Metrics) (closingMailer, error) {
 	mailer, err := adapters.NewMailer(adapters.MailerConfig{
 		Addr: cfg.SMTPAddr, From: cfg.EmailFrom, Username: cfg.SMTPUsername, Password: cfg.SMTPPassword,
-		TLS: cfg.SMTPTLS, Timeout: cfg.SMTPTimeout, Observe: metrics.SMTPSend, Logger: log,
+		TLS: cfg.SMTPTLS, Timeout: cfg.SMTPTimeout, MaxIdle: cfg.Workers, Observe: metrics.SMTPSend, Logger: log,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("mailer: %w", err)
 	}
 	if cfg.ExtraLatency > 0 { // the story's "the mail provider takes about 0.5 s"
-		return slowMailer{Mailer: mailer, delay: cfg.ExtraLatency}, nil
+		return slowMailer{closingMailer: mailer, delay: cfg.ExtraLatency}, nil
 	}
 	return mailer, nil
+}
+
+// closingMailer is a mailer that holds connections until Close.
+type closingMailer interface {
+	app.Mailer
+	Close() error
 }
 
 // claimLease is how long a claim on a booking's email lasts: it must
@@ -99,7 +107,7 @@ func claimLease(cfg Config) time.Duration {
 // send waits first, under the booking's claim, and gives up when its
 // context ends.
 type slowMailer struct {
-	app.Mailer
+	closingMailer
 	delay time.Duration
 }
 
@@ -107,5 +115,5 @@ func (s slowMailer) Send(ctx context.Context, email domain.OutgoingEmail) error 
 	if err := faults.Delay(ctx, s.delay); err != nil {
 		return fmt.Errorf("extra latency: %w", err)
 	}
-	return s.Mailer.Send(ctx, email)
+	return s.closingMailer.Send(ctx, email)
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/wneessen/go-mail"
+	"github.com/wneessen/go-mail/smtp"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
@@ -52,14 +53,30 @@ type MailerConfig struct {
 	TLS string
 	// Timeout bounds the connection and each SMTP command of one send.
 	Timeout time.Duration
+	// MaxIdle is how many connections are kept open between sends, for the
+	// next sends to reuse (1 if 0): one per concurrent sender (EMAIL_WORKERS).
+	MaxIdle int
+	// IdleTimeout is how long a connection is kept unused before it is
+	// closed (DefaultIdleTimeout if 0).
+	IdleTimeout time.Duration
 	// Observe, if set, is told the result of every send (metrics).
 	Observe func(result string)
 	Logger  *slog.Logger
 }
 
-// Mailer sends confirmation emails through an SMTP server with go-mail.
+// DefaultIdleTimeout is how long an unused SMTP connection is kept open:
+// long enough to carry a steady trickle of emails, well under the idle
+// timeouts of SMTP servers (Postfix's is 300 s; RFC 5321 asks for 5 min).
+const DefaultIdleTimeout = 30 * time.Second
+
+// Mailer sends confirmation emails through an SMTP server with go-mail,
+// reusing its connections: one idle connection is taken for a send, or one
+// is opened, and after a successful send it is kept for the next (go-mail
+// sends RSET after each message); after any error it is closed. Close ends
+// the idle connections.
 type Mailer struct {
 	client  *mail.Client
+	conns   *idleConnections
 	from    *netmail.Address
 	host    string
 	port    int
@@ -83,6 +100,15 @@ func NewMailer(cfg MailerConfig) (*Mailer, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.MaxIdle == 0 {
+		cfg.MaxIdle = 1
+	}
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.MaxIdle < 0 || cfg.IdleTimeout < 0 {
+		return nil, fmt.Errorf("smtp idle connections: %d for %s: must not be negative", cfg.MaxIdle, cfg.IdleTimeout)
+	}
 	from, err := netmail.ParseAddress(cfg.From)
 	if err != nil {
 		return nil, fmt.Errorf("sender %q: %w", cfg.From, err)
@@ -95,6 +121,21 @@ func NewMailer(cfg MailerConfig) (*Mailer, error) {
 	if err != nil || port < 1 || port > 65535 {
 		return nil, fmt.Errorf("smtp address %q: bad port", cfg.Addr)
 	}
+	opts, err := clientOptions(cfg, host, port)
+	if err != nil {
+		return nil, err
+	}
+	client, err := mail.NewClient(host, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("smtp client: %w", err)
+	}
+	m := &Mailer{client: client, from: from, host: host, port: port, timeout: cfg.Timeout, observe: cfg.Observe, log: cfg.Logger}
+	m.conns = newIdleConnections(cfg.MaxIdle, cfg.IdleTimeout, m.quit)
+	return m, nil
+}
+
+// clientOptions are go-mail's options for cfg: port, timeout, TLS, AUTH.
+func clientOptions(cfg MailerConfig, host string, port int) ([]mail.Option, error) {
 	opts := []mail.Option{
 		mail.WithPort(port),
 		mail.WithTimeout(cfg.Timeout),
@@ -114,18 +155,21 @@ func NewMailer(cfg MailerConfig) (*Mailer, error) {
 		opts = append(opts, mail.WithSMTPAuth(mail.SMTPAuthAutoDiscover),
 			mail.WithUsername(cfg.Username), mail.WithPassword(cfg.Password))
 	}
-	client, err := mail.NewClient(host, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("smtp client: %w", err)
-	}
-	return &Mailer{client: client, from: from, host: host, port: port, timeout: cfg.Timeout, observe: cfg.Observe, log: cfg.Logger}, nil
+	return opts, nil
+}
+
+// Close ends the idle connections (QUIT). A send after Close still works,
+// on a connection of its own that is not kept.
+func (m *Mailer) Close() error {
+	m.conns.close()
+	return nil
 }
 
 // Send builds the MIME message (multipart/mixed: a text/plain and text/html
-// alternative, then the PDF) and hands it to the SMTP server on a connection
-// of its own. A recipient the server refuses for good (5xx) is an error
-// wrapping domain.ErrRecipientRejected; everything else (refused or lost
-// connection, 4xx) may pass on retry.
+// alternative, then the PDF) and hands it to the SMTP server, on an idle
+// connection or a new one. A recipient the server refuses for good (5xx)
+// is an error wrapping domain.ErrRecipientRejected; everything else
+// (refused or lost connection, 4xx) may pass on retry.
 func (m *Mailer) Send(ctx context.Context, e domain.OutgoingEmail) error {
 	msg, err := m.message(e)
 	if err != nil {
@@ -147,12 +191,10 @@ func (m *Mailer) Send(ctx context.Context, e domain.OutgoingEmail) error {
 }
 
 func (m *Mailer) send(ctx context.Context, msg *mail.Msg, e domain.OutgoingEmail) error {
-	ctx, cancel := context.WithTimeout(ctx, m.timeout)
-	defer cancel()
-	err := m.client.DialAndSendWithContext(ctx, msg)
+	err := m.transmit(ctx, msg)
 	if err != nil && msg.IsDelivered() {
-		// The server accepted the message; only the goodbye (RSET, QUIT)
-		// failed. Calling that a failure would send the email again.
+		// The server accepted the message; only the RSET after it failed.
+		// Calling that a failure would send the email again.
 		m.log.WarnContext(ctx, "smtp session ended with an error after the email was accepted",
 			"err", scrub(err.Error(), e.ToAddress))
 		err = nil
@@ -168,6 +210,60 @@ func (m *Mailer) send(ctx context.Context, msg *mail.Msg, e domain.OutgoingEmail
 	}
 	m.observe(SendTransient)
 	return &sendError{text: "smtp: " + scrub(err.Error(), e.ToAddress), cause: err}
+}
+
+// transmit sends msg on an idle connection, or a new one, and keeps the
+// connection for the next send if all went well; after any error it ends
+// it, and the next send connects afresh. An idle connection found broken
+// before the message (go-mail's NOOP check fails: the server closed it, or
+// it broke while idle) is replaced by a new one for the same send: nothing
+// of the message went out on it. Any later error fails the send, and the
+// caller's retries decide, as for a send on a new connection.
+func (m *Mailer) transmit(ctx context.Context, msg *mail.Msg) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("send not started: %w", err)
+	}
+	span := trace.SpanFromContext(ctx)
+	if client := m.conns.take(); client != nil {
+		err := client.UpdateDeadline(m.timeout) // the last one may have passed while it was idle
+		if err == nil {
+			err = m.client.SendWithSMTPClient(client, msg)
+			var se *mail.SendError
+			if !errors.As(err, &se) || se.Reason != mail.ErrConnCheck {
+				span.SetAttributes(attribute.Bool("smtp.connection.reused", true))
+				return m.release(client, err)
+			}
+		}
+		span.AddEvent("idle smtp connection lost; connecting again")
+		m.log.DebugContext(ctx, "idle smtp connection lost; connecting again", "err", err)
+		_ = client.Close()
+	}
+	span.SetAttributes(attribute.Bool("smtp.connection.reused", false))
+	dialCtx, cancel := context.WithTimeout(ctx, m.timeout)
+	defer cancel()
+	client, err := m.client.DialToSMTPClientWithContext(dialCtx)
+	if err != nil {
+		return fmt.Errorf("dial failed: %w", err)
+	}
+	return m.release(client, m.client.SendWithSMTPClient(client, msg))
+}
+
+// release keeps client for the next send after a successful one, or ends
+// it after err.
+func (m *Mailer) release(client *smtp.Client, err error) error {
+	if err != nil {
+		m.quit(client)
+		return fmt.Errorf("send failed: %w", err)
+	}
+	m.conns.put(client)
+	return nil
+}
+
+// quit ends a connection: QUIT, within the timeout, then close.
+func (m *Mailer) quit(client *smtp.Client) {
+	if client.UpdateDeadline(m.timeout) != nil || m.client.CloseWithSMTPClient(client) != nil {
+		_ = client.Close()
+	}
 }
 
 func (m *Mailer) message(e domain.OutgoingEmail) (*mail.Msg, error) {

@@ -16,17 +16,31 @@ import (
 
 func newMailer(t *testing.T, addr string, observed *[]string) *adapters.Mailer {
 	t.Helper()
-	m, err := adapters.NewMailer(adapters.MailerConfig{
-		Addr: addr, From: "Staybook <bookings@staybook.local>", Timeout: 2 * time.Second,
+	return newMailerWith(t, adapters.MailerConfig{
+		Addr: addr,
 		Observe: func(r string) {
 			if observed != nil {
 				*observed = append(*observed, r)
 			}
 		},
 	})
+}
+
+// newMailerWith builds a mailer from cfg, with the test's sender and a
+// short timeout unless set; it is closed when the test ends.
+func newMailerWith(t *testing.T, cfg adapters.MailerConfig) *adapters.Mailer {
+	t.Helper()
+	if cfg.From == "" {
+		cfg.From = "Staybook <bookings@staybook.local>"
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 2 * time.Second
+	}
+	m, err := adapters.NewMailer(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = m.Close() })
 	return m
 }
 
@@ -136,9 +150,10 @@ func TestMailer_ServerDownIsTransient(t *testing.T) {
 func TestNewMailer_RefusesBadSettings(t *testing.T) {
 	t.Parallel()
 	for name, cfg := range map[string]adapters.MailerConfig{
-		"no port":  {Addr: "localhost", From: "a@b.c"},
-		"bad from": {Addr: "localhost:25", From: "not an address"},
-		"bad tls":  {Addr: "localhost:25", From: "a@b.c", TLS: "ssl"},
+		"no port":       {Addr: "localhost", From: "a@b.c"},
+		"bad from":      {Addr: "localhost:25", From: "not an address"},
+		"bad tls":       {Addr: "localhost:25", From: "a@b.c", TLS: "ssl"},
+		"negative idle": {Addr: "localhost:25", From: "a@b.c", MaxIdle: -1},
 	} {
 		if _, err := adapters.NewMailer(cfg); err == nil {
 			t.Errorf("%s: accepted", name)

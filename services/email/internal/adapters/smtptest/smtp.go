@@ -1,6 +1,7 @@
 // Package smtptest is a test double that speaks the real protocol: an SMTP
-// server (go-smtp) that records what it receives and can be stopped and
-// restarted on the same port; and ParseMail, which takes a received mail
+// server (go-smtp) that records what it receives and the connections it
+// serves, can be stopped and restarted on the same port, can drop its
+// connections or hold messages; and ParseMail, which takes a received mail
 // apart the way a mail client does. Only tests import it.
 package smtptest
 
@@ -36,13 +37,18 @@ type SMTPServer struct {
 	listener    net.Listener
 	mails       []Mail
 	connections int
+	quits       int
+	open        map[*smtp.Conn]struct{}
 	rejectRcpt  func(to string) bool
+	dropNext    bool          // DropNextMessage
+	hold        chan struct{} // HoldMessages: closed on release
+	held        int           // messages waiting in Data for hold
 }
 
 // StartSMTP starts a server on a free port; it stops when the test ends.
 func StartSMTP(t testing.TB) *SMTPServer {
 	t.Helper()
-	s := &SMTPServer{t: t, addr: "127.0.0.1:0"}
+	s := &SMTPServer{t: t, addr: "127.0.0.1:0", open: map[*smtp.Conn]struct{}{}}
 	s.Start()
 	t.Cleanup(s.Stop)
 	return s
@@ -89,13 +95,15 @@ func (s *SMTPServer) Start() {
 	srv := smtp.NewServer(smtp.BackendFunc(s.newSession))
 	srv.Domain = "localhost"
 	srv.AllowInsecureAuth = true
-	srv.ReadTimeout = 10 * time.Second
+	// Longer than any test waits: a connection that ends is one the client
+	// closed (or Stop, or DropConnections), not the server's idle timeout.
+	srv.ReadTimeout = time.Minute
 	srv.WriteTimeout = 10 * time.Second
 	srv.MaxMessageBytes = 20 << 20
 	srv.ErrorLog = log.New(io.Discard, "", 0)
 	s.server = srv
 	s.listener = ln
-	go srv.Serve(ln)
+	go srv.Serve(quitCounter{Listener: ln, server: s})
 }
 
 // Stop closes the listener and every connection: clients get "connection refused".
@@ -125,11 +133,109 @@ func (s *SMTPServer) Connections() int {
 	return s.connections
 }
 
-func (s *SMTPServer) newSession(*smtp.Conn) (smtp.Session, error) {
+// Quits counts the QUIT commands received: connections the client ended
+// politely (rather than dropping them, or leaving them open).
+func (s *SMTPServer) Quits() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.quits
+}
+
+// OpenConnections counts the SMTP sessions open now.
+func (s *SMTPServer) OpenConnections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.open)
+}
+
+// DropConnections closes every open connection at once, without a word to
+// the client (a server restarting, or timing idle clients out): it learns
+// at its next command.
+func (s *SMTPServer) DropConnections() {
+	s.mu.Lock()
+	conns := make([]*smtp.Conn, 0, len(s.open))
+	for c := range s.open {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.Close() // Logout takes it out of open
+	}
+}
+
+// DropNextMessage makes the server read the next message's data and then
+// close the connection instead of answering: the message is not accepted,
+// and the client sees its connection broken in the middle of a send.
+func (s *SMTPServer) DropNextMessage() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.dropNext = true
+}
+
+// HoldMessages makes every message, once read, wait for release before it
+// is accepted (and answered), so that tests can keep several sends in
+// flight at once; Held counts those waiting. The test's end releases them
+// too.
+func (s *SMTPServer) HoldMessages() (release func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	hold := make(chan struct{})
+	s.hold = hold
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			s.mu.Lock()
+			s.hold = nil
+			s.mu.Unlock()
+			close(hold)
+		})
+	}
+	s.t.Cleanup(release)
+	return release
+}
+
+// Held counts the messages waiting for HoldMessages's release.
+func (s *SMTPServer) Held() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.held
+}
+
+func (s *SMTPServer) newSession(c *smtp.Conn) (smtp.Session, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.connections++
-	return &session{server: s}, nil
+	s.open[c] = struct{}{}
+	return &session{server: s, conn: c}, nil
+}
+
+func (s *SMTPServer) closed(c *smtp.Conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.open, c)
+}
+
+// received decides what happens to a message just read: drop the
+// connection, or accept it, after waiting for a hold to be released.
+func (s *SMTPServer) received() (drop bool) {
+	s.mu.Lock()
+	if s.dropNext {
+		s.dropNext = false
+		s.mu.Unlock()
+		return true
+	}
+	hold := s.hold
+	if hold != nil {
+		s.held++
+	}
+	s.mu.Unlock()
+	if hold != nil {
+		<-hold
+		s.mu.Lock()
+		s.held--
+		s.mu.Unlock()
+	}
+	return false
 }
 
 func (s *SMTPServer) accept(m Mail) {
@@ -146,6 +252,7 @@ func (s *SMTPServer) rejects(to string) bool {
 
 type session struct {
 	server *SMTPServer
+	conn   *smtp.Conn
 	from   string
 	to     []string
 }
@@ -172,6 +279,10 @@ func (ss *session) Data(r io.Reader) error {
 	if len(ss.to) == 0 {
 		return errors.New("no recipients")
 	}
+	if ss.server.received() {
+		ss.conn.Close()
+		return errors.New("connection dropped")
+	}
 	ss.server.accept(Mail{From: ss.from, To: append([]string(nil), ss.to...), Data: b.Bytes()})
 	return nil
 }
@@ -181,7 +292,10 @@ func (ss *session) Reset() {
 	ss.to = nil
 }
 
-func (ss *session) Logout() error { return nil }
+func (ss *session) Logout() error {
+	ss.server.closed(ss.conn)
+	return nil
+}
 
 // MailsTo filters mails by recipient.
 func MailsTo(mails []Mail, to string) []Mail {
@@ -195,4 +309,56 @@ func MailsTo(mails []Mail, to string) []Mail {
 		}
 	}
 	return out
+}
+
+// quitCounter counts the QUIT commands its connections carry (go-smtp does
+// not tell the session): it reads the client's lines as the server does.
+type quitCounter struct {
+	net.Listener
+	server *SMTPServer
+}
+
+func (l quitCounter) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &lineWatcher{Conn: c, server: l.server}, nil
+}
+
+// lineWatcher is a server-side connection that looks at each line the
+// client sends. Only the server's reading goroutine calls Read.
+type lineWatcher struct {
+	net.Conn
+	server *SMTPServer
+	line   []byte // the line read so far
+}
+
+func (c *lineWatcher) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	for rest := p[:n]; len(rest) > 0; {
+		end := bytes.IndexByte(rest, '\n')
+		if end < 0 {
+			c.keep(rest)
+			break
+		}
+		c.keep(rest[:end])
+		if strings.EqualFold(strings.TrimSuffix(string(c.line), "\r"), "QUIT") {
+			c.server.mu.Lock()
+			c.server.quits++
+			c.server.mu.Unlock()
+		}
+		c.line = c.line[:0]
+		rest = rest[end+1:]
+	}
+	return n, err
+}
+
+// keep adds part of a line to what is kept of it: enough to tell QUIT from
+// any other line.
+func (c *lineWatcher) keep(part []byte) {
+	const enough = len("QUIT\r") + 1
+	if room := enough - len(c.line); room > 0 {
+		c.line = append(c.line, part[:min(room, len(part))]...)
+	}
 }
