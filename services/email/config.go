@@ -74,7 +74,7 @@ func DefaultConfig() Config {
 		SMTPTLS:        adapters.TLSNone,
 		SMTPTimeout:    10 * time.Second,
 		EmailFrom:      "Staybook <bookings@staybook.local>",
-		Workers:        2,
+		Workers:        8,
 		Retry:          DefaultRetryPolicy(),
 	}
 	cfg.Defaults(Name, ":8083")

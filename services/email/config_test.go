@@ -14,7 +14,7 @@ func TestDefaultConfig_SuitsALocalRun(t *testing.T) {
 	}
 	if cfg.HTTPAddr != ":8083" || cfg.SMTPAddr != "localhost:1025" || cfg.SMTPTLS != "none" ||
 		cfg.VoucherURL != "http://localhost:8082" || cfg.EmailFrom != "Staybook <bookings@staybook.local>" ||
-		cfg.Workers != 2 || cfg.ExtraLatency != 0 ||
+		cfg.Workers != 8 || cfg.ExtraLatency != 0 ||
 		!strings.HasSuffix(cfg.DatabaseURL, "/staybook_email?sslmode=disable") {
 		t.Errorf("defaults: %+v", cfg)
 	}

@@ -29,7 +29,7 @@ type Config struct {
 
 // DefaultConfig is the configuration of a local run, before the environment.
 func DefaultConfig() Config {
-	c := Config{Workers: 2, Policy: messaging.DefaultRetryPolicy()}
+	c := Config{Workers: 8, Policy: messaging.DefaultRetryPolicy()}
 	c.Defaults(Name, ":8082")
 	return c
 }

@@ -13,7 +13,7 @@ func TestLoadConfig_Defaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.HTTPAddr != ":8082" || c.Workers != 2 || c.ExtraLatency != 0 || c.MaxConcurrentRenders != 0 ||
+	if c.HTTPAddr != ":8082" || c.Workers != 8 || c.ExtraLatency != 0 || c.MaxConcurrentRenders != 0 ||
 		c.DatabaseURL != "postgres://postgres@localhost:5432/staybook_voucher?sslmode=disable" || c.Policy.MaxAttempts != 5 {
 		t.Fatalf("defaults: %+v", c)
 	}
