@@ -14,8 +14,9 @@ type MailpitConfig struct {
 }
 
 // StartMailpit starts Mailpit (built by BuildTools) keeping every message
-// (--max 0) in memory, uncompressed (compressing each 42 KB email was a
-// large part of Mailpit's CPU in a load run), and waits for its API.
+// (--max 0) in memory, uncompressed (no CPU spent compressing each 42 KB
+// email; Mailpit is the dearest process of a load run), and waits for its
+// API.
 func (s *Stack) StartMailpit(ctx context.Context, cfg MailpitConfig) error {
 	if cfg.SMTPAddr == "" {
 		cfg.SMTPAddr = "127.0.0.1:1025"
