@@ -54,32 +54,29 @@ func DefaultConfig() Config {
 
 // LoadConfig reads the configuration from the environment over the defaults.
 func LoadConfig() (Config, error) {
-	cfg := DefaultConfig()
-	return cfg, config.Load(&cfg)
+	return config.LoadOver(DefaultConfig())
 }
 
 // Validate checks the values, naming the variable of each bad one.
 func (c Config) Validate() error {
-	var errs []error
-	errs = append(errs, c.Common.Validate())
-	if c.Workers < 1 {
-		errs = append(errs, fmt.Errorf("BOOKING_WORKERS: %d must be at least 1", c.Workers))
-	}
-	if c.DBMaxConns < 2 {
-		errs = append(errs, fmt.Errorf("BOOKING_DB_MAX_CONNS: %d must be at least 2", c.DBMaxConns))
-	}
-	if c.CommandTTL < 0 {
-		errs = append(errs, fmt.Errorf("BOOKING_COMMAND_TTL: %s must not be negative", c.CommandTTL))
-	}
-	if c.OutboxPoll <= 0 {
-		errs = append(errs, fmt.Errorf("OUTBOX_POLL_INTERVAL: %s must be positive", c.OutboxPoll))
-	}
+	return errors.Join(
+		c.Common.Validate(),
+		config.AtLeast("BOOKING_WORKERS", c.Workers, 1),
+		config.AtLeast("BOOKING_DB_MAX_CONNS", c.DBMaxConns, 2),
+		config.NotNegative("BOOKING_COMMAND_TTL", c.CommandTTL),
+		config.Positive("OUTBOX_POLL_INTERVAL", c.OutboxPoll),
+		c.validateFailpoint(),
+	)
+}
+
+// validateFailpoint accepts no failpoint or one this service knows.
+func (c Config) validateFailpoint() error {
 	switch c.Failpoint {
 	case "", "booking.after_commit":
+		return nil
 	default:
-		errs = append(errs, fmt.Errorf("STAYBOOK_FAILPOINT: unknown failpoint %q", c.Failpoint))
+		return fmt.Errorf("STAYBOOK_FAILPOINT: unknown failpoint %q", c.Failpoint)
 	}
-	return errors.Join(errs...)
 }
 
 // DefaultPolicy is every handler's retry policy unless the environment says

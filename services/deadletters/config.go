@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/staybook/staybook/shared/config"
@@ -44,30 +43,20 @@ func DefaultConfig() Config {
 
 // LoadConfig reads the configuration from the environment over DefaultConfig.
 func LoadConfig() (Config, error) {
-	cfg := DefaultConfig()
-	err := config.Load(&cfg)
-	return cfg, err
+	return config.LoadOver(DefaultConfig())
 }
 
 // Validate checks the values.
 func (c Config) Validate() error {
-	var errs []error
-	errs = append(errs, c.Common.Validate())
-	if c.OutboxPoll <= 0 {
-		errs = append(errs, fmt.Errorf("OUTBOX_POLL_INTERVAL: %s must be positive", c.OutboxPoll))
-	}
-	if c.Workers < 1 {
-		errs = append(errs, fmt.Errorf("DEADLETTERS_WORKERS: %d must be at least 1", c.Workers))
-	}
-	if c.DBMaxConns < 2 {
-		errs = append(errs, fmt.Errorf("DEADLETTERS_DB_MAX_CONNS: %d must be at least 2", c.DBMaxConns))
-	}
-	if c.ReplayTimeout <= 0 {
-		errs = append(errs, fmt.Errorf("REPLAY_TIMEOUT: %s must be positive", c.ReplayTimeout))
-	}
-	// Outside development (STAYBOOK_DEV) no placeholder or short token.
-	errs = append(errs, c.CheckSecrets(config.Secret{Name: "ADMIN_TOKEN", Value: c.AdminToken, Optional: true}))
-	return errors.Join(errs...)
+	return errors.Join(
+		c.Common.Validate(),
+		config.Positive("OUTBOX_POLL_INTERVAL", c.OutboxPoll),
+		config.AtLeast("DEADLETTERS_WORKERS", c.Workers, 1),
+		config.AtLeast("DEADLETTERS_DB_MAX_CONNS", c.DBMaxConns, 2),
+		config.Positive("REPLAY_TIMEOUT", c.ReplayTimeout),
+		// Outside development (STAYBOOK_DEV) no placeholder or short token.
+		c.CheckSecrets(config.Secret{Name: "ADMIN_TOKEN", Value: c.AdminToken, Optional: true}),
+	)
 }
 
 // StoreRetryPolicy is store_dead_letter's default policy: a letter must

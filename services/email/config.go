@@ -7,8 +7,6 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/caarlos0/env/v11"
-
 	"github.com/staybook/staybook/shared/config"
 	"github.com/staybook/staybook/shared/messaging"
 
@@ -60,14 +58,7 @@ func DefaultRetryPolicy() messaging.RetryPolicy {
 // DefaultConfig is the configuration before the environment is read: what
 // the service runs with when no variable is set. Tests start from it.
 func DefaultConfig() Config {
-	var common config.Common
-	// The shared defaults live in envDefault tags: parse an empty environment
-	// to get them without reading the process's.
-	if err := env.ParseWithOptions(&common, env.Options{Environment: map[string]string{}}); err != nil {
-		panic(fmt.Sprintf("shared config defaults: %v", err)) // the tags are ours: a programmer's mistake
-	}
 	cfg := Config{
-		Common:         common,
 		VoucherURL:     "http://localhost:8082",
 		VoucherTimeout: 5 * time.Second,
 		SMTPAddr:       "localhost:1025",
@@ -97,13 +88,29 @@ func LoadConfig() (Config, error) {
 
 // Validate reports every bad setting at once (config.Load and program.New call it).
 func (c Config) Validate() error {
-	errs := []error{c.Common.Validate()}
+	return errors.Join(
+		c.Common.Validate(),
+		c.validateVoucherURL(),
+		config.Positive("VOUCHER_TIMEOUT", c.VoucherTimeout),
+		c.validateSMTP(),
+		config.Positive("SMTP_TIMEOUT", c.SMTPTimeout),
+		c.validateFrom(),
+		config.AtLeast("EMAIL_WORKERS", c.Workers, 1),
+		config.NotNegative("EMAIL_EXTRA_LATENCY", c.ExtraLatency),
+		c.Retry.Validate(ports.HandlerName),
+	)
+}
+
+func (c Config) validateVoucherURL() error {
 	if u, err := url.Parse(c.VoucherURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		errs = append(errs, fmt.Errorf("VOUCHER_URL: %q is not an http(s) URL", c.VoucherURL))
+		return fmt.Errorf("VOUCHER_URL: %q is not an http(s) URL", c.VoucherURL)
 	}
-	if c.VoucherTimeout <= 0 {
-		errs = append(errs, fmt.Errorf("VOUCHER_TIMEOUT: %s must be positive", c.VoucherTimeout))
-	}
+	return nil
+}
+
+// validateSMTP checks the mail server's address and its TLS mode.
+func (c Config) validateSMTP() error {
+	var errs []error
 	if c.SMTPAddr == "" {
 		errs = append(errs, errors.New("SMTP_ADDR: must be host:port"))
 	}
@@ -112,18 +119,12 @@ func (c Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("SMTP_TLS: %q is not none, starttls or tls", c.SMTPTLS))
 	}
-	if c.SMTPTimeout <= 0 {
-		errs = append(errs, fmt.Errorf("SMTP_TIMEOUT: %s must be positive", c.SMTPTimeout))
-	}
-	if _, err := netmail.ParseAddress(c.EmailFrom); err != nil {
-		errs = append(errs, fmt.Errorf("EMAIL_FROM: %q: %w", c.EmailFrom, err))
-	}
-	if c.Workers < 1 {
-		errs = append(errs, fmt.Errorf("EMAIL_WORKERS: %d must be at least 1", c.Workers))
-	}
-	if c.ExtraLatency < 0 {
-		errs = append(errs, fmt.Errorf("EMAIL_EXTRA_LATENCY: %s must not be negative", c.ExtraLatency))
-	}
-	errs = append(errs, c.Retry.Validate(ports.HandlerName))
 	return errors.Join(errs...)
+}
+
+func (c Config) validateFrom() error {
+	if _, err := netmail.ParseAddress(c.EmailFrom); err != nil {
+		return fmt.Errorf("EMAIL_FROM: %q: %w", c.EmailFrom, err)
+	}
+	return nil
 }

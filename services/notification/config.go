@@ -9,8 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/caarlos0/env/v11"
-
 	"github.com/staybook/staybook/shared/config"
 	"github.com/staybook/staybook/shared/messaging"
 
@@ -60,12 +58,6 @@ func DefaultConfig() Config {
 		WebhookTimeout:  5 * time.Second,
 		Workers:         2,
 		RecentCapacity:  10000,
-	}
-	// The shared variables' defaults live in their envDefault tags: apply
-	// them from an empty environment, so that a Config built in code (tests)
-	// is complete too.
-	if err := env.ParseWithOptions(&cfg.Common, env.Options{Environment: map[string]string{}}); err != nil {
-		panic("service: defaults of config.Common: " + err.Error())
 	}
 	cfg.Defaults(Name, ":8084")
 	return cfg
@@ -132,21 +124,13 @@ func (c Config) Validate() error {
 	for _, u := range c.webhookURLs() {
 		errs = append(errs, adapters.ParseWebhookURL(u))
 	}
-	if c.NtfyTimeout <= 0 {
-		errs = append(errs, fmt.Errorf("NTFY_TIMEOUT: %s must be positive", c.NtfyTimeout))
-	}
-	if c.WebhookTimeout <= 0 {
-		errs = append(errs, fmt.Errorf("NOTIFY_WEBHOOK_TIMEOUT: %s must be positive", c.WebhookTimeout))
-	}
-	if c.Workers < 1 {
-		errs = append(errs, fmt.Errorf("NOTIFICATION_WORKERS: %d must be at least 1", c.Workers))
-	}
-	if c.ExtraLatency < 0 {
-		errs = append(errs, fmt.Errorf("NOTIFICATION_EXTRA_LATENCY: %s must not be negative", c.ExtraLatency))
-	}
-	if c.RecentCapacity < 1 {
-		errs = append(errs, fmt.Errorf("NOTIFICATION_RECENT_CAPACITY: %d must be at least 1", c.RecentCapacity))
-	}
+	errs = append(errs,
+		config.Positive("NTFY_TIMEOUT", c.NtfyTimeout),
+		config.Positive("NOTIFY_WEBHOOK_TIMEOUT", c.WebhookTimeout),
+		config.AtLeast("NOTIFICATION_WORKERS", c.Workers, 1),
+		config.NotNegative("NOTIFICATION_EXTRA_LATENCY", c.ExtraLatency),
+		config.AtLeast("NOTIFICATION_RECENT_CAPACITY", c.RecentCapacity, 1),
+	)
 	for name, p := range c.Policies {
 		errs = append(errs, p.Validate(name))
 	}

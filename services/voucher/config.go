@@ -50,12 +50,11 @@ func LoadConfig() (Config, error) {
 
 // Validate checks the configuration (config.Load and program.New call it).
 func (c Config) Validate() error {
-	errs := []error{c.Common.Validate(), c.ValidatePolicy()}
-	if c.Workers < 1 {
-		errs = append(errs, fmt.Errorf("VOUCHER_WORKERS: %d must be at least 1", c.Workers))
-	}
-	if c.ExtraLatency < 0 {
-		errs = append(errs, fmt.Errorf("VOUCHER_EXTRA_LATENCY: %s must not be negative", c.ExtraLatency))
+	errs := []error{
+		c.Common.Validate(),
+		c.ValidatePolicy(),
+		config.AtLeast("VOUCHER_WORKERS", c.Workers, 1),
+		config.NotNegative("VOUCHER_EXTRA_LATENCY", c.ExtraLatency),
 	}
 	if c.MaxConcurrentRenders < 0 {
 		errs = append(errs, fmt.Errorf("VOUCHER_MAX_CONCURRENT_RENDERS: %d must not be negative (0 means GOMAXPROCS)", c.MaxConcurrentRenders))

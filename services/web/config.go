@@ -105,9 +105,7 @@ func DefaultConfig() Config {
 
 // LoadConfig reads the configuration from the environment over DefaultConfig.
 func LoadConfig() (Config, error) {
-	cfg := DefaultConfig()
-	err := config.Load(&cfg)
-	return cfg, err
+	return config.LoadOver(DefaultConfig())
 }
 
 // Validate reports every bad value, naming its variable.
@@ -165,22 +163,15 @@ func (c Config) validateBookings() []error {
 
 // validateRequests checks the catalogue, body and timeout settings.
 func (c Config) validateRequests() []error {
-	var errs []error
-	if c.CatalogueTTL <= 0 {
-		errs = append(errs, fmt.Errorf("CATALOGUE_TTL: %s must be positive", c.CatalogueTTL))
-	}
+	errs := []error{config.Positive("CATALOGUE_TTL", c.CatalogueTTL)}
 	if c.BookingRetryAfter < 1 {
 		errs = append(errs, fmt.Errorf("BOOKING_RETRY_AFTER: %d must be at least 1 (seconds)", c.BookingRetryAfter))
 	}
-	if c.MaxBodyBytes < 256 {
-		errs = append(errs, fmt.Errorf("MAX_BODY_BYTES: %d must be at least 256", c.MaxBodyBytes))
-	}
-	if c.BookingDirectTimeout <= 0 {
-		errs = append(errs, fmt.Errorf("BOOKING_DIRECT_TIMEOUT: %s must be positive", c.BookingDirectTimeout))
-	}
-	if c.HTTPWriteTimeout <= 0 {
-		errs = append(errs, fmt.Errorf("HTTP_WRITE_TIMEOUT: %s must be positive", c.HTTPWriteTimeout))
-	}
+	errs = append(errs,
+		config.AtLeast("MAX_BODY_BYTES", c.MaxBodyBytes, 256),
+		config.Positive("BOOKING_DIRECT_TIMEOUT", c.BookingDirectTimeout),
+		config.Positive("HTTP_WRITE_TIMEOUT", c.HTTPWriteTimeout),
+	)
 	if c.HTTPWriteTimeout <= c.PublishTimeout || (c.BookingTransport == app.TransportDirect && c.HTTPWriteTimeout <= c.BookingDirectTimeout) {
 		errs = append(errs, fmt.Errorf("HTTP_WRITE_TIMEOUT: %s must exceed PUBLISH_TIMEOUT and, in direct mode, BOOKING_DIRECT_TIMEOUT", c.HTTPWriteTimeout))
 	}
@@ -189,28 +180,21 @@ func (c Config) validateRequests() []error {
 
 // validateClients checks the rate limit, client addresses, streams, admin failures and origins.
 func (c Config) validateClients() []error {
-	var errs []error
-	if c.RateLimitRPS < 0 {
-		errs = append(errs, fmt.Errorf("RATE_LIMIT_RPS: %g must not be negative", c.RateLimitRPS))
-	}
+	errs := []error{config.NotNegative("RATE_LIMIT_RPS", c.RateLimitRPS)}
 	if _, err := ratelimit.ParsePrefixes(c.RateLimitExempt); err != nil {
 		errs = append(errs, fmt.Errorf("RATE_LIMIT_EXEMPT: %w", err))
 	}
 	if _, err := ratelimit.ParsePrefixes(c.TrustedProxies); err != nil {
 		errs = append(errs, fmt.Errorf("TRUSTED_PROXIES: %w", err))
 	}
-	if c.RateLimitMaxClients < 1 {
-		errs = append(errs, fmt.Errorf("RATE_LIMIT_MAX_CLIENTS: %d must be at least 1", c.RateLimitMaxClients))
-	}
+	errs = append(errs, config.AtLeast("RATE_LIMIT_MAX_CLIENTS", c.RateLimitMaxClients, 1))
 	if c.ClientAddressHeader == "" || strings.ContainsFunc(c.ClientAddressHeader, func(r rune) bool { return r <= ' ' || r >= 0x7f || r == ':' }) {
 		errs = append(errs, fmt.Errorf("CLIENT_ADDRESS_HEADER: %q is not a header name", c.ClientAddressHeader))
 	}
 	if c.SSEMaxStreams < 1 || c.SSEMaxStreamsPerClient < 1 {
 		errs = append(errs, fmt.Errorf("SSE_MAX_STREAMS (%d) and SSE_MAX_STREAMS_PER_CLIENT (%d) must be at least 1", c.SSEMaxStreams, c.SSEMaxStreamsPerClient))
 	}
-	if c.SSEMaxLifetime < time.Second {
-		errs = append(errs, fmt.Errorf("SSE_MAX_LIFETIME: %s must be at least 1s", c.SSEMaxLifetime))
-	}
+	errs = append(errs, config.AtLeast("SSE_MAX_LIFETIME", c.SSEMaxLifetime, time.Second))
 	if c.AdminMaxFailures < 1 || c.AdminFailureWindow <= 0 {
 		errs = append(errs, fmt.Errorf("ADMIN_MAX_FAILURES (%d) and ADMIN_FAILURE_WINDOW (%s) must be positive", c.AdminMaxFailures, c.AdminFailureWindow))
 	}
@@ -219,10 +203,7 @@ func (c Config) validateClients() []error {
 			errs = append(errs, fmt.Errorf("TRUSTED_ORIGINS: %w", err))
 		}
 	}
-	if c.SSEHeartbeat <= 0 {
-		errs = append(errs, fmt.Errorf("SSE_HEARTBEAT: %s must be positive", c.SSEHeartbeat))
-	}
-	return errs
+	return append(errs, config.Positive("SSE_HEARTBEAT", c.SSEHeartbeat))
 }
 
 // UsesDevSecret reports whether the booking ID secret is the public

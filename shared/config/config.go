@@ -3,6 +3,8 @@
 //
 // Every service declares one struct with `env` tags and embeds Common, the
 // variables every service shares (docs/architecture.md, "Configuration").
+// Its LoadConfig is LoadOver(DefaultConfig()), and its Validate joins one
+// check per variable (AtLeast, Positive, NotNegative, or its own).
 package config
 
 import (
@@ -67,31 +69,26 @@ func (c *Common) Defaults(service, httpAddr string) {
 
 // Validate checks the values that a typo would turn into a confusing failure later.
 func (c *Common) Validate() error {
-	var errs []error
+	var queueType, logFormat error
 	switch c.AMQPQueueType {
 	case "classic", "quorum":
 	default:
-		errs = append(errs, fmt.Errorf(`AMQP_QUEUE_TYPE: %q is not "classic" or "quorum"`, c.AMQPQueueType))
-	}
-	if c.BookingQueueMax < 1 {
-		errs = append(errs, fmt.Errorf("BOOKING_QUEUE_MAX: %d must be at least 1", c.BookingQueueMax))
-	}
-	if c.PublishChannels < 1 {
-		errs = append(errs, fmt.Errorf("AMQP_PUBLISH_CHANNELS: %d must be at least 1", c.PublishChannels))
-	}
-	if c.PublishMaxInFlight < 1 {
-		errs = append(errs, fmt.Errorf("AMQP_PUBLISH_MAX_IN_FLIGHT: %d must be at least 1", c.PublishMaxInFlight))
-	}
-	if c.PublishTimeout <= 0 {
-		errs = append(errs, fmt.Errorf("PUBLISH_TIMEOUT: %s must be positive", c.PublishTimeout))
+		queueType = fmt.Errorf(`AMQP_QUEUE_TYPE: %q is not "classic" or "quorum"`, c.AMQPQueueType)
 	}
 	switch strings.ToLower(c.LogFormat) {
 	case "json", "text":
 	default:
-		errs = append(errs, fmt.Errorf(`LOG_FORMAT: %q is not "json" or "text"`, c.LogFormat))
+		logFormat = fmt.Errorf(`LOG_FORMAT: %q is not "json" or "text"`, c.LogFormat)
 	}
-	errs = append(errs, c.checkURLPasswords())
-	return errors.Join(errs...)
+	return errors.Join(
+		queueType,
+		AtLeast("BOOKING_QUEUE_MAX", c.BookingQueueMax, 1),
+		AtLeast("AMQP_PUBLISH_CHANNELS", c.PublishChannels, 1),
+		AtLeast("AMQP_PUBLISH_MAX_IN_FLIGHT", c.PublishMaxInFlight, 1),
+		Positive("PUBLISH_TIMEOUT", c.PublishTimeout),
+		logFormat,
+		c.checkURLPasswords(),
+	)
 }
 
 // Validator is implemented by service configs that check their own fields.
@@ -109,6 +106,14 @@ func Load(cfg any) error {
 		}
 	}
 	return nil
+}
+
+// LoadOver is Load on a copy of defaults: a service's LoadConfig is
+// LoadOver(DefaultConfig()). It returns what was read even with an error, so
+// that `<binary> healthcheck` still finds HTTP_ADDR in a bad configuration.
+func LoadOver[T any](defaults T) (T, error) {
+	err := Load(&defaults)
+	return defaults, err
 }
 
 // nameVariables rewrites env's parse errors, which name the Go field, so that

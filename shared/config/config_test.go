@@ -111,3 +111,29 @@ func TestValidate_RefusesAPlaceholderPasswordInTheBrokerOrDatabaseURL(t *testing
 		})
 	}
 }
+
+func TestLoadOver_ReturnsWhatWasReadEvenWithAnError(t *testing.T) {
+	t.Setenv("HTTP_ADDR", ":9999")
+	t.Setenv("BOOKING_WORKERS", "3")
+	defaults := testConfig{TTL: time.Hour}
+	defaults.Defaults("booking", ":8081")
+	cfg, err := LoadOver(defaults)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.HTTPAddr != ":9999" || cfg.Workers != 3 || cfg.TTL != time.Hour {
+		t.Fatalf("unexpected config %+v", cfg)
+	}
+	if defaults.HTTPAddr != ":8081" || defaults.Workers != 0 {
+		t.Fatalf("defaults changed: %+v", defaults)
+	}
+
+	t.Setenv("AMQP_QUEUE_TYPE", "stream")
+	cfg, err = LoadOver(defaults)
+	if err == nil || !strings.Contains(err.Error(), "AMQP_QUEUE_TYPE") {
+		t.Fatalf("err = %v, want one naming AMQP_QUEUE_TYPE", err)
+	}
+	if cfg.HTTPAddr != ":9999" {
+		t.Fatalf("HTTP_ADDR %q not kept beside the error", cfg.HTTPAddr)
+	}
+}
