@@ -213,7 +213,7 @@ func compareCommand(ctx context.Context, cmd string, args []string, out io.Write
 	// enough to take direct mode past its timeouts while the queue absorbs it.
 	l.register(fs, "book", "spike", 10, 30*time.Second)
 	fs.String("mode", "compare", "ignored (compare)")
-	txDelay := fs.Duration("tx-delay", 30*time.Millisecond, "BOOKING_TX_DELAY: every booking transaction's extra time")
+	txDelay := fs.Duration("tx-delay", 50*time.Millisecond, "BOOKING_TX_DELAY: every booking transaction's extra time")
 	dbConns := fs.Int("db-max-conns", 4, "BOOKING_DB_MAX_CONNS: the booking database's connection budget")
 	workers := fs.Int("booking-workers", 4, "BOOKING_WORKERS: BookRoom commands handled at once in queue mode")
 	modes := fs.String("modes", "queue,direct", "the web tier's modes to run, in order")
