@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -36,7 +35,7 @@ type harness struct {
 	vouchers *vouchertest.VoucherService
 	pub      *messaging.Publisher
 	topology messaging.Topology
-	logs     *lockedBuffer
+	logs     *testkit.Buffer
 	sent     <-chan contracts.ConfirmationEmailSent // what the notification service would receive
 }
 
@@ -55,7 +54,7 @@ func start(t *testing.T) *harness {
 	t.Helper()
 	h := &harness{
 		t: t, amqpURL: testkit.Vhost(t), smtp: smtptest.StartSMTP(t), vouchers: vouchertest.StartVoucherService(t),
-		logs: &lockedBuffer{},
+		logs: &testkit.Buffer{},
 	}
 	cfg := DefaultConfig()
 	h.topology = messaging.Topology{QueueType: cfg.AMQPQueueType, BookingQueueMax: cfg.BookingQueueMax, DeliveryLimit: cfg.QuorumDeliveryMax}
@@ -180,23 +179,6 @@ func (h *harness) noUnmaskedEmail(email string) {
 	if logs := h.logs.String(); strings.Contains(logs, email) {
 		h.t.Errorf("the logs show %s unmasked:\n%s", email, logs)
 	}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func TestVoucherCreated_SendsOneEmailToTheGuestWithTheVoucherAttached(t *testing.T) {

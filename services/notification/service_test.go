@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -64,24 +63,6 @@ func (r *receiver) received() []domain.WebhookEvent {
 	return append([]domain.WebhookEvent(nil), r.events...)
 }
 
-// logBuffer collects the service's log lines; they are printed if the test fails.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 type harness struct {
 	url        string
 	ntfy       *ntfytest.Server
@@ -90,7 +71,7 @@ type harness struct {
 	pub        *messaging.Publisher
 	notified   <-chan *message.Message
 	taskFailed <-chan *message.Message
-	logs       *logBuffer
+	logs       *testkit.Buffer
 }
 
 // start runs the service on a vhost of its own, with a stand-in ntfy and two
@@ -98,7 +79,7 @@ type harness struct {
 // service's queues (events.CustomerNotified_booking, events.TaskFailed_booking).
 func start(t *testing.T, configure func(*Config)) *harness {
 	t.Helper()
-	h := &harness{url: testkit.Vhost(t), ntfy: ntfytest.New(t), logs: &logBuffer{}}
+	h := &harness{url: testkit.Vhost(t), ntfy: ntfytest.New(t), logs: &testkit.Buffer{}}
 	h.webhooks = []*receiver{newReceiver(t), newReceiver(t)}
 	t.Cleanup(func() {
 		if t.Failed() {

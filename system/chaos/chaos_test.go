@@ -6,7 +6,6 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -51,7 +50,7 @@ func TestChaosShort_ConnectionLostKillsAndFailpointLoseNothing(t *testing.T) {
 			}
 		}
 	}
-	logs := &lockedBuffer{}
+	logs := &testkit.Buffer{}
 	progress := testWriter{t}
 	report, err := chaos.Run(ctx, chaos.Config{
 		Mode: "short", Root: root, BinDir: filepath.Join(work, "bin"), MailpitBin: mailpit, WorkDir: work,
@@ -93,23 +92,6 @@ func withHost(t *testing.T, raw, host string) string {
 	testkit.Must(t, err)
 	u.Host = host
 	return u.String()
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // testWriter shows the run's progress in the test's log.
