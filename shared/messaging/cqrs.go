@@ -125,7 +125,8 @@ func (r *Router) AddCommandHandler(h cqrs.CommandHandler, s Consumption) error {
 
 // handlerOf describes a cqrs handler to register; its innermost middleware
 // refuses a message of another name as malformed (the processor's own
-// refusal would be retried like a transient failure).
+// refusal would be retried like a transient failure:
+// docs/upstream/watermill-cqrs-unexpected-name.md).
 func (r *Router) handlerOf(name, contract string, s Consumption) Handler {
 	queue := s.Queue
 	if queue == "" {
