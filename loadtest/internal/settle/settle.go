@@ -183,9 +183,14 @@ func Run(ctx context.Context, cfg Config, accepted []*record.Accepted) *Result {
 	}
 	pending := bookings
 	lastSay := time.Now()
+	// A round ends at the deadline too: with thousands of bookings and the
+	// service that answers for them down, one round of reads (each retried)
+	// would otherwise outlast any drain timeout.
+	roundCtx, endRounds := context.WithDeadline(ctx, deadline)
+	defer endRounds()
 	for len(pending) > 0 {
-		poll(ctx, cfg.Concurrency, pending, func(b *Booking) {
-			v, err := getBooking(ctx, client, cfg.Target, b.ID)
+		poll(roundCtx, cfg.Concurrency, pending, func(b *Booking) {
+			v, err := getBooking(roundCtx, client, cfg.Target, b.ID)
 			if err != nil {
 				return
 			}

@@ -70,3 +70,26 @@ func TestRun_StoppedDrainEndsAtOnce(t *testing.T) {
 		t.Fatalf("took %s, interrupted %v, timed out %v, not final %d: want an interrupted drain, at once", took, res.Interrupted, res.TimedOut, res.NotFinal)
 	}
 }
+
+// TestRun_DrainTimeoutBoundsARound: with the web tier answering 503 for
+// every booking (the booking service down), one round of reads over many
+// bookings (each read retried) would take minutes; the drain still ends
+// near its timeout, with the bookings not read counted not final.
+func TestRun_DrainTimeoutBoundsARound(t *testing.T) {
+	t.Parallel()
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/bookings/{id}", func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	ids := make([]string, 2000) // 2,000 x 1 s of retries / 16 readers: about 2 minutes unbounded
+	for i := range ids {
+		ids[i] = fmt.Sprintf("b%d", i)
+	}
+	begun := time.Now()
+	res := Run(context.Background(), Config{Target: srv.URL, Timeout: time.Second}, accepted(ids...))
+	if took := time.Since(begun); took > 30*time.Second || !res.TimedOut || res.NotFinal != len(ids) {
+		t.Fatalf("took %s, timed out %v, not final %d of %d: want the drain to end at its timeout", took, res.TimedOut, res.NotFinal, len(ids))
+	}
+}
