@@ -119,6 +119,7 @@ func NewRouter(cfg RouterConfig) (*Router, error) {
 	router := &Router{router: r, wlog: wlog, cfg: cfg, initCounters: func(string) {}, subscribers: map[message.Subscriber]*drainingSubscriber{}}
 	router.shutdown, router.stopRetrying = context.WithCancel(context.Background())
 	router.abort, router.abortRunning = context.WithCancel(context.Background())
+	r.AddMiddleware(growStack) // first: outermost, before the metrics
 	if cfg.Metrics != nil {
 		metrics.NewPrometheusMetricsBuilder(cfg.Metrics, MetricsNamespace, "").AddPrometheusRouterMetrics(r)
 		router.cfg.Hooks, router.initCounters = withCounters(cfg.Metrics, cfg.Hooks)

@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"syscall"
 	"testing"
 	"time"
 
@@ -73,7 +72,7 @@ func benchStatements(ctx context.Context, b *testing.B, pool *pgxpool.Pool) {
 			b.Fatal(err)
 		}
 	}
-	before := cpuTime()
+	before := testkit.ProcessCPU(b)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		if _, err := pool.Exec(ctx, "SELECT $1::int", i); err != nil {
@@ -81,11 +80,5 @@ func benchStatements(ctx context.Context, b *testing.B, pool *pgxpool.Pool) {
 		}
 	}
 	b.StopTimer()
-	b.ReportMetric(float64((cpuTime()-before).Microseconds())/float64(b.N), "cpu-µs/op")
-}
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	testkit.ReportCPUPerOp(b, before)
 }

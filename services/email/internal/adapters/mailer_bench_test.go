@@ -18,7 +18,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -94,7 +93,7 @@ func benchmarkSends(b *testing.B, server smtpServer, workers int, pdf []byte) {
 	var failed atomic.Pointer[error]
 	var wg sync.WaitGroup
 	b.ResetTimer()
-	cpuBefore := processCPU(b)
+	cpuBefore := testkit.ProcessCPU(b)
 	serverBefore, serverMeasured := serverCPU(server.pid)
 	for w := range workers {
 		wg.Add(1)
@@ -117,7 +116,7 @@ func benchmarkSends(b *testing.B, server smtpServer, workers int, pdf []byte) {
 		}()
 	}
 	wg.Wait()
-	cpu := processCPU(b) - cpuBefore
+	cpu := testkit.ProcessCPU(b) - cpuBefore
 	serverAfter, _ := serverCPU(server.pid)
 	b.StopTimer()
 	if err := failed.Load(); err != nil {
@@ -132,13 +131,6 @@ func benchmarkSends(b *testing.B, server smtpServer, workers int, pdf []byte) {
 
 func perEmailMillis(d time.Duration, n int) float64 {
 	return float64(d) / float64(time.Millisecond) / float64(n)
-}
-
-// processCPU is the CPU time (user and system) this process has used.
-func processCPU(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	testkit.Must(b, syscall.Getrusage(syscall.RUSAGE_SELF, &ru))
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // serverCPU is the CPU time (user and system) process pid has used, read

@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/jung-kurt/gofpdf"
 	"golang.org/x/image/font/gofont/gobold"
 	"golang.org/x/image/font/gofont/goregular"
+
+	"github.com/staybook/staybook/shared/testkit"
 )
 
 // BenchmarkRender measures the cost of one voucher with the embedded Go
@@ -75,18 +75,10 @@ func BenchmarkGofpdfUTF8Floor(b *testing.B) {
 // render costs a busy service; ns/op is wall time. Call it as
 // defer reportCPU(b)() before the loop.
 func reportCPU(b *testing.B) func() {
-	start := cpuTime(b)
+	start := testkit.ProcessCPU(b)
 	return func() {
 		if b.N > 0 {
-			b.ReportMetric(float64(cpuTime(b)-start)/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(float64(testkit.ProcessCPU(b)-start)/float64(b.N), "cpu-ns/op")
 		}
 	}
-}
-
-func cpuTime(b *testing.B) time.Duration {
-	var u syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &u); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(u.Utime.Nano() + u.Stime.Nano())
 }

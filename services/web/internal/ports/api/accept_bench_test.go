@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -104,7 +103,7 @@ func benchAccept(b *testing.B, commands app.Commands) {
 	for range 50 { // connections and the publisher's channels up
 		testkit.Must(b, post())
 	}
-	before := processCPU()
+	before := testkit.ProcessCPU(b)
 	b.ReportAllocs()
 	b.SetParallelism(32) // 64 requests in flight on 2 cores
 	b.ResetTimer()
@@ -117,7 +116,7 @@ func benchAccept(b *testing.B, commands app.Commands) {
 		}
 	})
 	b.StopTimer()
-	b.ReportMetric(float64((processCPU()-before).Microseconds())/float64(b.N), "cpu-µs/op")
+	testkit.ReportCPUPerOp(b, before)
 }
 
 // discardPublisher takes every message and keeps none.
@@ -125,10 +124,3 @@ type discardPublisher struct{}
 
 func (discardPublisher) Publish(string, ...*message.Message) error { return nil }
 func (discardPublisher) Close() error                              { return nil }
-
-// processCPU is this process's CPU time, user and system.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
