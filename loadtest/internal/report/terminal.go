@@ -47,7 +47,7 @@ func PrintSummary(w io.Writer, s *Summary) {
 		}
 	}
 	if c := s.CPUPerBooking; c != nil {
-		fmt.Fprintf(w, "\nCPU per booking (%d %s; the whole machine from /proc, start to end of the run):\n", c.Bookings, c.Basis)
+		fmt.Fprintf(w, "\nCPU per booking (%d %s; the whole machine from /proc, from the load's start to the drain's end):\n", c.Bookings, c.Basis)
 		for _, name := range cpucost.Parts(c.Parts) {
 			p := c.Parts[name]
 			ended := ""

@@ -146,6 +146,7 @@ func Run(ctx context.Context, cfg Config) (*report.Run, error) {
 	}
 	say("load: %s, scenario %s, %s (%d requests planned), client timeout %s", cfg.Target, cfg.Scenario, cfg.Profile, cfg.Profile.Total(), cfg.Timeout)
 	cpuBefore, cpuErr := cpucost.Read(ProcRoot)
+	var cpu map[string]cpucost.Usage // read when the drain ends (settle's Drained)
 	start := time.Now()
 	sampler := sample.Start(ctx, sample.Config{
 		AMQPURL: cfg.AMQPURL, Services: services, Prometheus: sample.Prometheus{URL: cfg.PrometheusURL}, BookingDatabaseURL: cfg.BookingDatabaseURL, Logger: cfg.Logger,
@@ -205,15 +206,18 @@ func Run(ctx context.Context, cfg Config) (*report.Run, error) {
 		NotificationURL: cfg.NotificationURL, MailpitURL: cfg.MailpitURL, Emails: cfg.Emails, Notifications: cfg.Notifications,
 		QueueDepth: queueDepth, Timeout: cfg.DrainTimeout, RunStart: start, Say: say, Logger: cfg.Logger,
 		Transport: withToken(nil, cfg.LoadTestToken),
+		// The CPU a booking costs is counted from the load's start to the
+		// drain's end: the checks after it are the load test's own reads.
+		Drained: func() {
+			if cpuErr == nil {
+				var after cpucost.Snapshot
+				if after, cpuErr = cpucost.Read(ProcRoot); cpuErr == nil {
+					cpu = cpucost.Attribute(cpuBefore, after, os.Getpid())
+				}
+			}
+		},
 	}, rec.Accepted())
 	sampler.Stop()
-	var cpu map[string]cpucost.Usage
-	if cpuErr == nil {
-		var after cpucost.Snapshot
-		if after, cpuErr = cpucost.Read(ProcRoot); cpuErr == nil {
-			cpu = cpucost.Attribute(cpuBefore, after, os.Getpid())
-		}
-	}
 	if cpuErr != nil {
 		cfg.Notes = append(cfg.Notes, "CPU per booking not measured: "+cpuErr.Error())
 	}

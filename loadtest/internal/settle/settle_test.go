@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -91,5 +92,29 @@ func TestRun_DrainTimeoutBoundsARound(t *testing.T) {
 	res := Run(context.Background(), Config{Target: srv.URL, Timeout: time.Second}, accepted(ids...))
 	if took := time.Since(begun); took > 30*time.Second || !res.TimedOut || res.NotFinal != len(ids) {
 		t.Fatalf("took %s, timed out %v, not final %d of %d: want the drain to end at its timeout", took, res.TimedOut, res.NotFinal, len(ids))
+	}
+}
+
+// TestRun_DrainedBeforeTheChecks: Drained is called once, after the drain
+// and before the first check's read (the run stops counting CPU there).
+func TestRun_DrainedBeforeTheChecks(t *testing.T) {
+	t.Parallel()
+	var heads, drained atomic.Int64
+	headsAtDrained := int64(-1)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(http.ResponseWriter, *http.Request) {})
+	mux.HandleFunc("GET /api/bookings/{id}", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, `{"status":"confirmed","tasks":{"voucher":"done"}}`)
+	})
+	mux.HandleFunc("HEAD /internal/vouchers/{file}", func(http.ResponseWriter, *http.Request) { heads.Add(1) })
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	res := Run(context.Background(), Config{Target: srv.URL, VoucherURL: srv.URL, Timeout: time.Minute, Drained: func() {
+		drained.Add(1)
+		headsAtDrained = heads.Load()
+	}}, accepted("a", "b", "c"))
+	if drained.Load() != 1 || headsAtDrained != 0 || heads.Load() != 3 || res.Checks["voucher"].Status != "ok" {
+		t.Fatalf("Drained called %d times with %d voucher reads done (want once, before any); %d reads in all (want 3); voucher check %+v",
+			drained.Load(), headsAtDrained, heads.Load(), res.Checks["voucher"])
 	}
 }
