@@ -6,6 +6,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -13,6 +16,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/staybook/staybook/shared/contracts"
 	sharedpg "github.com/staybook/staybook/shared/postgres"
@@ -28,8 +33,9 @@ import (
 // and its events (BookingConfirmed and the status change) in the outbox,
 // committed; with 1 and 8 transactions at once (BOOKING_WORKERS is 8).
 // Every booking is confirmed: the stays spread over the large hotels and
-// many dates. No broker, no consumer. The metrics: bookings/s, and
-// cpu-µs/op, this process's CPU per booking (PostgreSQL's is not in it).
+// many dates. No broker, no consumer. The metrics: bookings/s; cpu-µs/op,
+// this process's CPU per booking; pg-cpu-µs/op, that of the PostgreSQL
+// backends serving the benchmark's database (when they run on this host).
 // Reproduce:
 //
 //	go test ./services/booking/internal/adapters/postgres -run '^$' -bench CreateBooking -benchtime 2000x -count 6
@@ -88,6 +94,7 @@ func BenchmarkUpdateBooking(b *testing.B) {
 // bench is a Repository on a database of its own, with the seed catalogue.
 type bench struct {
 	ctx    context.Context
+	pool   *pgxpool.Pool
 	repo   *postgres.Repository
 	hotels map[string]domain.Hotel
 	pairs  []struct{ hotel, room string } // the large hotels' room types
@@ -100,7 +107,7 @@ func newBench(b *testing.B) *bench {
 		Logger: slog.New(slog.DiscardHandler)})
 	testkit.Must(b, err)
 	b.Cleanup(pool.Close)
-	bench := &bench{ctx: ctx, repo: postgres.NewRepository(pool), hotels: map[string]domain.Hotel{}}
+	bench := &bench{ctx: ctx, pool: pool, repo: postgres.NewRepository(pool), hotels: map[string]domain.Hotel{}}
 	catalogue, err := bench.repo.Catalogue(ctx)
 	testkit.Must(b, err)
 	for _, h := range catalogue {
@@ -145,10 +152,11 @@ func (bench *bench) commands(b *testing.B, n int) ([]contracts.BookRoom, []domai
 }
 
 // run times op(0) to op(b.N-1) on workers goroutines and reports op/s
-// (named rate) and this process's CPU per op.
+// (named rate), this process's CPU per op and PostgreSQL's.
 func (bench *bench) run(b *testing.B, workers int, rate string, op func(i int) error) {
 	var next atomic.Int64
 	var wg sync.WaitGroup
+	pgBefore, pgOK := bench.backendsCPU()
 	before := processCPU()
 	b.ResetTimer()
 	for range workers {
@@ -165,6 +173,46 @@ func (bench *bench) run(b *testing.B, workers int, rate string, op func(i int) e
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), rate)
 	b.ReportMetric(float64((processCPU()-before).Microseconds())/float64(b.N), "cpu-µs/op")
+	if pgAfter, ok := bench.backendsCPU(); ok && pgOK {
+		var used time.Duration
+		for pid, cpu := range pgAfter {
+			used += cpu - pgBefore[pid] // a backend started during the run: all of its CPU
+		}
+		b.ReportMetric(float64(used.Microseconds())/float64(b.N), "pg-cpu-µs/op")
+	}
+}
+
+// backendsCPU is the CPU time of each PostgreSQL backend connected to the
+// benchmark's database, by pid, from /proc/<pid>/stat; false when they are
+// not on this host.
+func (bench *bench) backendsCPU() (map[int]time.Duration, bool) {
+	rows, err := bench.pool.Query(bench.ctx, `SELECT pid FROM pg_stat_activity WHERE datname = current_database()`)
+	if err != nil {
+		return nil, false
+	}
+	pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	if err != nil {
+		return nil, false
+	}
+	cpu := map[int]time.Duration{}
+	for _, pid := range pids {
+		raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			return nil, false
+		}
+		// utime and stime are the 14th and 15th fields; the command name
+		// before them, in parentheses, may hold spaces.
+		stat := string(raw)
+		fields := strings.Fields(stat[strings.LastIndexByte(stat, ')')+1:])
+		utime, err1 := strconv.ParseInt(fields[11], 10, 64)
+		stime, err2 := strconv.ParseInt(fields[12], 10, 64)
+		if err1 != nil || err2 != nil {
+			return nil, false
+		}
+		const clockTicksPerSecond = 100 // USER_HZ, 100 on every Linux platform Go supports
+		cpu[int(pid)] = time.Duration(utime+stime) * time.Second / clockTicksPerSecond
+	}
+	return cpu, true
 }
 
 // confirmed announces a booking as the use case does a confirmed one:
