@@ -187,10 +187,9 @@ func (r *Repository) CreateBooking(ctx context.Context, cmd contracts.BookRoom, 
 	first := &pgx.Batch{}
 	first.BeginTx(pgx.TxOptions{})
 	queueInsertBooking(first, cmd, d, keyHash(cmd), &ins)
-	err := transaction(ctx, r.bookingTx, first, func(tx pgx.Tx) error {
-		var err error
+	err := transaction(ctx, r.bookingTx, first, func(tx pgx.Tx) (err error) {
 		if !ins.ok {
-			if err := insertWithKeyTaken(ctx, tx, cmd, d, &ins); err != nil || !ins.ok {
+			if err = insertWithKeyTaken(ctx, tx, cmd, d, &ins); err != nil || !ins.ok {
 				return err // a duplicate command writes nothing
 			}
 		}
@@ -306,13 +305,13 @@ func takeRooms(ctx context.Context, tx pgx.Tx, hotelID, roomType string, stay do
 		ON CONFLICT DO NOTHING`, hotelID, roomType, stay.CheckIn, stay.CheckOut, total)
 	var taken int64
 	batch.Queue(`
-		WITH stay AS (
+		WITH stay AS ( -- the stay's nights, locked in night order
 			SELECT booked < total AS free FROM inventory
 			WHERE hotel_id = $1 AND room_type_id = $2 AND night >= $3 AND night < $4
 			ORDER BY night FOR UPDATE)
 		UPDATE inventory SET booked = booked + 1
 		WHERE hotel_id = $1 AND room_type_id = $2 AND night >= $3 AND night < $4
-		AND (SELECT count(*) FROM stay WHERE free) = $5`,
+		AND (SELECT count(*) FROM stay WHERE free) = $5 -- a room free on every night, or none taken`,
 		hotelID, roomType, stay.CheckIn, stay.CheckOut, stay.Nights(),
 	).Exec(func(tag pgconn.CommandTag) error {
 		taken = tag.RowsAffected()
@@ -369,7 +368,7 @@ func (r *Repository) UpdateBooking(ctx context.Context, id string, change app.Ch
 		b, err = scanBooking(row)
 		found = err == nil
 		if errors.Is(err, app.ErrNotFound) {
-			return nil // not an error of the batch: it would drop pgx's cached statements
+			return nil // an expected answer: as the batch's error, pgx would drop its cached statements
 		}
 		return err
 	})
