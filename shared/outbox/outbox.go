@@ -4,7 +4,8 @@
 // commit and publish loses nothing: the row waits in the table.
 //
 // Writing uses Watermill (components/forwarder's envelope over watermill-sql's
-// PostgreSQL queue schema). Reading is Staybook's own: watermill-sql v4.1.2's
+// PostgreSQL queue schema): Publisher, or Events to write the events of a
+// transaction in one INSERT. Reading is Staybook's own: watermill-sql v4.1.2's
 // subscriber deletes every row of a batch when its ack deadline runs out
 // mid-batch, published or not (docs/upstream/watermill-sql-ack-deadline.md).
 // The Forwarder deletes a row only once the broker confirmed its event.
