@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -86,16 +87,20 @@ func bookRoom(hotel, room, checkIn, checkOut, key string) contracts.BookRoom {
 // book settles cmd as the use case does, announcing the booking as stored.
 func (s *store) book(t *testing.T, ctx context.Context, cmd contracts.BookRoom) (domain.Booking, bool) {
 	t.Helper()
+	b, created, err := s.create(ctx, cmd)
+	testkit.Must(t, err)
+	return b, created
+}
+
+func (s *store) create(ctx context.Context, cmd contracts.BookRoom) (domain.Booking, bool, error) {
 	now := time.Now().UTC()
 	d := domain.Decide(cmd, s.hotels[cmd.HotelID], true, now, 0)
-	b, created, err := s.repo.CreateBooking(ctx, cmd, d, func(b domain.Booking) []contracts.Contract {
+	return s.repo.CreateBooking(ctx, cmd, d, func(b domain.Booking) []contracts.Contract {
 		if b.Status == contracts.StatusConfirmed {
 			return []contracts.Contract{b.Confirmed(d), b.StatusChanged(now)}
 		}
 		return []contracts.Contract{b.Rejected(now), b.StatusChanged(now)}
 	})
-	testkit.Must(t, err)
-	return b, created
 }
 
 func (s *store) count(t *testing.T, sql string, args ...any) int {
@@ -334,5 +339,61 @@ func TestUpdateBooking_StoresAChangeWithItsEventAndNothingElse(t *testing.T) {
 	}
 	if _, _, err := s.repo.UpdateBooking(ctx, uuid.NewString(), notify); !errors.Is(err, app.ErrNotFound) {
 		t.Fatalf("a booking not stored: %v, want ErrNotFound", err)
+	}
+}
+
+// Overlapping stays booked at once on a room type with three rooms: none
+// fails (the nights are locked in night order: no deadlock), no night is
+// oversold, and each night's count is the confirmed stays that include it.
+func TestCreateBooking_OverlappingStaysAtOnceSellEachRoomOnce(t *testing.T) {
+	t.Parallel()
+	s := newStore(t, 8)
+	ctx := testkit.Context(t)
+	_, err := s.pool.Exec(ctx, `INSERT INTO room_types VALUES ('berlin-spree-loft', 'attic', 'Attic', 2, 5000, 'EUR', 3)`)
+	testkit.Must(t, err)
+	catalogue, err := s.repo.Catalogue(ctx)
+	testkit.Must(t, err)
+	for _, h := range catalogue {
+		s.hotels[h.ID] = h
+	}
+	cmds := make([]contracts.BookRoom, 80)
+	for i := range cmds { // stays of 1 to 4 nights from 2031-04-01 to 2031-04-06
+		in := time.Date(2031, 4, 1+i%3, 0, 0, 0, 0, time.UTC)
+		cmds[i] = bookRoom("berlin-spree-loft", "attic", in.Format(time.DateOnly), in.AddDate(0, 0, 1+i%4).Format(time.DateOnly), "")
+	}
+	booked := make([]domain.Booking, len(cmds))
+	errs := make([]error, len(cmds))
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			for i := w; i < len(cmds); i += 8 {
+				booked[i], _, errs[i] = s.create(ctx, cmds[i])
+			}
+		})
+	}
+	wg.Wait()
+	want := map[string]int{}
+	confirmed := 0
+	for i, b := range booked {
+		switch {
+		case errs[i] != nil:
+			t.Fatalf("booking %d: %v", i, errs[i])
+		case b.Status == contracts.StatusConfirmed:
+			confirmed++
+			for n := range 1 + i%4 {
+				want[time.Date(2031, 4, 1+i%3+n, 0, 0, 0, 0, time.UTC).Format(time.DateOnly)]++
+			}
+		case b.Reason != contracts.ReasonSoldOut:
+			t.Fatalf("booking %d: %s %s", i, b.Status, b.Reason)
+		}
+	}
+	got := s.nightsBooked(t, "berlin-spree-loft", "attic", "2031-04-01", "2031-04-08")
+	for _, night := range []string{"2031-04-01", "2031-04-02", "2031-04-03", "2031-04-04", "2031-04-05", "2031-04-06"} {
+		if got[night] != want[night] || got[night] > 3 {
+			t.Fatalf("night %s: %d rooms booked, %d confirmed stays include it (3 rooms)", night, got[night], want[night])
+		}
+	}
+	if confirmed < 3 {
+		t.Fatalf("%d stays confirmed, want at least 3 (each night has 3 rooms)", confirmed)
 	}
 }
