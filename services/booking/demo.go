@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
 	"time"
@@ -19,24 +18,18 @@ import (
 // wrapped around the ports here, so that neither the use cases nor the
 // storage know about them.
 
-// slowBookingTransactions begins each booking transaction with
-// pg_sleep(delay): the transaction holds its pool connection that much
-// longer, which makes the database the bottleneck (BOOKING_TX_DELAY).
+// slowBookingTransactions adds pg_sleep(delay) to the batch that begins
+// each booking transaction, after its first statements: the transaction
+// holds its pool connection that much longer, which makes the database the
+// bottleneck (BOOKING_TX_DELAY).
 type slowBookingTransactions struct {
 	pool  *pgxpool.Pool
 	delay time.Duration
 }
 
-func (s slowBookingTransactions) Begin(ctx context.Context) (pgx.Tx, error) {
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := tx.Exec(ctx, `SELECT pg_sleep($1)`, s.delay.Seconds()); err != nil {
-		_ = tx.Rollback(ctx)
-		return nil, fmt.Errorf("transaction delay: %w", err)
-	}
-	return tx, nil
+func (s slowBookingTransactions) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
+	b.Queue(`SELECT pg_sleep($1)`, s.delay.Seconds())
+	return s.pool.SendBatch(ctx, b)
 }
 
 // afterCommit runs fail once a booking was created, its transaction

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/staybook/staybook/services/booking/internal/app"
@@ -53,15 +54,18 @@ func TestSlowBookingTransactions_SleepInsideTheTransaction(t *testing.T) {
 	testkit.Must(t, err)
 	defer pool.Close()
 	const delay = 200 * time.Millisecond
-	tx, err := slowBookingTransactions{pool: pool, delay: delay}.Begin(ctx)
-	testkit.Must(t, err)
+	first := &pgx.Batch{}
+	first.BeginTx(pgx.TxOptions{})
+	br := slowBookingTransactions{pool: pool, delay: delay}.SendBatch(ctx, first)
+	tx := br.Tx()
 	defer tx.Rollback(ctx)
+	testkit.Must(t, br.Close())
 	// now() is the transaction's start: the sleep happened inside it,
 	// holding its connection.
 	var inside float64
 	testkit.Must(t, tx.QueryRow(ctx, `SELECT extract(epoch FROM clock_timestamp() - now())`).Scan(&inside))
 	if inside < delay.Seconds() {
-		t.Fatalf("the transaction is %.3f s old when handed out, want at least %s", inside, delay)
+		t.Fatalf("the transaction is %.3f s old once its first batch is back, want at least %s", inside, delay)
 	}
 	if held := pool.Stat().AcquiredConns(); held != 1 {
 		t.Fatalf("%d connections held, want the transaction's", held)

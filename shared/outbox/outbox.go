@@ -4,7 +4,8 @@
 // commit and publish loses nothing: the row waits in the table.
 //
 // Writing uses Watermill (components/forwarder's envelope over watermill-sql's
-// PostgreSQL queue schema). Reading is Staybook's own: watermill-sql v4.1.2's
+// PostgreSQL queue schema): Publisher, or Events to write the events of a
+// transaction in one INSERT. Reading is Staybook's own: watermill-sql v4.1.2's
 // subscriber deletes every row of a batch when its ack deadline runs out
 // mid-batch, published or not (docs/upstream/watermill-sql-ack-deadline.md).
 // The Forwarder deletes a row only once the broker confirmed its event.
@@ -36,14 +37,22 @@ const Table = `"watermill_` + Topic + `"`
 
 var schema = wsql.PostgreSQLQueueSchema{}
 
-// Publisher returns a publisher that writes into the outbox inside tx.
-// Publish events through it before committing tx.
+// Publisher returns a publisher that writes into the outbox inside tx, one
+// INSERT per Publish call (with all of that call's messages). Publish
+// events through it before committing tx. A transaction that publishes
+// through a cqrs.EventBus, one call per event, writes them in one INSERT
+// with Events instead.
 func Publisher(tx pgx.Tx) message.Publisher {
+	return forwarder.NewPublisher(sqlPublisher(tx), forwarder.PublisherConfig{ForwarderTopic: Topic})
+}
+
+// sqlPublisher is watermill-sql's publisher on tx, in the outbox's schema.
+func sqlPublisher(tx pgx.Tx) *wsql.Publisher {
 	pub, err := wsql.NewPublisher(wsql.TxFromPgx(tx), wsql.PublisherConfig{SchemaAdapter: schema}, watermill.NopLogger{})
 	if err != nil {
 		panic(err) // only on a nil schema adapter
 	}
-	return forwarder.NewPublisher(pub, forwarder.PublisherConfig{ForwarderTopic: Topic})
+	return pub
 }
 
 // Config configures a Forwarder.

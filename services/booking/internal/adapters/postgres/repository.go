@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/staybook/staybook/services/booking/internal/app"
@@ -41,16 +42,18 @@ type Repository struct {
 	bookingTx Beginner
 }
 
-// Beginner begins a transaction (a *pgxpool.Pool does).
+// Beginner sends the batch that begins a transaction (one whose first
+// query pgx.Batch.BeginTx queued), as a *pgxpool.Pool does: the BEGIN
+// travels with the transaction's first statements, in one round trip.
 type Beginner interface {
-	Begin(ctx context.Context) (pgx.Tx, error)
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
 }
 
 // Option configures a Repository.
 type Option func(*Repository)
 
 // BookingTransactionsFrom makes CreateBooking begin its transactions with b
-// instead of the pool. b must begin them on the Repository's pool.
+// instead of the pool. b must send them on the Repository's pool.
 func BookingTransactionsFrom(b Beginner) Option {
 	return func(r *Repository) { r.bookingTx = b }
 }
@@ -62,6 +65,23 @@ func NewRepository(pool *pgxpool.Pool, opts ...Option) *Repository {
 		o(r)
 	}
 	return r
+}
+
+// transaction begins a transaction by sending first (which must begin with
+// first.BeginTx) through db, then runs rest in it and commits; it rolls
+// back if any of it fails. Every round trip counts: a booking's database
+// work is mostly waiting for them, and each costs system calls on both sides.
+func transaction(ctx context.Context, db Beginner, first *pgx.Batch, rest func(tx pgx.Tx) error) error {
+	br := db.SendBatch(ctx, first)
+	tx := br.Tx()
+	defer tx.Rollback(ctx) //nolint:errcheck // after Commit it is a no-op
+	if err := br.Close(); err != nil {
+		return err
+	}
+	if err := rest(tx); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
 }
 
 // Catalogue returns every hotel with its room types.
@@ -159,149 +179,176 @@ func (r *Repository) BookingIDByIdempotencyKey(ctx context.Context, keyHash stri
 // stored booking is returned with created false), a room on every night of
 // the stay (all or none; none free on some night turns the decision into a
 // sold_out rejection), and the events announce returns, in the outbox.
+//
+// A new confirmed booking takes four round trips: BEGIN with the booking's
+// INSERT, the rooms, the events, COMMIT.
 func (r *Repository) CreateBooking(ctx context.Context, cmd contracts.BookRoom, d domain.Decision, announce app.Announce) (domain.Booking, bool, error) {
-	var b domain.Booking
-	created := false
-	err := pgx.BeginFunc(ctx, r.bookingTx, func(tx pgx.Tx) error {
-		var err error
-		if created, err = insertBooking(ctx, tx, cmd, d); err != nil || !created {
-			return err // a duplicate command writes nothing
+	var ins inserted
+	first := &pgx.Batch{}
+	first.BeginTx(pgx.TxOptions{})
+	queueInsertBooking(first, cmd, d, keyHash(cmd), &ins)
+	err := transaction(ctx, r.bookingTx, first, func(tx pgx.Tx) (err error) {
+		if !ins.ok {
+			if err = insertWithKeyTaken(ctx, tx, cmd, d, &ins); err != nil || !ins.ok {
+				return err // a duplicate command writes nothing
+			}
 		}
-		b, err = scanBooking(tx.QueryRow(ctx, `SELECT `+bookingColumns+` FROM bookings WHERE id = $1`, cmd.BookingID))
-		if err != nil {
-			return fmt.Errorf("read booking back: %w", err)
+		if ins.b.Status == contracts.StatusConfirmed {
+			if ins.b, err = takeRoomsOrReject(ctx, tx, ins.b, d); err != nil {
+				return err
+			}
 		}
-		return publishAll(ctx, tx, announce(b))
+		return writeEvents(ctx, tx, announce(ins.b))
 	})
 	if err != nil {
+		return ins.b, false, err
+	}
+	if !ins.ok {
+		b, err := r.Get(ctx, cmd.BookingID)
 		return b, false, err
 	}
-	if !created {
-		b, err = r.Get(ctx, cmd.BookingID)
-		return b, false, err
-	}
-	return b, true, nil
+	return ins.b, true, nil
 }
 
-// insertBooking inserts the booking of cmd as d decided, unless a booking
-// with its ID exists (then it reports false and writes nothing). A decision
-// to confirm takes a room on every night of the stay, or ends rejected:
-// idempotency_key_reused if the key made another booking, sold_out if some
-// night has no room free.
-func insertBooking(ctx context.Context, tx pgx.Tx, cmd contracts.BookRoom, d domain.Decision) (bool, error) {
-	keyHash, err := claimIdempotencyKey(ctx, tx, cmd, &d)
-	if err != nil {
-		return false, err
-	}
+// inserted is the booking an INSERT stored (ok false: it stored none).
+type inserted struct {
+	b  domain.Booking
+	ok bool
+}
+
+// queueInsertBooking queues the INSERT of the booking of cmd as d decided,
+// with keyHash, into batch; its result lands in out. It inserts nothing
+// when a booking holds the booking's ID or keyHash already.
+func queueInsertBooking(batch *pgx.Batch, cmd contracts.BookRoom, d domain.Decision, keyHash *string, out *inserted) {
 	status := contracts.StatusConfirmed
 	if d.Reject != "" {
 		status = contracts.StatusRejected
 	}
 	tasks := domain.InitialTasks(status)
-	tag, err := tx.Exec(ctx, `
+	batch.Queue(`
 		INSERT INTO bookings (id, hotel_id, room_type, check_in, check_out, guests, guest_name, guest_email,
 			status, reason, total_amount, currency, idempotency_key_hash, task_voucher, task_email, task_notification, requested_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
-		ON CONFLICT (id) DO NOTHING`,
+		ON CONFLICT DO NOTHING
+		RETURNING `+bookingColumns,
 		cmd.BookingID, cmd.HotelID, cmd.RoomType, cmd.CheckIn, cmd.CheckOut, cmd.Guests, cmd.GuestName, cmd.GuestEmail,
-		status, d.Reject, d.Total.Amount, d.Total.Currency, keyHash, tasks.Voucher, tasks.Email, tasks.Notification, nullTime(cmd.RequestedAt))
-	if err != nil {
-		return false, fmt.Errorf("insert booking: %w", err)
-	}
-	if tag.RowsAffected() == 0 {
-		return false, nil
-	}
-	if status == contracts.StatusConfirmed {
-		return true, takeRoomsOrReject(ctx, tx, cmd, d)
-	}
-	return true, nil
+		status, d.Reject, d.Total.Amount, d.Total.Currency, keyHash, tasks.Voucher, tasks.Email, tasks.Notification, nullTime(cmd.RequestedAt),
+	).QueryRow(func(row pgx.Row) error {
+		b, err := scanBooking(row)
+		switch {
+		case errors.Is(err, app.ErrNotFound): // ON CONFLICT DO NOTHING: no row
+			return nil
+		case err != nil:
+			return fmt.Errorf("insert booking: %w", err)
+		}
+		*out = inserted{b: b, ok: true}
+		return nil
+	})
 }
 
-// claimIdempotencyKey returns the key hash to store with cmd's booking: nil
-// without a key, or when the key made another booking already (then d
-// becomes an idempotency_key_reused rejection).
-func claimIdempotencyKey(ctx context.Context, tx pgx.Tx, cmd contracts.BookRoom, d *domain.Decision) (*string, error) {
-	if cmd.IdempotencyKeyHash == "" {
-		return nil, nil
-	}
-	var other string
-	err := tx.QueryRow(ctx, `SELECT id::text FROM bookings WHERE idempotency_key_hash = $1`, cmd.IdempotencyKeyHash).Scan(&other)
-	switch {
-	case err == nil && other != cmd.BookingID:
-		d.Reject = contracts.ReasonIdempotencyKeyReused
-		return nil, nil
-	case err != nil && !errors.Is(err, pgx.ErrNoRows):
-		return nil, fmt.Errorf("look up idempotency key: %w", err)
-	}
-	return &cmd.IdempotencyKeyHash, nil
-}
-
-// takeRoomsOrReject takes a room on every night of the confirmed booking's
-// stay; if some night has none free, it turns the booking into a sold_out
-// rejection.
-func takeRoomsOrReject(ctx context.Context, tx pgx.Tx, cmd contracts.BookRoom, d domain.Decision) error {
-	ok, err := takeRooms(ctx, tx, cmd.HotelID, cmd.RoomType, d.Stay, d.RoomType.TotalRooms)
-	if err != nil || ok {
+// insertWithKeyTaken settles a booking whose INSERT stored nothing: its ID
+// or its Idempotency-Key is taken. The ID taken is this command delivered
+// again (out stays not ok). The key taken made another booking: this one
+// is stored rejected, idempotency_key_reused, without the key.
+func insertWithKeyTaken(ctx context.Context, tx pgx.Tx, cmd contracts.BookRoom, d domain.Decision, out *inserted) error {
+	var stored bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM bookings WHERE id = $1)`, cmd.BookingID).Scan(&stored); err != nil || stored {
 		return err
 	}
-	tasks := domain.InitialTasks(contracts.StatusRejected)
-	if _, err := tx.Exec(ctx, `
-		UPDATE bookings SET status = $2, reason = $3, total_amount = 0, currency = '',
-			task_voucher = $4, task_email = $5, task_notification = $6
-		WHERE id = $1`, cmd.BookingID, contracts.StatusRejected, contracts.ReasonSoldOut, tasks.Voucher, tasks.Email, tasks.Notification); err != nil {
-		return fmt.Errorf("reject sold out booking: %w", err)
-	}
-	return nil
+	d.Reject = contracts.ReasonIdempotencyKeyReused
+	batch := &pgx.Batch{}
+	queueInsertBooking(batch, cmd, d, nil, out)
+	return tx.SendBatch(ctx, batch).Close()
 }
 
-// takeRooms takes one room of the type on every night of stay, or none.
-// Rows are locked in night order, so two overlapping stays cannot deadlock
-// on each other (PostgreSQL may still report one; callers retry).
-func takeRooms(ctx context.Context, tx pgx.Tx, hotelID, roomType string, stay domain.Stay, total int) (bool, error) {
-	sp, err := tx.Begin(ctx) // a savepoint: a sold-out night undoes the others
-	if err != nil {
-		return false, fmt.Errorf("savepoint: %w", err)
+// keyHash is the Idempotency-Key hash to store with cmd's booking (nil
+// without a key).
+func keyHash(cmd contracts.BookRoom) *string {
+	if cmd.IdempotencyKeyHash == "" {
+		return nil
 	}
-	defer sp.Rollback(ctx)
-	if _, err := sp.Exec(ctx, `
+	return &cmd.IdempotencyKeyHash
+}
+
+// takeRoomsOrReject takes a room on every night of the confirmed booking
+// b's stay; if some night has none free, it turns b into a sold_out
+// rejection.
+func takeRoomsOrReject(ctx context.Context, tx pgx.Tx, b domain.Booking, d domain.Decision) (domain.Booking, error) {
+	ok, err := takeRooms(ctx, tx, b.HotelID, b.RoomType, d.Stay, d.RoomType.TotalRooms)
+	if err != nil || ok {
+		return b, err
+	}
+	tasks := domain.InitialTasks(contracts.StatusRejected)
+	b, err = scanBooking(tx.QueryRow(ctx, `
+		UPDATE bookings SET status = $2, reason = $3, total_amount = 0, currency = '',
+			task_voucher = $4, task_email = $5, task_notification = $6
+		WHERE id = $1
+		RETURNING `+bookingColumns, b.ID, contracts.StatusRejected, contracts.ReasonSoldOut, tasks.Voucher, tasks.Email, tasks.Notification))
+	if err != nil {
+		return b, fmt.Errorf("reject sold out booking: %w", err)
+	}
+	return b, nil
+}
+
+// takeRooms takes one room of the type on every night of stay, or none, in
+// one round trip: the first statement creates the nights' inventory rows
+// that do not exist yet, the second takes a room on each night only if
+// every night has one free. It locks the nights in night order, so two
+// overlapping stays cannot deadlock on each other (PostgreSQL may still
+// report one; callers retry).
+func takeRooms(ctx context.Context, tx pgx.Tx, hotelID, roomType string, stay domain.Stay, total int) (bool, error) {
+	batch := &pgx.Batch{}
+	batch.Queue(`
 		INSERT INTO inventory (hotel_id, room_type_id, night, total)
 		SELECT $1, $2, night::date, $5
 		FROM generate_series($3::date, $4::date - 1, interval '1 day') AS night
-		ON CONFLICT DO NOTHING`, hotelID, roomType, stay.CheckIn, stay.CheckOut, total); err != nil {
-		return false, fmt.Errorf("create inventory rows: %w", err)
-	}
-	tag, err := sp.Exec(ctx, `
-		UPDATE inventory SET booked = booked + 1
-		WHERE (hotel_id, room_type_id, night) IN (
-			SELECT hotel_id, room_type_id, night FROM inventory
+		ON CONFLICT DO NOTHING`, hotelID, roomType, stay.CheckIn, stay.CheckOut, total)
+	var taken int64
+	batch.Queue(`
+		WITH stay AS ( -- the stay's nights, locked in night order
+			SELECT booked < total AS free FROM inventory
 			WHERE hotel_id = $1 AND room_type_id = $2 AND night >= $3 AND night < $4
 			ORDER BY night FOR UPDATE)
-		AND booked < total`, hotelID, roomType, stay.CheckIn, stay.CheckOut)
-	if err != nil {
+		UPDATE inventory SET booked = booked + 1
+		WHERE hotel_id = $1 AND room_type_id = $2 AND night >= $3 AND night < $4
+		AND (SELECT count(*) FROM stay WHERE free) = $5 -- a room free on every night, or none taken`,
+		hotelID, roomType, stay.CheckIn, stay.CheckOut, stay.Nights(),
+	).Exec(func(tag pgconn.CommandTag) error {
+		taken = tag.RowsAffected()
+		return nil
+	})
+	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
 		return false, fmt.Errorf("take rooms: %w", err)
 	}
-	if int(tag.RowsAffected()) != stay.Nights() {
-		return false, nil // deferred Rollback undoes the nights taken
-	}
-	if err := sp.Commit(ctx); err != nil {
-		return false, fmt.Errorf("release savepoint: %w", err)
-	}
-	return true, nil
+	return taken == int64(stay.Nights()), nil
 }
 
-// publishAll writes events to the outbox in tx, each to its topic
-// (messaging.PublishTopic), through an event bus on the transaction. Each
-// event is written with a span whose context travels inside the stored
-// message, so the forwarder continues the trace.
-func publishAll(ctx context.Context, tx pgx.Tx, events []contracts.Contract) error {
-	bus, err := messaging.EventBus(telemetry.Publisher(outbox.Publisher(tx), "postgresql"))
+// outboxEvents publishes events, each to its topic (messaging.PublishTopic),
+// through an event bus that collects them to be written to the outbox in
+// one INSERT. Each event gets a span whose context travels inside the
+// stored message, so the forwarder continues the trace.
+func outboxEvents(ctx context.Context, events []contracts.Contract) (*outbox.Events, error) {
+	var out outbox.Events
+	bus, err := messaging.EventBus(telemetry.Publisher(out.Publisher(), "postgresql"))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, ev := range events {
 		if err := bus.Publish(ctx, ev); err != nil {
-			return fmt.Errorf("write %s to the outbox: %w", ev.SchemaName(), err)
+			return nil, fmt.Errorf("write %s to the outbox: %w", ev.SchemaName(), err)
 		}
+	}
+	return &out, nil
+}
+
+// writeEvents writes events to the outbox in tx, in one INSERT.
+func writeEvents(ctx context.Context, tx pgx.Tx, events []contracts.Contract) error {
+	out, err := outboxEvents(ctx, events)
+	if err != nil {
+		return err
+	}
+	if err := out.Write(tx); err != nil {
+		return fmt.Errorf("write %d events to the outbox: %w", out.Len(), err)
 	}
 	return nil
 }
@@ -309,34 +356,60 @@ func publishAll(ctx context.Context, tx pgx.Tx, events []contracts.Contract) err
 // UpdateBooking loads the booking with id for update and applies change; if
 // change reports a change, it stores the booking's state, version and tasks
 // (updated_at set to now) and writes change's events to the outbox, in one
-// transaction.
+// transaction of three round trips: BEGIN with the SELECT ... FOR UPDATE,
+// the UPDATE with the events' INSERT, COMMIT.
 func (r *Repository) UpdateBooking(ctx context.Context, id string, change app.Change) (domain.Booking, bool, error) {
 	var b domain.Booking
-	changed := false
-	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+	found, changed := false, false
+	first := &pgx.Batch{}
+	first.BeginTx(pgx.TxOptions{})
+	first.Queue(`SELECT `+bookingColumns+` FROM bookings WHERE id = $1 FOR UPDATE`, id).QueryRow(func(row pgx.Row) error {
 		var err error
-		b, err = scanBooking(tx.QueryRow(ctx, `SELECT `+bookingColumns+` FROM bookings WHERE id = $1 FOR UPDATE`, id))
-		if err != nil {
-			return err
+		b, err = scanBooking(row)
+		found = err == nil
+		if errors.Is(err, app.ErrNotFound) {
+			return nil // an expected answer: as the batch's error, pgx would drop its cached statements
+		}
+		return err
+	})
+	err := transaction(ctx, r.pool, first, func(tx pgx.Tx) error {
+		if !found {
+			return app.ErrNotFound
 		}
 		var events []contracts.Contract
-		changed, events, err = change(&b)
-		if err != nil || !changed {
+		var err error
+		if changed, events, err = change(&b); err != nil || !changed {
 			return err
 		}
-		if err := tx.QueryRow(ctx, `
-			UPDATE bookings SET status = $2, reason = $3, task_voucher = $4, task_email = $5, task_notification = $6,
-				version = $7, updated_at = now()
-			WHERE id = $1 RETURNING updated_at`,
-			b.ID, b.Status, b.Reason, b.Tasks.Voucher, b.Tasks.Email, b.Tasks.Notification, b.Version).Scan(&b.UpdatedAt); err != nil {
-			return fmt.Errorf("update booking: %w", err)
-		}
-		return publishAll(ctx, tx, events)
+		return storeChange(ctx, tx, &b, events)
 	})
 	if err != nil {
 		return b, false, err
 	}
 	return b, changed, nil
+}
+
+// storeChange writes b's new state and the events announcing it, in one
+// round trip, and sets b.UpdatedAt as stored.
+func storeChange(ctx context.Context, tx pgx.Tx, b *domain.Booking, events []contracts.Contract) error {
+	batch := &pgx.Batch{}
+	batch.Queue(`
+		UPDATE bookings SET status = $2, reason = $3, task_voucher = $4, task_email = $5, task_notification = $6,
+			version = $7, updated_at = now()
+		WHERE id = $1 RETURNING updated_at`,
+		b.ID, b.Status, b.Reason, b.Tasks.Voucher, b.Tasks.Email, b.Tasks.Notification, b.Version,
+	).QueryRow(func(row pgx.Row) error { return row.Scan(&b.UpdatedAt) })
+	out, err := outboxEvents(ctx, events)
+	if err != nil {
+		return err
+	}
+	if err := out.Queue(batch); err != nil {
+		return err
+	}
+	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
+		return fmt.Errorf("update booking: %w", err)
+	}
+	return nil
 }
 
 // Reset deletes every booking, the inventory taken and the outbox: the seed

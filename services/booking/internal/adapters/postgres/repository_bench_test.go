@@ -1,10 +1,14 @@
 package postgres_test
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -12,6 +16,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/staybook/staybook/shared/contracts"
 	sharedpg "github.com/staybook/staybook/shared/postgres"
@@ -23,84 +29,190 @@ import (
 )
 
 // BenchmarkCreateBooking is the booking transaction on its own: the
-// Idempotency-Key check, the booking row, a room on each night of the stay
-// (a savepoint), the booking read back and its events (BookingConfirmed and
-// the status change) in the outbox, committed; with 1 and 8 transactions
-// at once (BOOKING_WORKERS is 8). Every booking is confirmed: the stays
-// spread over the large hotels and many dates. No broker, no consumer. The
-// metrics: bookings/s, and cpu-µs/op, this process's CPU per booking
-// (PostgreSQL's is not in it). Reproduce:
+// Idempotency-Key check, the booking row, a room on each night of the stay,
+// and its events (BookingConfirmed and the status change) in the outbox,
+// committed; with 1 and 8 transactions at once (BOOKING_WORKERS is 8).
+// Every booking is confirmed: the stays spread over the large hotels and
+// many dates. No broker, no consumer. The metrics: bookings/s; cpu-µs/op,
+// this process's CPU per booking; pg-cpu-µs/op, that of the PostgreSQL
+// backends serving the benchmark's database (when they run on this host).
+// Reproduce:
 //
-//	go test ./services/booking/internal/adapters/postgres -run '^$' -bench CreateBooking -benchtime 2000x -count 3
+//	go test ./services/booking/internal/adapters/postgres -run '^$' -bench CreateBooking -benchtime 2000x -count 6
 func BenchmarkCreateBooking(b *testing.B) {
+	bench := newBench(b)
+	for _, workers := range []int{1, 8} {
+		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
+			cmds, decisions := bench.commands(b, b.N)
+			bench.run(b, workers, "bookings/s", func(i int) error {
+				bk, created, err := bench.repo.CreateBooking(bench.ctx, cmds[i], decisions[i], confirmed(decisions[i]))
+				if err == nil && (!created || bk.Status != contracts.StatusConfirmed) {
+					err = fmt.Errorf("created %v, status %s %s", created, bk.Status, bk.Reason)
+				}
+				return err
+			})
+		})
+	}
+}
+
+// BenchmarkUpdateBooking is a task recorded, as the booking service does on
+// VoucherCreated, ConfirmationEmailSent and CustomerNotified (three per
+// booking): the booking locked, its task done and version bumped, and
+// BookingStatusChanged in the outbox, committed; 1 and 8 at once. The
+// bookings are made before the clock starts; each gets its three tasks
+// recorded in turn. Metrics as BenchmarkCreateBooking's, per update.
+// Reproduce:
+//
+//	go test ./services/booking/internal/adapters/postgres -run '^$' -bench UpdateBooking -benchtime 3000x -count 6
+func BenchmarkUpdateBooking(b *testing.B) {
+	bench := newBench(b)
+	tasks := []string{contracts.TaskVoucher, contracts.TaskEmail, contracts.TaskNotification}
+	for _, workers := range []int{1, 8} {
+		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
+			cmds, decisions := bench.commands(b, (b.N+len(tasks)-1)/len(tasks))
+			for i := range cmds {
+				if _, _, err := bench.repo.CreateBooking(bench.ctx, cmds[i], decisions[i], confirmed(decisions[i])); err != nil {
+					b.Fatal(err)
+				}
+			}
+			bench.run(b, workers, "updates/s", func(i int) error {
+				task := tasks[i/len(cmds)] // every booking's voucher, then every email, then every notification
+				_, changed, err := bench.repo.UpdateBooking(bench.ctx, cmds[i%len(cmds)].BookingID, func(bk *domain.Booking) (bool, []contracts.Contract, error) {
+					changed, err := bk.SetTask(task, contracts.TaskDone)
+					bk.Version++
+					return changed, []contracts.Contract{bk.StatusChanged(time.Now().UTC())}, err
+				})
+				if err == nil && !changed {
+					err = fmt.Errorf("task %s of booking %d unchanged", task, i%len(cmds))
+				}
+				return err
+			})
+		})
+	}
+}
+
+// bench is a Repository on a database of its own, with the seed catalogue.
+type bench struct {
+	ctx    context.Context
+	pool   *pgxpool.Pool
+	repo   *postgres.Repository
+	hotels map[string]domain.Hotel
+	pairs  []struct{ hotel, room string } // the large hotels' room types
+	made   atomic.Int64                   // bookings across runs: each its own nights
+}
+
+func newBench(b *testing.B) *bench {
 	ctx := testkit.Context(b)
 	pool, err := sharedpg.Open(ctx, sharedpg.Config{URL: testkit.Database(b), MaxConns: 16, Migrations: postgres.Migrations(),
 		Logger: slog.New(slog.DiscardHandler)})
 	testkit.Must(b, err)
-	defer pool.Close()
-	repo := postgres.NewRepository(pool)
-	catalogue, err := repo.Catalogue(ctx)
+	b.Cleanup(pool.Close)
+	bench := &bench{ctx: ctx, pool: pool, repo: postgres.NewRepository(pool), hotels: map[string]domain.Hotel{}}
+	catalogue, err := bench.repo.Catalogue(ctx)
 	testkit.Must(b, err)
-	hotels := map[string]domain.Hotel{}
 	for _, h := range catalogue {
-		hotels[h.ID] = h
+		bench.hotels[h.ID] = h
 	}
-	type pair struct{ hotel, room string }
-	var pairs []pair
 	for _, h := range []string{"loadtest-grand-central", "loadtest-riverside-resort", "loadtest-harbour-plaza"} {
-		for _, rt := range hotels[h].RoomTypes {
-			pairs = append(pairs, pair{h, rt.ID})
+		for _, rt := range bench.hotels[h].RoomTypes {
+			bench.pairs = append(bench.pairs, struct{ hotel, room string }{h, rt.ID})
 		}
 	}
-	if len(pairs) == 0 {
+	if len(bench.pairs) == 0 {
 		b.Fatal("the seed catalogue has no loadtest hotels")
 	}
-	firstNight := time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC)
-	var made atomic.Int64 // bookings across runs: each its own nights
+	return bench
+}
 
-	for _, workers := range []int{1, 8} {
-		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
-			now := time.Now().UTC()
-			cmds := make([]contracts.BookRoom, b.N)
-			decisions := make([]domain.Decision, b.N)
-			for i := range cmds {
-				n := made.Add(1)
-				p := pairs[int(n)%len(pairs)]
-				in := firstNight.AddDate(0, 0, int(n/int64(len(pairs)))%700)
-				key := sha256.Sum256([]byte(uuid.NewString()))
-				cmds[i] = contracts.BookRoom{
-					BookingID: uuid.NewString(), HotelID: p.hotel, RoomType: p.room,
-					CheckIn: in.Format(time.DateOnly), CheckOut: in.AddDate(0, 0, 2).Format(time.DateOnly), Guests: 1,
-					GuestName: "Ada Lovelace", GuestEmail: "ada@example.com", RequestedAt: now,
-					IdempotencyKeyHash: hex.EncodeToString(key[:]),
-				}
-				h, ok := hotels[p.hotel]
-				decisions[i] = domain.Decide(cmds[i], h, ok, now, 0)
-				if decisions[i].Reject != "" {
-					b.Fatalf("command %d rejected before the database: %s", i, decisions[i].Reject)
+// commands returns n BookRoom commands, with an Idempotency-Key each, and
+// their decisions, every one a confirmation.
+func (bench *bench) commands(b *testing.B, n int) ([]contracts.BookRoom, []domain.Decision) {
+	firstNight := time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC)
+	now := time.Now().UTC()
+	cmds := make([]contracts.BookRoom, n)
+	decisions := make([]domain.Decision, n)
+	for i := range cmds {
+		made := bench.made.Add(1)
+		p := bench.pairs[int(made)%len(bench.pairs)]
+		in := firstNight.AddDate(0, 0, int(made/int64(len(bench.pairs)))%700)
+		key := sha256.Sum256([]byte(uuid.NewString()))
+		cmds[i] = contracts.BookRoom{
+			BookingID: uuid.NewString(), HotelID: p.hotel, RoomType: p.room,
+			CheckIn: in.Format(time.DateOnly), CheckOut: in.AddDate(0, 0, 2).Format(time.DateOnly), Guests: 1,
+			GuestName: "Ada Lovelace", GuestEmail: "ada@example.com", RequestedAt: now,
+			IdempotencyKeyHash: hex.EncodeToString(key[:]),
+		}
+		h, ok := bench.hotels[p.hotel]
+		decisions[i] = domain.Decide(cmds[i], h, ok, now, 0)
+		if decisions[i].Reject != "" {
+			b.Fatalf("command %d rejected before the database: %s", i, decisions[i].Reject)
+		}
+	}
+	return cmds, decisions
+}
+
+// run times op(0) to op(b.N-1) on workers goroutines and reports op/s
+// (named rate), this process's CPU per op and PostgreSQL's.
+func (bench *bench) run(b *testing.B, workers int, rate string, op func(i int) error) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	pgBefore, pgOK := bench.backendsCPU()
+	before := processCPU()
+	b.ResetTimer()
+	for range workers {
+		wg.Go(func() {
+			for i := next.Add(1) - 1; i < int64(b.N); i = next.Add(1) - 1 {
+				if err := op(int(i)); err != nil {
+					b.Errorf("op %d: %v", i, err)
+					return
 				}
 			}
-			var next atomic.Int64
-			var wg sync.WaitGroup
-			before := processCPU()
-			b.ResetTimer()
-			for range workers {
-				wg.Go(func() {
-					for i := next.Add(1) - 1; i < int64(b.N); i = next.Add(1) - 1 {
-						bk, created, err := repo.CreateBooking(ctx, cmds[i], decisions[i], confirmed(decisions[i]))
-						if err != nil || !created || bk.Status != contracts.StatusConfirmed {
-							b.Errorf("booking %d: created %v, status %s %s, err %v", i, created, bk.Status, bk.Reason, err)
-							return
-						}
-					}
-				})
-			}
-			wg.Wait()
-			b.StopTimer()
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "bookings/s")
-			b.ReportMetric(float64((processCPU()-before).Microseconds())/float64(b.N), "cpu-µs/op")
 		})
 	}
+	wg.Wait()
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), rate)
+	b.ReportMetric(float64((processCPU()-before).Microseconds())/float64(b.N), "cpu-µs/op")
+	if pgAfter, ok := bench.backendsCPU(); ok && pgOK {
+		var used time.Duration
+		for pid, cpu := range pgAfter {
+			used += cpu - pgBefore[pid] // a backend started during the run: all of its CPU
+		}
+		b.ReportMetric(float64(used.Microseconds())/float64(b.N), "pg-cpu-µs/op")
+	}
+}
+
+// backendsCPU is the CPU time of each PostgreSQL backend connected to the
+// benchmark's database, by pid, from /proc/<pid>/stat; false when they are
+// not on this host.
+func (bench *bench) backendsCPU() (map[int]time.Duration, bool) {
+	rows, err := bench.pool.Query(bench.ctx, `SELECT pid FROM pg_stat_activity WHERE datname = current_database()`)
+	if err != nil {
+		return nil, false
+	}
+	pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	if err != nil {
+		return nil, false
+	}
+	cpu := map[int]time.Duration{}
+	for _, pid := range pids {
+		raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			return nil, false
+		}
+		// utime and stime are the 14th and 15th fields; the command name
+		// before them, in parentheses, may hold spaces.
+		stat := string(raw)
+		fields := strings.Fields(stat[strings.LastIndexByte(stat, ')')+1:])
+		utime, err1 := strconv.ParseInt(fields[11], 10, 64)
+		stime, err2 := strconv.ParseInt(fields[12], 10, 64)
+		if err1 != nil || err2 != nil {
+			return nil, false
+		}
+		const clockTicksPerSecond = 100 // USER_HZ, 100 on every Linux platform Go supports
+		cpu[int(pid)] = time.Duration(utime+stime) * time.Second / clockTicksPerSecond
+	}
+	return cpu, true
 }
 
 // confirmed announces a booking as the use case does a confirmed one:
