@@ -14,8 +14,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -94,7 +92,7 @@ func benchmarkSends(b *testing.B, server smtpServer, workers int, pdf []byte) {
 	var wg sync.WaitGroup
 	b.ResetTimer()
 	cpuBefore := testkit.ProcessCPU(b)
-	serverBefore, serverMeasured := serverCPU(server.pid)
+	serverBefore, serverMeasured := testkit.PIDCPU(server.pid)
 	for w := range workers {
 		wg.Add(1)
 		go func() {
@@ -117,7 +115,7 @@ func benchmarkSends(b *testing.B, server smtpServer, workers int, pdf []byte) {
 	}
 	wg.Wait()
 	cpu := testkit.ProcessCPU(b) - cpuBefore
-	serverAfter, _ := serverCPU(server.pid)
+	serverAfter, _ := testkit.PIDCPU(server.pid)
 	b.StopTimer()
 	if err := failed.Load(); err != nil {
 		b.Fatal(*err)
@@ -131,32 +129,6 @@ func benchmarkSends(b *testing.B, server smtpServer, workers int, pdf []byte) {
 
 func perEmailMillis(d time.Duration, n int) float64 {
 	return float64(d) / float64(time.Millisecond) / float64(n)
-}
-
-// serverCPU is the CPU time (user and system) process pid has used, read
-// from /proc/<pid>/stat; false without a pid or on a system without /proc.
-func serverCPU(pid int) (time.Duration, bool) {
-	if pid == 0 {
-		return 0, false
-	}
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, false
-	}
-	// The command name, in parentheses, may hold spaces: the fields that
-	// matter (utime and stime, the 14th and 15th) come after its ")".
-	stat := string(raw)
-	fields := strings.Fields(stat[strings.LastIndexByte(stat, ')')+1:])
-	if len(fields) < 13 {
-		return 0, false
-	}
-	utime, err1 := strconv.ParseInt(fields[11], 10, 64)
-	stime, err2 := strconv.ParseInt(fields[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, false
-	}
-	const clockTicksPerSecond = 100 // USER_HZ, 100 on every Linux platform Go supports
-	return time.Duration(utime+stime) * time.Second / clockTicksPerSecond, true
 }
 
 // startMailpit runs Mailpit on free ports with the system stack's flags

@@ -6,12 +6,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
-	"os"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -157,7 +153,7 @@ func (bench *bench) run(b *testing.B, workers int, rate string, op func(i int) e
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	pgBefore, pgOK := bench.backendsCPU()
-	before := processCPU()
+	before := testkit.ProcessCPU(b)
 	b.ResetTimer()
 	for range workers {
 		wg.Go(func() {
@@ -172,7 +168,7 @@ func (bench *bench) run(b *testing.B, workers int, rate string, op func(i int) e
 	wg.Wait()
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), rate)
-	b.ReportMetric(float64((processCPU()-before).Microseconds())/float64(b.N), "cpu-µs/op")
+	testkit.ReportCPUPerOp(b, before)
 	if pgAfter, ok := bench.backendsCPU(); ok && pgOK {
 		var used time.Duration
 		for pid, cpu := range pgAfter {
@@ -196,21 +192,11 @@ func (bench *bench) backendsCPU() (map[int]time.Duration, bool) {
 	}
 	cpu := map[int]time.Duration{}
 	for _, pid := range pids {
-		raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
+		used, ok := testkit.PIDCPU(int(pid))
+		if !ok {
 			return nil, false
 		}
-		// utime and stime are the 14th and 15th fields; the command name
-		// before them, in parentheses, may hold spaces.
-		stat := string(raw)
-		fields := strings.Fields(stat[strings.LastIndexByte(stat, ')')+1:])
-		utime, err1 := strconv.ParseInt(fields[11], 10, 64)
-		stime, err2 := strconv.ParseInt(fields[12], 10, 64)
-		if err1 != nil || err2 != nil {
-			return nil, false
-		}
-		const clockTicksPerSecond = 100 // USER_HZ, 100 on every Linux platform Go supports
-		cpu[int(pid)] = time.Duration(utime+stime) * time.Second / clockTicksPerSecond
+		cpu[int(pid)] = used
 	}
 	return cpu, true
 }
@@ -221,11 +207,4 @@ func confirmed(d domain.Decision) app.Announce {
 	return func(b domain.Booking) []contracts.Contract {
 		return []contracts.Contract{b.Confirmed(d), b.StatusChanged(time.Now().UTC())}
 	}
-}
-
-// processCPU is this process's CPU time, user and system.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
