@@ -19,6 +19,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/staybook/staybook/shared/contracts"
+	"github.com/staybook/staybook/shared/deepstack"
 	"github.com/staybook/staybook/shared/logging"
 )
 
@@ -119,7 +120,7 @@ func NewRouter(cfg RouterConfig) (*Router, error) {
 	router := &Router{router: r, wlog: wlog, cfg: cfg, initCounters: func(string) {}, subscribers: map[message.Subscriber]*drainingSubscriber{}}
 	router.shutdown, router.stopRetrying = context.WithCancel(context.Background())
 	router.abort, router.abortRunning = context.WithCancel(context.Background())
-	r.AddMiddleware(growStack) // first: outermost, before the metrics
+	r.AddMiddleware(reserveStack) // first: outermost, before the metrics
 	if cfg.Metrics != nil {
 		metrics.NewPrometheusMetricsBuilder(cfg.Metrics, MetricsNamespace, "").AddPrometheusRouterMetrics(r)
 		router.cfg.Hooks, router.initCounters = withCounters(cfg.Metrics, cfg.Hooks)
@@ -480,4 +481,14 @@ func (r *Router) deadLetterMessage(msg *message.Message, h Handler, cause error,
 	// or by the timeout) but keeps its values (the trace).
 	dl.SetContext(context.WithoutCancel(msg.Context()))
 	return dl
+}
+
+// reserveStack is the router's outermost middleware: Watermill handles each
+// message on a new goroutine, and the chain below would grow its stack on
+// every message (package deepstack).
+func reserveStack(h message.HandlerFunc) message.HandlerFunc {
+	return func(msg *message.Message) ([]*message.Message, error) {
+		deepstack.Reserve()
+		return h(msg)
+	}
 }
