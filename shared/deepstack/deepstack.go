@@ -5,18 +5,22 @@
 // runtime allocates one twice the size, copies the old one and adjusts every
 // frame on it (runtime.copystack), and the deeper the goroutine is then, the
 // more frames there are to adjust. Watermill's router handles each message on
-// a new goroutine and Staybook's publisher sends on one, and the middleware
-// chain, the JSON decoding and a database or broker call below them outgrow
-// the first stacks every time: runtime.copystack was 2-9% of each service's
+// a new goroutine, and the middleware chain, the JSON decoding and a
+// database or broker call below it outgrow the first stack every time: runtime.copystack was 2-9% of each service's
 // CPU in profiles at 40 bookings/s (docs/results/benchmarks.md). Growing the
 // stack at the top of such a goroutine, where only a few frames are on it,
-// costs little, and the work below then runs without a copy.
+// costs little, and the work below then runs without a copy:
+// BenchmarkMiddlewareChain (shared/messaging) used 13-22% less CPU per message.
 package deepstack
 
-// Size is the stack reserved: enough for a message's handling, an HTTP
-// request's handlers and a publish below them in Staybook's services (the
-// profiles show no copystack under them with it), small enough that a
-// goroutine per open connection stays cheap.
+// Size is the stack reserved: enough for a message's handling in Staybook's
+// services (the profiles show little copystack under it with it).
+//
+// The HTTP servers and the publisher's send goroutines do not use it: there
+// is a goroutine per open connection and per publish in flight, thousands
+// of them when the web tier is overloaded, and at 2,000 bookings/s the web
+// tier's peak memory grew from 66 to 84 MiB with it while its CPU per
+// booking did not measurably fall (docs/results/benchmarks.md).
 const Size = 16 << 10
 
 // Reserve makes sure the calling goroutine has at least Size bytes of stack

@@ -12,8 +12,6 @@ import (
 	"github.com/ThreeDotsLabs/watermill-amqp/v3/pkg/amqp"
 	"github.com/ThreeDotsLabs/watermill/message"
 	amqp091 "github.com/rabbitmq/amqp091-go"
-
-	"github.com/staybook/staybook/shared/deepstack"
 )
 
 var (
@@ -170,7 +168,6 @@ func (p *Publisher) Publish(topic string, msgs ...*message.Message) error {
 	// stops reading), so the deadline is kept here, not in the sender.
 	result := make(chan error, 1)
 	go func() {
-		deepstack.Reserve() // the socket write below would grow its stack
 		defer p.release(len(msgs))
 		result <- p.send(routeOf(topic), publishings)
 	}()

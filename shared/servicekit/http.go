@@ -7,7 +7,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/staybook/staybook/shared/deepstack"
 	"github.com/staybook/staybook/shared/httpx"
 	"github.com/staybook/staybook/shared/telemetry"
 )
@@ -45,10 +44,7 @@ func (s *Service) listen() (err error) {
 	}
 	s.public, err = httpx.NewServer(httpx.ServerConfig{
 		Addr: cfg.HTTPAddr, Logger: s.Log, ShutdownTimeout: cfg.ShutdownTimeout, WriteTimeout: s.opts.HTTPWriteTimeout,
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			deepstack.Reserve() // the handlers below go deep (package deepstack)
-			s.handler.ServeHTTP(w, r)
-		}),
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }),
 	})
 	if err != nil {
 		return fmt.Errorf("HTTP_ADDR: %w", err)
