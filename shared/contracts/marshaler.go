@@ -3,9 +3,7 @@ package contracts
 import (
 	"encoding/json"
 	"fmt"
-	"time"
 
-	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/components/cqrs"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
@@ -34,14 +32,10 @@ func (Marshaler) Marshal(v any) (*message.Message, error) {
 	if !ok {
 		return nil, fmt.Errorf("contracts: %T is not a Contract", v)
 	}
-	body, err := json.Marshal(v)
+	msg, err := newMessage(c)
 	if err != nil {
-		return nil, fmt.Errorf("encode %s: %w", c.SchemaName(), err)
+		return nil, err
 	}
-	msg := message.NewMessage(watermill.NewUUID(), body)
-	msg.Metadata.Set(SchemaNameKey, c.SchemaName())
-	msg.Metadata.Set(SchemaVersionKey, fmt.Sprint(c.SchemaVersion()))
-	msg.Metadata.Set(ProducedAtKey, time.Now().UTC().Format(time.RFC3339Nano))
 	if cor, ok := v.(Correlated); ok {
 		middleware.SetCorrelationID(cor.CorrelationID(), msg)
 	}
@@ -58,7 +52,7 @@ func (m Marshaler) Unmarshal(msg *message.Message, v any) error {
 	if name := m.NameFromMessage(msg); name != c.SchemaName() {
 		return fmt.Errorf("%w: message name %q, want %q", ErrMalformed, name, c.SchemaName())
 	}
-	if ver := msg.Metadata.Get(SchemaVersionKey); ver != fmt.Sprint(c.SchemaVersion()) {
+	if ver := msg.Metadata.Get(SchemaVersionKey); ver != versionString(c) {
 		return fmt.Errorf("%w: %s schema version %q, want %d", ErrMalformed, c.SchemaName(), ver, c.SchemaVersion())
 	}
 	if err := json.Unmarshal(msg.Payload, v); err != nil {
