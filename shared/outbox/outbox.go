@@ -81,8 +81,7 @@ type Forwarder struct {
 	cfg     Config
 	running chan struct{}
 	once    sync.Once
-	// wake holds one pending wake-up for an idle worker (see wakeup.go).
-	wake chan struct{}
+	wakeups // how commits wake the workers (wakeup.go)
 }
 
 // NewForwarder builds a forwarder; the table must exist (migrations).
@@ -115,7 +114,7 @@ func NewForwarder(ctx context.Context, cfg Config) (*Forwarder, error) {
 	if !exists {
 		return nil, fmt.Errorf("outbox: table %s does not exist (run the migrations)", Table)
 	}
-	return &Forwarder{cfg: cfg, running: make(chan struct{}), wake: make(chan struct{}, 1)}, nil
+	return &Forwarder{cfg: cfg, running: make(chan struct{}), wakeups: newWakeups()}, nil
 }
 
 // Running is closed once the forwarder's workers have started.
@@ -152,7 +151,7 @@ func (f *Forwarder) work(ctx context.Context) {
 		case read == f.cfg.BatchSize:
 			// More rows may wait: read on at once, and have another worker
 			// help (it wakes a third if it finds a full batch too).
-			f.wakeOne()
+			f.wakeHelper()
 		case published < read:
 			// Some events failed (or a row is not an envelope): try them
 			// again after the pause, or sooner if a commit wakes this worker.

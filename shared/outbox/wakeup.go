@@ -2,6 +2,7 @@ package outbox
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -12,7 +13,7 @@ import (
 // after every statement inserting rows; PostgreSQL delivers the
 // notification only when the writer's transaction commits (never for a
 // rollback), and folds a transaction's notifications into one. The
-// forwarder listens on it, so an event leaves right after its commit and an
+// forwarder listens on it, so an event leaves soon after its commit and an
 // idle forwarder costs the database nothing but the fallback poll.
 const Channel = "watermill_outbox"
 
@@ -26,6 +27,27 @@ const (
 // closeTimeout bounds closing the listening connection.
 const closeTimeout = 5 * time.Second
 
+// readGap spaces the reads that wake-ups start: at most one every readGap
+// for the whole forwarder, unless a worker found a full batch (then its
+// helper reads at once). An event committed after a quiet spell is read as
+// soon as its commit wakes a worker; under load a woken worker waits for
+// its turn and reads the commits of the last readGap at once. A read per
+// commit cost more CPU than the 50 ms polling it replaces, at 160 commits
+// a second (about 40 bookings) and more; 25 ms costs about the same as the
+// polling did there, with a lower latency (BenchmarkForwarderUnderLoad).
+const readGap = 25 * time.Millisecond
+
+// wakeups is how commits wake the workers.
+type wakeups struct {
+	// wake holds at most one pending wake-up (see wakeOne).
+	wake chan struct{}
+
+	mu       sync.Mutex
+	nextRead time.Time // the earliest a woken worker may read (see readGap)
+}
+
+func newWakeups() wakeups { return wakeups{wake: make(chan struct{}, 1)} }
+
 // The wake-up protocol. f.wake holds at most one pending wake-up, sent
 // without blocking, so none is lost when every worker is busy: the token
 // waits in the channel, and the next worker to finish a batch that was not
@@ -36,15 +58,25 @@ const closeTimeout = 5 * time.Second
 // that finds a full batch wakes the next (see work).
 
 // wakeOne wakes an idle worker, or leaves a wake-up for the next one.
-func (f *Forwarder) wakeOne() {
+func (f *wakeups) wakeOne() {
 	select {
 	case f.wake <- struct{}{}:
 	default: // one is pending already: it covers this commit too
 	}
 }
 
-// sleep waits until a worker is woken, ctx ends or limit passes (0: no limit).
-func (f *Forwarder) sleep(ctx context.Context, limit time.Duration) {
+// wakeHelper wakes an idle worker to read at once, whatever readGap says:
+// a full batch means rows are waiting.
+func (f *wakeups) wakeHelper() {
+	f.mu.Lock()
+	f.nextRead = time.Time{}
+	f.mu.Unlock()
+	f.wakeOne()
+}
+
+// sleep waits until a worker is woken and its turn to read comes, until
+// ctx ends, or until limit passes (0: no limit).
+func (f *wakeups) sleep(ctx context.Context, limit time.Duration) {
 	var timeout <-chan time.Time
 	if limit > 0 {
 		t := time.NewTimer(limit)
@@ -54,8 +86,26 @@ func (f *Forwarder) sleep(ctx context.Context, limit time.Duration) {
 	select {
 	case <-ctx.Done():
 	case <-f.wake:
+		if wait := f.turn(); wait > 0 {
+			pause(ctx, wait)
+		}
 	case <-timeout:
 	}
+}
+
+// turn reserves the next read slot, readGap after the previous one, and
+// returns how long until it comes (0 when the forwarder has not read for
+// readGap).
+func (f *wakeups) turn() time.Duration {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	now := time.Now()
+	at := f.nextRead
+	if at.Before(now) {
+		at = now
+	}
+	f.nextRead = at.Add(readGap)
+	return at.Sub(now)
 }
 
 // pause waits for d or until ctx ends, whatever wakes the workers meanwhile.
