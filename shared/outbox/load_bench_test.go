@@ -15,7 +15,7 @@ import (
 	"github.com/staybook/staybook/shared/testkit"
 )
 
-// BenchmarkForwarderUnderLoad measures the forwarder beside writers: 8
+// BenchmarkOutboxUnderLoad measures the forwarder beside writers: 8
 // goroutines commit b.N events, one a transaction (as booking workers do),
 // at a fixed rate (160 and 600 a second: a booking commits about 4
 // transactions with events, so 40 and 150 bookings a second) or as fast as
@@ -25,8 +25,8 @@ import (
 // the commit-to-publish latency, and the commits per second the writers
 // achieved. Reproduce:
 //
-//	go test ./shared/outbox -run '^$' -bench ForwarderUnderLoad -benchtime 3000x -count 6
-func BenchmarkForwarderUnderLoad(b *testing.B) {
+//	go test ./shared/outbox -run '^$' -bench OutboxUnderLoad -benchtime 3000x -count 6
+func BenchmarkOutboxUnderLoad(b *testing.B) {
 	for _, rate := range []int{160, 600, 0} {
 		for _, poll := range []time.Duration{50 * time.Millisecond, 2 * time.Second} {
 			name := fmt.Sprintf("rate=%d/poll=%s", rate, poll)

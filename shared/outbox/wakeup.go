@@ -34,7 +34,7 @@ const closeTimeout = 5 * time.Second
 // its turn and reads the commits of the last readGap at once. A read per
 // commit cost more CPU than the 50 ms polling it replaces, at 160 commits
 // a second (about 40 bookings) and more; 25 ms costs about the same as the
-// polling did there, with a lower latency (BenchmarkForwarderUnderLoad).
+// polling did there, with a lower latency (BenchmarkOutboxUnderLoad).
 const readGap = 25 * time.Millisecond
 
 // wakeups is how commits wake the workers.
