@@ -25,7 +25,7 @@ type Config struct {
 	// TransactionDelay holds every booking transaction's connection longer
 	// (pg_sleep inside it; demo: the database as the bottleneck).
 	TransactionDelay time.Duration `env:"BOOKING_TX_DELAY"`
-	OutboxPoll       time.Duration `env:"OUTBOX_POLL_INTERVAL"`
+	OutboxPoll       time.Duration `env:"OUTBOX_POLL_INTERVAL"` // the forwarder's fallback poll: commits wake it
 	DirectTimeout    time.Duration `env:"DIRECT_TIMEOUT"`
 	VoucherURL       string        `env:"VOUCHER_URL"`
 	EmailURL         string        `env:"EMAIL_URL"`
@@ -42,7 +42,7 @@ func DefaultConfig() Config {
 		Workers:         8,
 		DBMaxConns:      16,
 		CommandTTL:      time.Hour,
-		OutboxPoll:      50 * time.Millisecond,
+		OutboxPoll:      2 * time.Second,
 		DirectTimeout:   30 * time.Second,
 		VoucherURL:      "http://localhost:8082",
 		EmailURL:        "http://localhost:8083",

@@ -16,7 +16,7 @@ func TestConfig_DefaultsAreValid(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.HTTPAddr != ":8081" || c.Workers != 8 || c.DBMaxConns != 16 || c.CommandTTL != time.Hour ||
-		c.OutboxPoll != 50*time.Millisecond || c.DirectTimeout != 30*time.Second || c.Failpoint != "" ||
+		c.OutboxPoll != 2*time.Second || c.DirectTimeout != 30*time.Second || c.Failpoint != "" ||
 		c.DatabaseURL != "postgres://postgres@localhost:5432/staybook_booking?sslmode=disable" {
 		t.Fatalf("defaults: %+v", c)
 	}

@@ -15,7 +15,9 @@ const Name = "deadletters"
 type Config struct {
 	config.Common
 	// AdminToken guards the admin API; empty turns the API off (503).
-	AdminToken string        `env:"ADMIN_TOKEN"`
+	AdminToken string `env:"ADMIN_TOKEN"`
+	// OutboxPoll is the outbox forwarder's fallback poll: commits wake it
+	// (shared/outbox), the poll covers a notification missed.
 	OutboxPoll time.Duration `env:"OUTBOX_POLL_INTERVAL"`
 	// Workers is how many store_dead_letter handlers consume dead_letters at once.
 	Workers int `env:"DEADLETTERS_WORKERS"`
@@ -31,7 +33,7 @@ type Config struct {
 // DefaultConfig is the configuration before the environment is read.
 func DefaultConfig() Config {
 	c := Config{
-		OutboxPoll:    50 * time.Millisecond,
+		OutboxPoll:    2 * time.Second,
 		Workers:       2,
 		DBMaxConns:    8,
 		ReplayTimeout: 30 * time.Second,

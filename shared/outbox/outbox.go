@@ -68,7 +68,11 @@ type Config struct {
 	// transaction (default 4). Rows are locked with SKIP LOCKED, so workers
 	// and replicas never publish the same row at the same time.
 	Workers int
-	// PollInterval is how often an idle worker looks for new rows (default 100 ms).
+	// PollInterval is the fallback poll: how often a worker is woken to look
+	// for rows when no notification came (default 2 s). Workers are woken by
+	// the notification each commit that inserted rows sends (see Channel);
+	// the poll covers notifications missed, say while the listening
+	// connection was down.
 	PollInterval time.Duration
 	// RetryInterval is the pause after a batch of which nothing could be
 	// published, or after a database error (default 1 s).
@@ -86,6 +90,7 @@ type Forwarder struct {
 	cfg     Config
 	running chan struct{}
 	once    sync.Once
+	wakeups // how commits wake the workers (wakeup.go)
 }
 
 // NewForwarder builds a forwarder; the table must exist (migrations).
@@ -100,7 +105,7 @@ func NewForwarder(ctx context.Context, cfg Config) (*Forwarder, error) {
 		cfg.Workers = 4
 	}
 	if cfg.PollInterval == 0 {
-		cfg.PollInterval = 100 * time.Millisecond
+		cfg.PollInterval = 2 * time.Second
 	}
 	if cfg.RetryInterval == 0 {
 		cfg.RetryInterval = time.Second
@@ -118,7 +123,7 @@ func NewForwarder(ctx context.Context, cfg Config) (*Forwarder, error) {
 	if !exists {
 		return nil, fmt.Errorf("outbox: table %s does not exist (run the migrations)", Table)
 	}
-	return &Forwarder{cfg: cfg, running: make(chan struct{})}, nil
+	return &Forwarder{cfg: cfg, running: make(chan struct{}), wakeups: newWakeups()}, nil
 }
 
 // Running is closed once the forwarder's workers have started.
@@ -128,6 +133,8 @@ func (f *Forwarder) Running() chan struct{} { return f.running }
 // its confirmed rows are deleted, so they are not published again.
 func (f *Forwarder) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
+	wg.Go(func() { f.listen(ctx) })
+	wg.Go(func() { f.pollEvery(ctx, f.cfg.PollInterval) })
 	for range f.cfg.Workers {
 		wg.Go(func() { f.work(ctx) })
 	}
@@ -136,26 +143,33 @@ func (f *Forwarder) Run(ctx context.Context) error {
 	return nil
 }
 
+// work forwards batches while there are rows, then sleeps until woken.
 func (f *Forwarder) work(ctx context.Context) {
 	for ctx.Err() == nil {
 		read, published, err := f.ForwardBatch(ctx)
-		var wait time.Duration
 		switch {
 		case err != nil:
 			if ctx.Err() == nil {
 				f.cfg.Logger.WarnContext(ctx, "outbox batch failed; rows stay for the next one", "err", err)
 			}
-			wait = f.cfg.RetryInterval
+			pause(ctx, f.cfg.RetryInterval)
 		case read > 0 && published == 0:
-			wait = f.cfg.RetryInterval
-		case read < f.cfg.BatchSize:
-			wait = f.cfg.PollInterval
-		}
-		if wait > 0 {
-			select {
-			case <-ctx.Done():
-			case <-time.After(wait):
-			}
+			// Nothing went out (the broker is down, say): not again before
+			// the pause, however many commits wake the workers.
+			pause(ctx, f.cfg.RetryInterval)
+		case read == f.cfg.BatchSize:
+			// More rows may wait: read on at once, and have another worker
+			// help (it wakes a third if it finds a full batch too).
+			f.wakeHelper()
+		case published < read:
+			// Some events failed (or a row is not an envelope): try them
+			// again after the pause, or sooner if a commit wakes this worker.
+			f.sleep(ctx, f.cfg.RetryInterval)
+		default:
+			// The table is drained, but for rows committed after this
+			// batch's read: each of those commits wakes a worker, this one
+			// or one busy now, which reads again once its batch is done.
+			f.sleep(ctx, 0)
 		}
 	}
 }

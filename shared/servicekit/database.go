@@ -41,8 +41,10 @@ func (s *Service) OpenDatabase(ctx context.Context, db Database) (*pgxpool.Pool,
 
 // ForwardOutbox runs the outbox forwarder of the service's database (see
 // shared/outbox): events written in the service's transactions are
-// published through Publisher and deleted once confirmed. The age of the
-// oldest waiting event is exported as staybook_outbox_lag_seconds.
+// published through Publisher and deleted once confirmed. Commits wake it
+// (it holds one of the pool's connections to listen); poll is the fallback
+// poll. The age of the oldest waiting event is exported as
+// staybook_outbox_lag_seconds.
 func (s *Service) ForwardOutbox(ctx context.Context, poll time.Duration) error {
 	forwarder, err := outbox.NewForwarder(ctx, outbox.Config{Pool: s.db, Out: s.Publisher, PollInterval: poll, Logger: s.Log})
 	if err != nil {
