@@ -60,22 +60,25 @@ func TestForwarder_WithoutCommittedTheFallbackPollForwards(t *testing.T) {
 	}
 }
 
-// Many writers commit while every worker is busy with a slow broker: each
-// Committed is either taken by an idle worker or kept for the next one to
-// finish, so every event is forwarded, once, with no poll to help.
+// Many writers commit at random moments while workers are busy with a
+// slow broker: each Committed is either taken by an idle worker or kept
+// for the next one to finish, so every event is forwarded, once, with no
+// poll to help. The commits are spaced so that workers read partial
+// batches and go idle between them: a full batch would have its worker
+// read on whatever Committed does.
 func TestForwarder_NoWakeUpIsLostUnderConcurrentWriters(t *testing.T) {
 	t.Parallel()
 	pool := testPool(t)
 	broker := &slowBroker{}
 	commits := outbox.NewCommits()
-	runForwarder(t, outbox.Config{Pool: pool, Out: broker, Commits: commits, BatchSize: 3, Workers: 4, PollInterval: noPoll})
-	const writers, each = 16, 25
+	runForwarder(t, outbox.Config{Pool: pool, Out: broker, Commits: commits, BatchSize: 50, Workers: 4, PollInterval: noPoll})
+	const writers, each = 8, 25
 	ids := make(chan string, writers*each)
 	var wg sync.WaitGroup
 	for w := range writers {
 		wg.Go(func() {
 			for i := range each { // a transaction each, at random moments
-				time.Sleep(time.Duration(rand.Int64N(int64(5 * time.Millisecond))))
+				time.Sleep(time.Duration(rand.Int64N(int64(20 * time.Millisecond))))
 				id := fmt.Sprintf("w%02d-%03d", w, i)
 				if err := pgx.BeginFunc(context.Background(), pool, func(tx pgx.Tx) error {
 					return outbox.Publisher(tx).Publish("events.Concurrent", message.NewMessage(id, []byte(`{}`)))
@@ -90,7 +93,7 @@ func TestForwarder_NoWakeUpIsLostUnderConcurrentWriters(t *testing.T) {
 	}
 	wg.Wait()
 	close(ids)
-	testkit.Eventually(t, 60*time.Second, "every event forwarded with no poll", func() bool {
+	testkit.Eventually(t, 30*time.Second, "every event forwarded with no poll", func() bool {
 		return broker.published() == writers*each && rowsLeft(t, pool) == 0
 	})
 	for id := range ids {
