@@ -47,7 +47,7 @@ func (w wiring) build(ctx context.Context, svc *servicekit.Service, cfg Config) 
 	if err != nil {
 		return err
 	}
-	bookings := app.New(repository(pool, cfg, svc.Log), app.Config{CommandTTL: cfg.CommandTTL})
+	bookings := app.New(repository(pool, cfg, svc), app.Config{CommandTTL: cfg.CommandTTL})
 	counted := countBookings(svc.Metrics)
 	messages := &ports.Messages{App: bookings, Log: svc.Log, Settled: func(status, reason string, created bool) {
 		counted(status, reason, created)
@@ -76,15 +76,16 @@ func (w wiring) build(ctx context.Context, svc *servicekit.Service, cfg Config) 
 	return nil
 }
 
-// repository is the booking storage, with the demo's slow transactions
+// repository is the booking storage, which wakes the service's outbox
+// forwarder after its commits, with the demo's slow transactions
 // (BOOKING_TX_DELAY) and the chaos suite's failpoint (STAYBOOK_FAILPOINT)
 // around it when they are set.
-func repository(pool *pgxpool.Pool, cfg Config, log *slog.Logger) app.Repository {
-	var opts []bookingpg.Option
+func repository(pool *pgxpool.Pool, cfg Config, svc *servicekit.Service) app.Repository {
+	opts := []bookingpg.Option{bookingpg.OnCommit(svc.OutboxCommits().Committed)}
 	if cfg.TransactionDelay > 0 {
 		opts = append(opts, bookingpg.BookingTransactionsFrom(slowBookingTransactions{pool: pool, delay: cfg.TransactionDelay}))
 	}
-	return withFailpoint(bookingpg.NewRepository(pool, opts...), cfg.Failpoint, log)
+	return withFailpoint(bookingpg.NewRepository(pool, opts...), cfg.Failpoint, svc.Log)
 }
 
 // countBookings registers staybook_bookings_total and returns what counts a

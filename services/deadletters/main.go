@@ -33,7 +33,8 @@ func build(ctx context.Context, svc *servicekit.Service, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	repo := postgres.NewRepository(pool)
+	// Save wakes the outbox forwarder when it committed TaskFailed.
+	repo := postgres.NewRepository(pool, postgres.OnCommit(svc.OutboxCommits().Committed))
 	// A replay goes out undecorated: it is the original message, whose
 	// traceparent must stay the one it was sent with.
 	republisher := broker.NewRepublisher(broker.Config{Conn: svc.PublishConnection(), Publisher: svc.AMQPPublisher()})

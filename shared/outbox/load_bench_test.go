@@ -41,14 +41,15 @@ func BenchmarkOutboxUnderLoad(b *testing.B) {
 func forwardUnderLoad(b *testing.B, rate int, poll time.Duration) {
 	pool := testPool(b)
 	broker := &stampedBroker{at: make(map[string]time.Time, b.N)}
-	runForwarder(b, outbox.Config{Pool: pool, Out: broker, PollInterval: poll})
-	commitAll(b, pool, "warm", 8*16, 0) // the pool's connections opened
+	commits := outbox.NewCommits()
+	runForwarder(b, outbox.Config{Pool: pool, Out: broker, Commits: commits, PollInterval: poll})
+	commitAll(b, pool, commits, "warm", 8*16, 0) // the pool's connections opened
 	testkit.Eventually(b, time.Minute, "warm-up forwarded", func() bool { return rowsLeft(b, pool) == 0 })
 
 	backends := backendPIDs(b, pool)
 	self0, pg0 := processCPU(), backendsCPU(backends)
 	b.ResetTimer()
-	committed := commitAll(b, pool, "load", b.N, rate)
+	committed := commitAll(b, pool, commits, "load", b.N, rate)
 	writing := b.Elapsed()
 	testkit.Eventually(b, time.Minute, "all forwarded", func() bool { return rowsLeft(b, pool) == 0 })
 	b.StopTimer()
@@ -67,9 +68,9 @@ func forwardUnderLoad(b *testing.B, rate int, poll time.Duration) {
 }
 
 // commitAll commits n events from 8 goroutines, one a transaction, rate a
-// second (0: as fast as they can), and returns when each one's COMMIT was
-// sent.
-func commitAll(b *testing.B, pool *pgxpool.Pool, prefix string, n, rate int) map[string]time.Time {
+// second (0: as fast as they can), each commit announced to commits as a
+// service's storage does, and returns when each one's COMMIT was sent.
+func commitAll(b *testing.B, pool *pgxpool.Pool, commits *outbox.Commits, prefix string, n, rate int) map[string]time.Time {
 	next := make(chan int)
 	go func() { // the pace: event i is due i/rate seconds after the start
 		defer close(next)
@@ -102,6 +103,7 @@ func commitAll(b *testing.B, pool *pgxpool.Pool, prefix string, n, rate int) map
 				if err := tx.Commit(context.Background()); err != nil {
 					b.Error(err)
 				}
+				commits.Committed()
 			}
 		})
 	}

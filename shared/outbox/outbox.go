@@ -68,11 +68,13 @@ type Config struct {
 	// transaction (default 4). Rows are locked with SKIP LOCKED, so workers
 	// and replicas never publish the same row at the same time.
 	Workers int
+	// Commits, if set, wakes a worker when a writer of this process says
+	// it committed events (see Commits). Nil: only the fallback poll does.
+	Commits *Commits
 	// PollInterval is the fallback poll: how often a worker is woken to look
-	// for rows when no notification came (default 2 s). Workers are woken by
-	// the notification each commit that inserted rows sends (see Channel);
-	// the poll covers notifications missed, say while the listening
-	// connection was down.
+	// for rows no Committed announced (default 2 s): those of other
+	// replicas, of a writer that crashed after its commit, of a process
+	// whose writers do not call Committed.
 	PollInterval time.Duration
 	// RetryInterval is the pause after a batch of which nothing could be
 	// published, or after a database error (default 1 s).
@@ -123,7 +125,7 @@ func NewForwarder(ctx context.Context, cfg Config) (*Forwarder, error) {
 	if !exists {
 		return nil, fmt.Errorf("outbox: table %s does not exist (run the migrations)", Table)
 	}
-	return &Forwarder{cfg: cfg, running: make(chan struct{}), wakeups: newWakeups()}, nil
+	return &Forwarder{cfg: cfg, running: make(chan struct{}), wakeups: newWakeups(cfg.Commits)}, nil
 }
 
 // Running is closed once the forwarder's workers have started.
@@ -133,7 +135,6 @@ func (f *Forwarder) Running() chan struct{} { return f.running }
 // its confirmed rows are deleted, so they are not published again.
 func (f *Forwarder) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	wg.Go(func() { f.listen(ctx) })
 	wg.Go(func() { f.pollEvery(ctx, f.cfg.PollInterval) })
 	for range f.cfg.Workers {
 		wg.Go(func() { f.work(ctx) })
@@ -167,8 +168,9 @@ func (f *Forwarder) work(ctx context.Context) {
 			f.sleep(ctx, f.cfg.RetryInterval)
 		default:
 			// The table is drained, but for rows committed after this
-			// batch's read: each of those commits wakes a worker, this one
-			// or one busy now, which reads again once its batch is done.
+			// batch's read: each of those commits wakes a worker (its
+			// writer calls Commits.Committed), this one or one busy now,
+			// which reads again once its batch is done.
 			f.sleep(ctx, 0)
 		}
 	}

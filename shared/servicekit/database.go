@@ -39,14 +39,27 @@ func (s *Service) OpenDatabase(ctx context.Context, db Database) (*pgxpool.Pool,
 	return pool, nil
 }
 
+// OutboxCommits is how the service's storage wakes its outbox forwarder:
+// it calls Committed after each commit that wrote events (see
+// outbox.Commits). Call it while building the service; every call returns
+// the same one.
+func (s *Service) OutboxCommits() *outbox.Commits {
+	if s.commits == nil {
+		s.commits = outbox.NewCommits()
+	}
+	return s.commits
+}
+
 // ForwardOutbox runs the outbox forwarder of the service's database (see
 // shared/outbox): events written in the service's transactions are
-// published through Publisher and deleted once confirmed. Commits wake it
-// (it holds one of the pool's connections to listen); poll is the fallback
-// poll. The age of the oldest waiting event is exported as
-// staybook_outbox_lag_seconds.
+// published through Publisher and deleted once confirmed. OutboxCommits
+// wakes it; poll is the fallback poll, for the events of other replicas
+// and of writers that crashed after their commit. The age of the oldest
+// waiting event is exported as staybook_outbox_lag_seconds.
 func (s *Service) ForwardOutbox(ctx context.Context, poll time.Duration) error {
-	forwarder, err := outbox.NewForwarder(ctx, outbox.Config{Pool: s.db, Out: s.Publisher, PollInterval: poll, Logger: s.Log})
+	forwarder, err := outbox.NewForwarder(ctx, outbox.Config{
+		Pool: s.db, Out: s.Publisher, Commits: s.OutboxCommits(), PollInterval: poll, Logger: s.Log,
+	})
 	if err != nil {
 		return err
 	}

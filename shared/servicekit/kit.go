@@ -46,6 +46,7 @@ import (
 	"github.com/staybook/staybook/shared/httpx"
 	"github.com/staybook/staybook/shared/lifecycle"
 	"github.com/staybook/staybook/shared/messaging"
+	"github.com/staybook/staybook/shared/outbox"
 	"github.com/staybook/staybook/shared/telemetry"
 )
 
@@ -101,6 +102,7 @@ type Service struct {
 	subscribers map[string]message.Subscriber
 	backlog     []string
 	db          *pgxpool.Pool
+	commits     *outbox.Commits // see OutboxCommits
 
 	mu         sync.Mutex
 	checks     []httpx.Check

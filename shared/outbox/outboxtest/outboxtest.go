@@ -1,6 +1,5 @@
 // Package outboxtest holds test helpers for services that own an outbox:
-// the checks that their migrations give it a 64-bit offset and the trigger
-// that wakes the forwarder.
+// the check that their migrations give it a 64-bit offset.
 package outboxtest
 
 import (
@@ -8,7 +7,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"testing"
-	"time"
 
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 	wmessage "github.com/ThreeDotsLabs/watermill/message"
@@ -42,10 +40,6 @@ func Migrations(t *testing.T, migrations fs.FS) {
 	t.Run("CreateTheOutboxWith64BitOffsets", func(t *testing.T) {
 		t.Parallel()
 		OffsetIsBigint(t, open(t, postgres.Config{Migrations: migrations}))
-	})
-	t.Run("NotifyTheForwarderAtCommit", func(t *testing.T) {
-		t.Parallel()
-		NotifiesAtCommit(t, open(t, postgres.Config{Migrations: migrations}))
 	})
 }
 
@@ -101,9 +95,8 @@ func MigrationWidensAnExistingOutbox(t *testing.T, pool *pgxpool.Pool, migrate f
 
 func message(id string) *wmessage.Message { return wmessage.NewMessage(id, []byte(`{}`)) }
 
-// Schema is the outbox table and its notify trigger as the services'
-// migrations create them (booking 00003 and 00004, deadletters 00002 and
-// 00003), for tests of shared/outbox itself.
+// Schema is the outbox table as the services' migrations create it
+// (booking 00003, deadletters 00002), for tests of shared/outbox itself.
 const Schema = `
 CREATE TABLE IF NOT EXISTS "watermill_outbox" (
     "offset"     BIGSERIAL   PRIMARY KEY,
@@ -112,17 +105,7 @@ CREATE TABLE IF NOT EXISTS "watermill_outbox" (
     "metadata"   JSON        DEFAULT NULL,
     "acked"      BOOLEAN     NOT NULL DEFAULT FALSE,
     "created_at" TIMESTAMPTZ NOT NULL DEFAULT CURRENT_TIMESTAMP
-);
-CREATE OR REPLACE FUNCTION watermill_outbox_notify() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM pg_notify('watermill_outbox', '');
-    RETURN NULL;
-END
-$$;
-DROP TRIGGER IF EXISTS watermill_outbox_notify ON "watermill_outbox";
-CREATE TRIGGER watermill_outbox_notify AFTER INSERT ON "watermill_outbox"
-    FOR EACH STATEMENT EXECUTE FUNCTION watermill_outbox_notify();
-`
+)`
 
 // CreateTable creates the outbox table in pool's database.
 func CreateTable(t testing.TB, pool *pgxpool.Pool) {
@@ -145,53 +128,5 @@ func OffsetIsBigint(t testing.TB, pool *pgxpool.Pool) {
 	}
 	if column != "bigint" || sequence != "bigint" {
 		t.Fatalf("outbox offset %s, sequence %s; want bigint", column, sequence)
-	}
-}
-
-// NotifiesAtCommit fails t unless a transaction writing events to the
-// outbox in pool's database notifies outbox.Channel, once, when it commits,
-// and one rolled back does not.
-func NotifiesAtCommit(t testing.TB, pool *pgxpool.Pool) {
-	t.Helper()
-	ctx := testkit.Context(t)
-	conn, err := pool.Acquire(ctx)
-	testkit.Must(t, err)
-	defer conn.Release()
-	_, err = conn.Exec(ctx, "LISTEN "+outbox.Channel)
-	testkit.Must(t, err)
-	defer conn.Exec(context.WithoutCancel(ctx), "UNLISTEN *") //nolint:errcheck // released after
-
-	write := func(commit bool, ids ...string) {
-		tx, err := pool.Begin(ctx)
-		testkit.Must(t, err)
-		defer tx.Rollback(ctx) //nolint:errcheck // after Commit it is a no-op
-		// A statement each: the trigger fires once a statement.
-		for _, id := range ids {
-			testkit.Must(t, outbox.Publisher(tx).Publish("events.Test", message(id)))
-		}
-		if commit {
-			testkit.Must(t, tx.Commit(ctx))
-		}
-	}
-	write(false, "rolled-back")
-	write(true, "a", "b", "c")
-	wait, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	n, err := conn.Conn().WaitForNotification(wait)
-	if err != nil {
-		t.Fatalf("no notification on %s within 10 s of a commit that wrote events: %v", outbox.Channel, err)
-	}
-	if n.Channel != outbox.Channel {
-		t.Fatalf("notification on %q, want %q", n.Channel, outbox.Channel)
-	}
-	// Then a marker, notified by hand after that commit: notifications
-	// arrive in commit order, so one of the rolled-back transaction or a
-	// second one of the committed one would come before it.
-	_, err = pool.Exec(ctx, `SELECT pg_notify($1, 'marker')`, outbox.Channel)
-	testkit.Must(t, err)
-	n, err = conn.Conn().WaitForNotification(wait)
-	testkit.Must(t, err)
-	if n.Payload != "marker" {
-		t.Fatalf("a second notification (%q) before the marker: the commit notified more than once, or the rollback notified", n.Payload)
 	}
 }

@@ -40,6 +40,9 @@ type Repository struct {
 	pool *pgxpool.Pool
 	// bookingTx begins CreateBooking's transactions.
 	bookingTx Beginner
+	// onCommit runs after each commit of a transaction that may have
+	// written events (see OnCommit).
+	onCommit func()
 }
 
 // Beginner sends the batch that begins a transaction (one whose first
@@ -58,9 +61,19 @@ func BookingTransactionsFrom(b Beginner) Option {
 	return func(r *Repository) { r.bookingTx = b }
 }
 
+// OnCommit has fn called after each commit of CreateBooking and
+// UpdateBooking, the transactions that write events to the outbox, so that
+// the service's outbox forwarder reads them at once (outbox.Commits's
+// Committed). Some of those commits wrote no event (a duplicate command, a
+// change that changed nothing): a spurious call costs the forwarder one
+// empty read, less than telling them apart here.
+func OnCommit(fn func()) Option {
+	return func(r *Repository) { r.onCommit = fn }
+}
+
 // NewRepository returns a Repository on pool.
 func NewRepository(pool *pgxpool.Pool, opts ...Option) *Repository {
-	r := &Repository{pool: pool, bookingTx: pool}
+	r := &Repository{pool: pool, bookingTx: pool, onCommit: func() {}}
 	for _, o := range opts {
 		o(r)
 	}
@@ -68,10 +81,11 @@ func NewRepository(pool *pgxpool.Pool, opts ...Option) *Repository {
 }
 
 // transaction begins a transaction by sending first (which must begin with
-// first.BeginTx) through db, then runs rest in it and commits; it rolls
-// back if any of it fails. Every round trip counts: a booking's database
-// work is mostly waiting for them, and each costs system calls on both sides.
-func transaction(ctx context.Context, db Beginner, first *pgx.Batch, rest func(tx pgx.Tx) error) error {
+// first.BeginTx) through db, then runs rest in it and commits, and then
+// calls onCommit; it rolls back if any of it fails. Every round trip counts:
+// a booking's database work is mostly waiting for them, and each costs
+// system calls on both sides.
+func (r *Repository) transaction(ctx context.Context, db Beginner, first *pgx.Batch, rest func(tx pgx.Tx) error) error {
 	br := db.SendBatch(ctx, first)
 	tx := br.Tx()
 	defer tx.Rollback(ctx) //nolint:errcheck // after Commit it is a no-op
@@ -81,7 +95,11 @@ func transaction(ctx context.Context, db Beginner, first *pgx.Batch, rest func(t
 	if err := rest(tx); err != nil {
 		return err
 	}
-	return tx.Commit(ctx)
+	if err := tx.Commit(ctx); err != nil {
+		return err
+	}
+	r.onCommit()
+	return nil
 }
 
 // Catalogue returns every hotel with its room types.
@@ -187,7 +205,7 @@ func (r *Repository) CreateBooking(ctx context.Context, cmd contracts.BookRoom, 
 	first := &pgx.Batch{}
 	first.BeginTx(pgx.TxOptions{})
 	queueInsertBooking(first, cmd, d, keyHash(cmd), &ins)
-	err := transaction(ctx, r.bookingTx, first, func(tx pgx.Tx) (err error) {
+	err := r.transaction(ctx, r.bookingTx, first, func(tx pgx.Tx) (err error) {
 		if !ins.ok {
 			if err = insertWithKeyTaken(ctx, tx, cmd, d, &ins); err != nil || !ins.ok {
 				return err // a duplicate command writes nothing
@@ -372,7 +390,7 @@ func (r *Repository) UpdateBooking(ctx context.Context, id string, change app.Ch
 		}
 		return err
 	})
-	err := transaction(ctx, r.pool, first, func(tx pgx.Tx) error {
+	err := r.transaction(ctx, r.pool, first, func(tx pgx.Tx) error {
 		if !found {
 			return app.ErrNotFound
 		}

@@ -397,3 +397,41 @@ func TestCreateBooking_OverlappingStaysAtOnceSellEachRoomOnce(t *testing.T) {
 		t.Fatalf("%d stays confirmed, want at least 3 (each night has 3 rooms)", confirmed)
 	}
 }
+
+// OnCommit is called after each commit of a transaction that writes
+// events (a new booking, a task update), so that the outbox forwarder
+// reads them at once, and not for one that fails and rolls back.
+func TestOnCommit_CalledAfterEachCommitThatWritesEvents(t *testing.T) {
+	t.Parallel()
+	s := newStore(t, 4)
+	var commits atomic.Int64
+	repo := postgres.NewRepository(s.pool, postgres.OnCommit(func() { commits.Add(1) }))
+	s.repo = repo
+	ctx := testkit.Context(t)
+	b, _ := s.book(t, ctx, bookRoom("lisbon-tagus-grand", "double", "2031-10-01", "2031-10-02", ""))
+	if n := commits.Load(); n != 1 {
+		t.Fatalf("after a booking committed: OnCommit called %d times, want 1", n)
+	}
+	notify := func(b *domain.Booking) (bool, []contracts.Contract, error) {
+		changed, err := b.SetTask(contracts.TaskNotification, contracts.TaskDone)
+		b.Version++
+		return changed, []contracts.Contract{b.StatusChanged(time.Now().UTC())}, err
+	}
+	if _, changed, err := repo.UpdateBooking(ctx, b.ID, notify); err != nil || !changed {
+		t.Fatalf("task update: changed %v, err %v", changed, err)
+	}
+	if n := commits.Load(); n != 2 {
+		t.Fatalf("after a task update committed: OnCommit called %d times, want 2", n)
+	}
+	errChange := errors.New("the change fails")
+	failing := func(*domain.Booking) (bool, []contracts.Contract, error) { return false, nil, errChange }
+	if _, _, err := repo.UpdateBooking(ctx, b.ID, failing); !errors.Is(err, errChange) {
+		t.Fatalf("a failing change: %v, want %v", err, errChange)
+	}
+	if _, _, err := repo.UpdateBooking(ctx, uuid.NewString(), notify); !errors.Is(err, app.ErrNotFound) {
+		t.Fatalf("a booking not stored: %v, want ErrNotFound", err)
+	}
+	if n := commits.Load(); n != 2 {
+		t.Fatalf("after two transactions rolled back: OnCommit called %d times, want still 2", n)
+	}
+}

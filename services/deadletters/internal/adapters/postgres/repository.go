@@ -38,10 +38,29 @@ func Migrations() fs.FS {
 // Repository is the deadletters service's storage.
 type Repository struct {
 	pool *pgxpool.Pool
+	// onCommit runs after each commit of Save (see OnCommit).
+	onCommit func()
+}
+
+// Option configures a Repository.
+type Option func(*Repository)
+
+// OnCommit has fn called after each commit of Save, the transaction that
+// writes TaskFailed to the outbox, so that the service's outbox forwarder
+// reads it at once (outbox.Commits's Committed). A duplicate delivery
+// commits no event: the spurious call costs the forwarder one empty read.
+func OnCommit(fn func()) Option {
+	return func(r *Repository) { r.onCommit = fn }
 }
 
 // NewRepository returns a Repository on pool.
-func NewRepository(pool *pgxpool.Pool) *Repository { return &Repository{pool: pool} }
+func NewRepository(pool *pgxpool.Pool, opts ...Option) *Repository {
+	r := &Repository{pool: pool, onCommit: func() {}}
+	for _, o := range opts {
+		o(r)
+	}
+	return r
+}
 
 const letterColumns = `id, status, topic, queue, handler, reason, attempts, first_failed_at, last_failed_at,
 	correlation_id, payload, metadata, created_at, updated_at, replayed_at, replay_count, purged_at`
@@ -116,6 +135,7 @@ func (r *Repository) Save(ctx context.Context, l domain.Letter, announce app.Ann
 	if err != nil {
 		return "", fmt.Errorf("save dead letter %s: %w", l.ID, err)
 	}
+	r.onCommit()
 	return outcome, nil
 }
 
