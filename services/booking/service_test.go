@@ -139,10 +139,12 @@ func subscribe(t testing.TB, s *stack, event, service string) <-chan *message.Me
 	return ch
 }
 
+// The booking's commit wakes the outbox forwarder: its events leave with
+// no fallback poll to wait for (an hour here).
 func TestBookRoom_ConfirmedBookingIsStoredAndAnnounced(t *testing.T) {
 	t.Parallel()
 	s := newStack(t)
-	in := s.start(t, 2)
+	in := s.start(t, 2, func(c *Config) { c.OutboxPoll = time.Hour })
 	confirmed := subscribe(t, s, messaging.EventBookingConfirmed, "voucher")
 	cmd := command("lisbon-tagus-grand", "double")
 	s.send(t, cmd)

@@ -354,10 +354,12 @@ func counters(t *testing.T, name, label string, ins ...*instance) map[string]flo
 	return out
 }
 
+// Storing the letter wakes the outbox forwarder: TaskFailed leaves with no
+// fallback poll to wait for (an hour here).
 func TestDeadLetter_FailedVoucherTaskIsStoredWithItsMetadataAndAnnouncedAsTaskFailed(t *testing.T) {
 	t.Parallel()
 	s := newStack(t)
-	in := s.start(t, token)
+	in := s.start(t, token, func(c *Config) { c.OutboxPoll = time.Hour })
 	tk := s.runVoucherTask(t, "fail")
 	msg, bookingID := bookingConfirmed(t)
 	sent := time.Now()

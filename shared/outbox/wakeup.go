@@ -11,12 +11,15 @@ import (
 // idle worker reads the outbox at once. A service makes one Commits, gives
 // it to its Forwarder (Config.Commits) and to its storage.
 //
-// Why not PostgreSQL's LISTEN/NOTIFY, which needs no change in the writers:
-// PostgreSQL serializes the commits of transactions that NOTIFY (a lock
-// held through each commit). Measured with a trigger notifying at commit,
-// writers that did nothing else committed half as much (3,904 -> 1,861 a
-// second) and the booking service's backlog drain (BenchmarkSettle) fell
-// from about 900 to 400-700 bookings a second.
+// Why not PostgreSQL's LISTEN/NOTIFY, which needs no change in the writers
+// (issue 13's first version, a trigger notifying at commit): PostgreSQL
+// serializes the commits of transactions that NOTIFY (a lock held through
+// each commit). Writers that did nothing else committed half as much
+// (BenchmarkOutboxUnderLoad, as fast as they can: 3,904 -> 1,861 a second;
+// in-process, 6,992 against NOTIFY's 3,704 on a quieter machine), and the
+// booking service's backlog drain fell (BenchmarkSettle: from about 900 to
+// 400-700 bookings a second; in-process, 1,108 against NOTIFY's 1,023,
+// the same as polling). docs/results/benchmarks.md has the figures.
 //
 // The price of waking in-process: a commit wakes only its own process's
 // forwarder. Rows another replica committed are forwarded by that replica;
