@@ -18,9 +18,9 @@ package deepstack
 //
 // The HTTP servers and the publisher's send goroutines do not use it: there
 // is a goroutine per open connection and per publish in flight, thousands
-// of them when the web tier is overloaded, and at 2,000 bookings/s the web
-// tier's peak memory grew from 66 to 84 MiB with it while its CPU per
-// booking did not measurably fall (docs/results/benchmarks.md).
+// of them when the web tier is overloaded, each of which would hold Size
+// more, and with it the web tier's CPU per booking at 2,000 bookings/s did
+// not measurably fall (docs/results/benchmarks.md).
 const Size = 16 << 10
 
 // Reserve makes sure the calling goroutine has at least Size bytes of stack
