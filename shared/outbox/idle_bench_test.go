@@ -4,11 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"slices"
-	"strconv"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -55,9 +51,9 @@ func BenchmarkOutboxIdle(b *testing.B) {
 
 			const window = 5 * time.Second
 			backends := backendPIDs(b, pool)
-			self0, pg0 := processCPU(), backendsCPU(backends)
+			self0, pg0 := testkit.ProcessCPU(b), backendsCPU(backends)
 			time.Sleep(window)
-			self1, pg1 := processCPU(), backendsCPU(backends)
+			self1, pg1 := testkit.ProcessCPU(b), backendsCPU(backends)
 			perSecond := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / window.Seconds() }
 			b.ReportMetric(perSecond(self1-self0), "forwarder_cpu_ms/s")
 			b.ReportMetric(perSecond(pg1-pg0), "postgres_cpu_ms/s")
@@ -116,25 +112,11 @@ func backendPIDs(b *testing.B, pool *pgxpool.Pool) []int {
 
 // backendsCPU sums the user and system time of pids; a process gone counts 0.
 func backendsCPU(pids []int) time.Duration {
-	const tick = 10 * time.Millisecond // USER_HZ is 100 on Linux
 	var sum time.Duration
 	for _, pid := range pids {
-		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			continue
+		if used, ok := testkit.PIDCPU(pid); ok {
+			sum += used
 		}
-		// The fields after the command name, which is in parentheses:
-		// utime and stime are the 14th and 15th of the line.
-		fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
-		utime, _ := strconv.ParseInt(fields[11], 10, 64)
-		stime, _ := strconv.ParseInt(fields[12], 10, 64)
-		sum += time.Duration(utime+stime) * tick
 	}
 	return sum
-}
-
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru) //nolint:errcheck // RUSAGE_SELF cannot fail
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

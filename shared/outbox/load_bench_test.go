@@ -47,13 +47,13 @@ func forwardUnderLoad(b *testing.B, rate int, poll time.Duration) {
 	testkit.Eventually(b, time.Minute, "warm-up forwarded", func() bool { return rowsLeft(b, pool) == 0 })
 
 	backends := backendPIDs(b, pool)
-	self0, pg0 := processCPU(), backendsCPU(backends)
+	self0, pg0 := testkit.ProcessCPU(b), backendsCPU(backends)
 	b.ResetTimer()
 	committed := commitAll(b, pool, commits, "load", b.N, rate)
 	writing := b.Elapsed()
 	testkit.Eventually(b, time.Minute, "all forwarded", func() bool { return rowsLeft(b, pool) == 0 })
 	b.StopTimer()
-	self, pg := processCPU()-self0, backendsCPU(backends)-pg0
+	self, pg := testkit.ProcessCPU(b)-self0, backendsCPU(backends)-pg0
 
 	perEvent := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / float64(b.N) }
 	perSecond := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / b.Elapsed().Seconds() }
