@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"sync/atomic"
 	"testing"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -15,20 +14,6 @@ import (
 	"github.com/staybook/staybook/shared/postgres"
 	"github.com/staybook/staybook/shared/testkit"
 )
-
-// statements counts the statements a pool executes (those in a batch too).
-type statements struct{ n atomic.Int64 }
-
-func (s *statements) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
-	s.n.Add(1)
-	return ctx
-}
-func (s *statements) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
-func (s *statements) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
-	return ctx
-}
-func (s *statements) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) { s.n.Add(1) }
-func (s *statements) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData)     {}
 
 // publishEach publishes n events one Publish call each, as a cqrs.EventBus
 // does, to the topics in turn, through events.Publisher().
@@ -50,7 +35,7 @@ func publishEach(t *testing.T, events *outbox.Events, prefix string, topics []st
 // metadata.
 func TestEvents_WrittenInOneStatementAsTheForwarderReadsThem(t *testing.T) {
 	t.Parallel()
-	counted := &statements{}
+	counted := &testkit.SQLCounter{}
 	pool, err := postgres.Open(testkit.Context(t), postgres.Config{URL: testkit.Database(t), MaxConns: 4,
 		Logger: slog.New(slog.DiscardHandler), Tracer: counted})
 	testkit.Must(t, err)
@@ -62,9 +47,9 @@ func TestEvents_WrittenInOneStatementAsTheForwarderReadsThem(t *testing.T) {
 	var written, queued outbox.Events
 	sent := map[string]string{}
 	publishEach(t, &written, "written", topics, 3, sent)
-	before := counted.n.Load()
+	before := counted.Statements.Load()
 	testkit.Must(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return written.Write(tx) }))
-	if n := counted.n.Load() - before - 2; n != 1 { // less BEGIN and COMMIT
+	if n := counted.Statements.Load() - before - 2; n != 1 { // less BEGIN and COMMIT
 		t.Fatalf("Write of 3 events ran %d statements, want 1", n)
 	}
 	publishEach(t, &queued, "queued", topics, 3, sent)

@@ -33,13 +33,13 @@ type store struct {
 	pool   *pgxpool.Pool
 	repo   *postgres.Repository
 	hotels map[string]domain.Hotel
-	sent   *sendCounter
+	sent   *testkit.SQLCounter
 }
 
 func newStore(t *testing.T, maxConns int32) *store {
 	t.Helper()
 	ctx := testkit.Context(t)
-	sent := &sendCounter{}
+	sent := &testkit.SQLCounter{}
 	pool, err := sharedpg.Open(ctx, sharedpg.Config{URL: testkit.Database(t), MaxConns: maxConns, Migrations: postgres.Migrations(),
 		Logger: slog.New(slog.DiscardHandler), Tracer: sent})
 	testkit.Must(t, err)
@@ -53,28 +53,11 @@ func newStore(t *testing.T, maxConns int32) *store {
 	return s
 }
 
-// sendCounter counts what a pool sends to PostgreSQL: each query, and each
-// batch, whose statements all travel in one round trip. (Statements are
-// prepared once per connection, uncounted.)
-type sendCounter struct{ n atomic.Int64 }
-
-func (c *sendCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
-	c.n.Add(1)
-	return ctx
-}
-func (c *sendCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
-func (c *sendCounter) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
-	c.n.Add(1)
-	return ctx
-}
-func (c *sendCounter) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
-func (c *sendCounter) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData)     {}
-
-// during returns how many round trips fn costs.
-func (c *sendCounter) during(fn func()) int64 {
-	before := c.n.Load()
+// roundTrips returns how many round trips fn costs on s's pool.
+func (s *store) roundTrips(fn func()) int64 {
+	before := s.sent.RoundTrips.Load()
 	fn()
-	return c.n.Load() - before
+	return s.sent.RoundTrips.Load() - before
 }
 
 func bookRoom(hotel, room, checkIn, checkOut, key string) contracts.BookRoom {
@@ -166,7 +149,7 @@ func TestRoundTrips_FourForANewBookingThreeForATaskUpdate(t *testing.T) {
 	}
 
 	var b domain.Booking
-	if n := s.sent.during(func() {
+	if n := s.roundTrips(func() {
 		b, _ = s.book(t, ctx, bookRoom("lisbon-tagus-grand", "double", "2031-03-10", "2031-03-13", "key-1"))
 	}); n != 4 || b.Status != contracts.StatusConfirmed {
 		t.Fatalf("a new booking (%s) took %d round trips, want 4", b.Status, n)
@@ -175,7 +158,7 @@ func TestRoundTrips_FourForANewBookingThreeForATaskUpdate(t *testing.T) {
 	_, _, err = s.repo.UpdateBooking(ctx, b.ID, recordVoucher)
 	testkit.Must(t, err)
 	var changed bool
-	if n := s.sent.during(func() {
+	if n := s.roundTrips(func() {
 		b, changed, err = s.repo.UpdateBooking(ctx, b.ID, func(b *domain.Booking) (bool, []contracts.Contract, error) {
 			changed, err := b.SetTask(contracts.TaskEmail, contracts.TaskDone)
 			b.Version++
