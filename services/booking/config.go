@@ -18,6 +18,11 @@ type Config struct {
 	// Workers is how many BookRoom commands are handled at once: the
 	// database's protection, however long the queue gets.
 	Workers int `env:"BOOKING_WORKERS"`
+	// TaskWorkers is how many events of each task (VoucherCreated,
+	// ConfirmationEmailSent, CustomerNotified) are recorded at once. Two
+	// kept up to about 100 bookings a second; at 150/s CustomerNotified
+	// backed up (docs/results/benchmarks.md, "Third round").
+	TaskWorkers int `env:"BOOKING_TASK_WORKERS"`
 	// DBMaxConns bounds the connection pool (the database's budget per replica).
 	DBMaxConns int32 `env:"BOOKING_DB_MAX_CONNS"`
 	// CommandTTL: older commands are rejected as expired, not confirmed hours later.
@@ -40,6 +45,7 @@ type Config struct {
 func DefaultConfig() Config {
 	c := Config{
 		Workers:         8,
+		TaskWorkers:     4,
 		DBMaxConns:      16,
 		CommandTTL:      time.Hour,
 		OutboxPoll:      2 * time.Second,
@@ -62,6 +68,7 @@ func (c Config) Validate() error {
 	return errors.Join(
 		c.Common.Validate(),
 		config.AtLeast("BOOKING_WORKERS", c.Workers, 1),
+		config.AtLeast("BOOKING_TASK_WORKERS", c.TaskWorkers, 1),
 		config.AtLeast("BOOKING_DB_MAX_CONNS", c.DBMaxConns, 2),
 		config.NotNegative("BOOKING_COMMAND_TTL", c.CommandTTL),
 		config.Positive("OUTBOX_POLL_INTERVAL", c.OutboxPoll),

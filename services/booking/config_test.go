@@ -15,7 +15,7 @@ func TestConfig_DefaultsAreValid(t *testing.T) {
 	if err := config.Load(&c); err != nil {
 		t.Fatal(err)
 	}
-	if c.HTTPAddr != ":8081" || c.Workers != 8 || c.DBMaxConns != 16 || c.CommandTTL != time.Hour ||
+	if c.HTTPAddr != ":8081" || c.Workers != 8 || c.TaskWorkers != 4 || c.DBMaxConns != 16 || c.CommandTTL != time.Hour ||
 		c.OutboxPoll != 2*time.Second || c.DirectTimeout != 30*time.Second || c.Failpoint != "" ||
 		c.DatabaseURL != "postgres://postgres@localhost:5432/staybook_booking?sslmode=disable" {
 		t.Fatalf("defaults: %+v", c)
@@ -24,7 +24,7 @@ func TestConfig_DefaultsAreValid(t *testing.T) {
 
 func TestConfig_ReadsTheServicesVariables(t *testing.T) {
 	for k, v := range map[string]string{
-		"BOOKING_WORKERS": "3", "BOOKING_DB_MAX_CONNS": "2", "BOOKING_COMMAND_TTL": "0s", "BOOKING_TX_DELAY": "5ms",
+		"BOOKING_WORKERS": "3", "BOOKING_TASK_WORKERS": "5", "BOOKING_DB_MAX_CONNS": "2", "BOOKING_COMMAND_TTL": "0s", "BOOKING_TX_DELAY": "5ms",
 		"OUTBOX_POLL_INTERVAL": "1s", "DIRECT_TIMEOUT": "2s", "VOUCHER_URL": "http://v", "EMAIL_URL": "http://e",
 		"NOTIFICATION_URL": "http://n", "STAYBOOK_FAILPOINT": "booking.after_commit",
 	} {
@@ -34,7 +34,7 @@ func TestConfig_ReadsTheServicesVariables(t *testing.T) {
 	if err := config.Load(&c); err != nil {
 		t.Fatal(err)
 	}
-	if c.Workers != 3 || c.DBMaxConns != 2 || c.CommandTTL != 0 || c.TransactionDelay != 5*time.Millisecond ||
+	if c.Workers != 3 || c.TaskWorkers != 5 || c.DBMaxConns != 2 || c.CommandTTL != 0 || c.TransactionDelay != 5*time.Millisecond ||
 		c.OutboxPoll != time.Second || c.DirectTimeout != 2*time.Second || c.VoucherURL != "http://v" ||
 		c.EmailURL != "http://e" || c.NotificationURL != "http://n" || c.Failpoint != "booking.after_commit" {
 		t.Fatalf("got %+v", c)
@@ -46,6 +46,7 @@ func TestConfig_ReadsTheServicesVariables(t *testing.T) {
 func TestConfig_ErrorsNameTheVariable(t *testing.T) {
 	cases := []struct{ name, bad, good string }{
 		{"BOOKING_WORKERS", "0", "1"},
+		{"BOOKING_TASK_WORKERS", "0", "1"},
 		{"BOOKING_DB_MAX_CONNS", "1", "2"},
 		{"BOOKING_COMMAND_TTL", "-1s", "0s"},
 		{"OUTBOX_POLL_INTERVAL", "0s", "1ms"},

@@ -29,9 +29,6 @@ var program = servicekit.Program[Config]{
 
 func main() { program.Main() }
 
-// taskInstances is how many copies of each task event handler consume its queue.
-const taskInstances = 2
-
 // wiring builds the service; its fields are hooks for tests.
 type wiring struct {
 	// onSettled, if set, is told of every BookRoom command handled, once its
@@ -59,7 +56,7 @@ func (w wiring) build(ctx context.Context, svc *servicekit.Service, cfg Config) 
 		return err
 	}
 	for _, h := range messages.TaskHandlers() {
-		if err := svc.HandleEvent(h, servicekit.Handling{Policy: DefaultPolicy(), Instances: taskInstances}); err != nil {
+		if err := svc.HandleEvent(h, servicekit.Handling{Policy: DefaultPolicy(), Instances: cfg.TaskWorkers}); err != nil {
 			return err
 		}
 	}
