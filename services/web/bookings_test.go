@@ -644,6 +644,10 @@ func TestCreateBooking_BrokerNotConfirming_IsA503AtOnceBeyondTheMessagesInFlight
 		if resp.status != http.StatusServiceUnavailable || resp.header.Get("Retry-After") == "" {
 			t.Fatalf("beyond the messages in flight: %d %s %v, want 503 with Retry-After", resp.status, resp.body, resp.header)
 		}
+		// It says so: unlike a publish that timed out, this one sent nothing.
+		if !strings.Contains(string(resp.body), "nothing was queued") {
+			t.Fatalf("beyond the messages in flight: %s, want the client told that nothing was queued", resp.body)
+		}
 	}
 	select {
 	case resp := <-answers:

@@ -13,6 +13,7 @@ import (
 	"github.com/staybook/staybook/shared/contracts"
 	"github.com/staybook/staybook/shared/httpx"
 	"github.com/staybook/staybook/shared/logging"
+	"github.com/staybook/staybook/shared/messaging"
 	"github.com/staybook/staybook/shared/telemetry"
 
 	"github.com/staybook/staybook/services/web/internal/domain"
@@ -209,6 +210,12 @@ func (b *Bookings) enqueue(ctx context.Context, cmd contracts.BookRoom) (Placed,
 	if err := b.cfg.Commands.Send(context.WithoutCancel(ctx), cmd); err != nil {
 		b.log.WarnContext(ctx, "booking not queued", "err", err)
 		b.cfg.Metrics.booking(resultUnavailable)
+		if errors.Is(err, messaging.ErrBusy) {
+			// Nothing was sent: the broker had not confirmed the messages
+			// already in flight, and no room came free in time.
+			return Placed{}, &UnavailableError{Code: CodeUnavailable,
+				Message: "too many bookings are awaiting the broker; nothing was queued: retry later"}
+		}
 		return Placed{}, &UnavailableError{Code: CodeUnavailable,
 			Message: "the booking could not be queued; retry with the same Idempotency-Key (a booking may have been made)"}
 	}
