@@ -187,11 +187,15 @@ func (d *deliveries) deliver(ctx context.Context, channel, target string, send f
 }
 
 // NotifyAndAnnounce is Notify followed by publishing CustomerNotified, which
-// the booking service takes as "notification task done". A failed publish
+// the booking service takes as "notification task done". Only the
+// notification that is the booking's task (ReportsTask: the confirmation or
+// the rejection) is announced. The voucher-in-your-inbox push is an extra:
+// its CustomerNotified changed nothing in the booking, yet cost a publish, a
+// delivery and a booking transaction per booking (issue 13). A failed publish
 // fails the call: a retry publishes again without pushing again.
 func (s *Notifier) NotifyAndAnnounce(ctx context.Context, n domain.Notification) (contracts.CustomerNotified, error) {
 	done, err := s.Notify(ctx, n)
-	if err != nil {
+	if err != nil || !n.ReportsTask {
 		return done, err
 	}
 	if err := s.cfg.Events.Publish(ctx, done); err != nil {

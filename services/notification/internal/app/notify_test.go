@@ -101,6 +101,30 @@ func TestNotify_BothChannelsOffStillAnnouncesWithNoChannels(t *testing.T) {
 	}
 }
 
+// Only the booking's own notification is its task: the voucher push is
+// sent, and announced to nobody.
+func TestNotifyAndAnnounce_AnnouncesOnlyTheNotificationThatIsTheTask(t *testing.T) {
+	t.Parallel()
+	p, events := &fakePusher{}, &fakeEvents{}
+	n, err := app.New(app.Config{Pusher: p, Topics: topics, Events: events, Sent: adapters.NewRecentDeliveries(10)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	emailSent := domain.ConfirmationEmailSent(contracts.ConfirmationEmailSent{BookingID: "b1", GuestEmail: "ann@example.org"})
+	if _, err := n.NotifyAndAnnounce(context.Background(), emailSent); err != nil {
+		t.Fatal(err)
+	}
+	if len(p.sent) != 1 || len(events.notified) != 0 {
+		t.Fatalf("the voucher push: %d pushes, announced %+v; want 1 push and nothing announced", len(p.sent), events.notified)
+	}
+	if _, err := n.NotifyAndAnnounce(context.Background(), confirmed()); err != nil {
+		t.Fatal(err)
+	}
+	if len(p.sent) != 2 || len(events.notified) != 1 || events.notified[0].Event != "BookingConfirmed" {
+		t.Fatalf("the confirmation: %d pushes, announced %+v; want 2 pushes and BookingConfirmed announced", len(p.sent), events.notified)
+	}
+}
+
 func TestNotify_PushesToTheGuestTopicWithAClickLink(t *testing.T) {
 	t.Parallel()
 	p := &fakePusher{}
