@@ -139,16 +139,26 @@ func receive[T contracts.Contract](t *testing.T, ch <-chan *message.Message, wha
 	}
 }
 
-// metric reads one sample from the service's /metrics, 0 if absent.
-func (h *harness) metric(t *testing.T, name, handler string) float64 {
+// metrics returns the lines of the service's /metrics.
+func (h *harness) metrics(t *testing.T) []string {
 	t.Helper()
 	resp, err := http.Get("http://" + h.svc.Addr() + "/metrics")
 	testkit.Must(t, err)
 	defer resp.Body.Close()
-	prefix := fmt.Sprintf(`%s{handler=%q} `, name, handler)
+	var lines []string
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), prefix); ok {
+		lines = append(lines, sc.Text())
+	}
+	return lines
+}
+
+// metric reads one sample from the service's /metrics, 0 if absent.
+func (h *harness) metric(t *testing.T, name, handler string) float64 {
+	t.Helper()
+	prefix := fmt.Sprintf(`%s{handler=%q} `, name, handler)
+	for _, line := range h.metrics(t) {
+		if v, ok := strings.CutPrefix(line, prefix); ok {
 			var f float64
 			fmt.Sscan(v, &f)
 			return f
@@ -161,14 +171,10 @@ func (h *harness) metric(t *testing.T, name, handler string) float64 {
 // (Watermill's handler metrics, summed over the handler's instances).
 func (h *harness) handled(t *testing.T, handler string) float64 {
 	t.Helper()
-	resp, err := http.Get("http://" + h.svc.Addr() + "/metrics")
-	testkit.Must(t, err)
-	defer resp.Body.Close()
 	prefix := fmt.Sprintf(`staybook_handler_execution_time_seconds_count{handler_name="%s#`, handler)
 	var n float64
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		if line := sc.Text(); strings.HasPrefix(line, prefix) && strings.Contains(line, `success="true"`) {
+	for _, line := range h.metrics(t) {
+		if strings.HasPrefix(line, prefix) && strings.Contains(line, `success="true"`) {
 			var f float64
 			fmt.Sscan(line[strings.LastIndex(line, " ")+1:], &f)
 			n += f
