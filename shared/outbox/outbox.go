@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -79,7 +80,10 @@ type Config struct {
 	// RetryInterval is the pause after a batch of which nothing could be
 	// published, or after a database error (default 1 s).
 	RetryInterval time.Duration
-	Logger        *slog.Logger
+	// VacuumInterval is how often the forwarder vacuums the table itself
+	// where PostgreSQL's autovacuum will not (default 1 min; see vacuum.go).
+	VacuumInterval time.Duration
+	Logger         *slog.Logger
 }
 
 // Forwarder moves outbox rows to the broker. A row is deleted only after
@@ -93,6 +97,11 @@ type Forwarder struct {
 	running chan struct{}
 	once    sync.Once
 	wakeups // how commits wake the workers (wakeup.go)
+
+	// vacuumItself: autovacuum is off for the table, so the forwarder
+	// vacuums it (vacuum.go); deleted counts the rows deleted since.
+	vacuumItself bool
+	deleted      atomic.Int64
 }
 
 // NewForwarder builds a forwarder; the table must exist (migrations).
@@ -112,10 +121,13 @@ func NewForwarder(ctx context.Context, cfg Config) (*Forwarder, error) {
 	if cfg.RetryInterval == 0 {
 		cfg.RetryInterval = time.Second
 	}
+	if cfg.VacuumInterval == 0 {
+		cfg.VacuumInterval = time.Minute
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	if cfg.BatchSize < 1 || cfg.Workers < 1 || cfg.PollInterval < 0 || cfg.RetryInterval < 0 {
+	if cfg.BatchSize < 1 || cfg.Workers < 1 || cfg.PollInterval < 0 || cfg.RetryInterval < 0 || cfg.VacuumInterval < 0 {
 		return nil, fmt.Errorf("outbox: batch size %d, workers %d and intervals must be positive", cfg.BatchSize, cfg.Workers)
 	}
 	var exists bool
@@ -125,7 +137,15 @@ func NewForwarder(ctx context.Context, cfg Config) (*Forwarder, error) {
 	if !exists {
 		return nil, fmt.Errorf("outbox: table %s does not exist (run the migrations)", Table)
 	}
-	return &Forwarder{cfg: cfg, running: make(chan struct{}), wakeups: newWakeups(cfg.Commits)}, nil
+	autovacuum, err := autovacuumOn(ctx, cfg.Pool)
+	if err != nil {
+		return nil, err
+	}
+	if !autovacuum {
+		cfg.Logger.WarnContext(ctx, "PostgreSQL's autovacuum is off for the outbox table: the forwarder vacuums it itself",
+			"table", Table, "every", cfg.VacuumInterval)
+	}
+	return &Forwarder{cfg: cfg, running: make(chan struct{}), wakeups: newWakeups(cfg.Commits), vacuumItself: !autovacuum}, nil
 }
 
 // Running is closed once the forwarder's workers have started.
@@ -136,6 +156,9 @@ func (f *Forwarder) Running() chan struct{} { return f.running }
 func (f *Forwarder) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { f.pollEvery(ctx, f.cfg.PollInterval) })
+	if f.vacuumItself {
+		wg.Go(func() { f.vacuumEvery(ctx, f.cfg.VacuumInterval) })
+	}
 	for range f.cfg.Workers {
 		wg.Go(func() { f.work(ctx) })
 	}
@@ -231,6 +254,7 @@ func (f *Forwarder) ForwardBatch(ctx context.Context) (read, published int, err 
 	if err := tx.Commit(dctx); err != nil {
 		return len(events), 0, fmt.Errorf("commit %d forwarded rows (they will be published again): %w", len(done), err)
 	}
+	f.deleted.Add(int64(len(done)))
 	return len(events), len(done), nil
 }
 
