@@ -66,6 +66,8 @@ type Stack struct {
 	cfg   Config
 	mu    sync.Mutex
 	procs map[string]*Process
+	// cleanups run in Close once every process has stopped.
+	cleanups []func()
 }
 
 // Process is one running program.
@@ -380,7 +382,21 @@ func (s *Stack) Close() error {
 			errs = append(errs, err)
 		}
 	}
+	s.mu.Lock()
+	cleanups := s.cleanups
+	s.cleanups = nil
+	s.mu.Unlock()
+	for _, f := range cleanups {
+		f()
+	}
 	return errors.Join(errs...)
+}
+
+// onClose has Close run f once every process has stopped.
+func (s *Stack) onClose(f func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cleanups = append(s.cleanups, f)
 }
 
 func rank(order []string, name string) int {

@@ -21,7 +21,7 @@ type MailpitConfig struct {
 // In memory: Mailpit's own default is a temporary file on disk, where it
 // wrote about 160 KB per email (the message, SQLite's WAL, its indexes),
 // so a load run's emails went to disk beside RabbitMQ's and PostgreSQL's
-// synced writes. The database is removed when Mailpit exits.
+// synced writes. The database is removed when the stack closes.
 func (s *Stack) StartMailpit(ctx context.Context, cfg MailpitConfig) error {
 	if cfg.SMTPAddr == "" {
 		cfg.SMTPAddr = "127.0.0.1:1025"
@@ -40,10 +40,10 @@ func (s *Stack) StartMailpit(ctx context.Context, cfg MailpitConfig) error {
 		os.RemoveAll(dir)
 		return err
 	}
-	go func() {
-		<-p.done
-		os.RemoveAll(dir)
-	}()
+	// Removed when the stack closes, after Mailpit has exited (a goroutine
+	// waiting for its exit would race the end of the process that runs the
+	// stack: make dev left empty directories behind).
+	s.onClose(func() { os.RemoveAll(dir) })
 	return WaitHTTP(ctx, "http://"+cfg.HTTPAddr+"/api/v1/info", p, 60*time.Second)
 }
 
