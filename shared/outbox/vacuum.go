@@ -41,37 +41,20 @@ func autovacuumOn(ctx context.Context, pool *pgxpool.Pool) (bool, error) {
 // deleted rows, until ctx ends. A VACUUM that fails is logged and tried at
 // the next interval: the table grows meanwhile, nothing is lost.
 func (f *Forwarder) vacuumEvery(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	every(ctx, interval, func() {
 		deleted := f.deleted.Swap(0)
 		if deleted == 0 {
-			continue
+			return
 		}
-		if err := f.Vacuum(ctx); err != nil {
+		if _, err := f.cfg.Pool.Exec(ctx, `VACUUM `+Table); err != nil {
 			if ctx.Err() == nil {
-				f.cfg.Logger.WarnContext(ctx, "outbox vacuum failed; trying again in the next interval", "err", err)
+				f.cfg.Logger.WarnContext(ctx, "outbox vacuum failed; trying again in the next interval", "table", Table, "err", err)
 			}
 			f.deleted.Add(deleted)
-			continue
+			return
 		}
 		f.cfg.Logger.DebugContext(ctx, "outbox vacuumed", "rows_deleted_since_last", deleted)
-	}
-}
-
-// Vacuum vacuums the outbox table once: the space of the rows deleted
-// since the last vacuum becomes reusable. The forwarder calls it itself
-// where autovacuum is off (see VacuumsItself); it needs the table's owner.
-func (f *Forwarder) Vacuum(ctx context.Context) error {
-	if _, err := f.cfg.Pool.Exec(ctx, `VACUUM `+Table); err != nil {
-		return fmt.Errorf("vacuum %s: %w", Table, err)
-	}
-	return nil
+	})
 }
 
 // VacuumsItself reports whether the forwarder vacuums its table itself,

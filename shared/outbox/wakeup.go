@@ -146,6 +146,11 @@ func pause(ctx context.Context, d time.Duration) {
 // rows no Committed announced to this forwarder (another replica's, a
 // crashed writer's).
 func (f *Forwarder) pollEvery(ctx context.Context, interval time.Duration) {
+	every(ctx, interval, f.wakeOne)
+}
+
+// every calls do every interval until ctx ends.
+func every(ctx context.Context, interval time.Duration, do func()) {
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for {
@@ -153,7 +158,7 @@ func (f *Forwarder) pollEvery(ctx context.Context, interval time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
-			f.wakeOne()
+			do()
 		}
 	}
 }
