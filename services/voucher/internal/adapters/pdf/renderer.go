@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"runtime"
 	"strings"
+	"sync"
 
 	"github.com/jung-kurt/gofpdf"
 	"golang.org/x/image/font/gofont/gobold"
@@ -65,6 +66,9 @@ type Renderer struct {
 	has    coverage
 	repl   rune
 	family string
+	// regular and bold are the Go fonts' files as embedded: without their
+	// hinting (unhinted), made once per process.
+	regular, bold []byte
 	// translate turns text into the fonts' encoding: Windows-1252 for
 	// the core fonts, none for the UTF-8 ones.
 	translate func(string) string
@@ -88,7 +92,12 @@ func NewRenderer(cfg Config) (*Renderer, error) {
 		if err != nil {
 			return nil, fmt.Errorf("pdf renderer: %w", err)
 		}
+		fonts, err := unhintedGoFonts()
+		if err != nil {
+			return nil, fmt.Errorf("pdf renderer: %w", err)
+		}
 		r.has, r.repl, r.family = has, '\uFFFD', "go"
+		r.regular, r.bold = fonts[0], fonts[1]
 	case CoreFonts:
 		r.has = func(c rune) bool { _, ok := charmap.Windows1252.EncodeRune(c); return ok && c >= ' ' }
 		r.repl, r.family = '?', "helvetica"
@@ -111,6 +120,21 @@ func toWindows1252(s string) string {
 	}
 	return out
 }
+
+// unhintedGoFonts are the regular and the bold Go font without their
+// hinting, made once per process: gofpdf's patched copy parses a font once
+// per process too, keyed by its bytes.
+var unhintedGoFonts = sync.OnceValues(func() ([2][]byte, error) {
+	var out [2][]byte
+	for i, ttf := range [][]byte{goregular.TTF, gobold.TTF} {
+		f, err := unhinted(ttf)
+		if err != nil {
+			return out, fmt.Errorf("strip the Go font's hinting: %w", err)
+		}
+		out[i] = f
+	}
+	return out, nil
+})
 
 // goFontsCoverage answers whether both the regular and the bold Go font
 // have a glyph for a rune, from a table built once (the fonts cover the
@@ -213,8 +237,10 @@ func (r *Renderer) newDocument(v domain.Voucher) *gofpdf.Fpdf {
 		// Upstream v1.16.2 parsed them for every document and its
 		// subsetter appended into them (generateChecksum), which needed a
 		// copy per document (docs/upstream/gofpdf-utf8-font-per-document.md).
-		f.AddUTF8FontFromBytes(r.family, "", goregular.TTF)
-		f.AddUTF8FontFromBytes(r.family, "B", gobold.TTF)
+		// The fonts go in without their hinting (unhinted): smaller
+		// subsets, the same outlines.
+		f.AddUTF8FontFromBytes(r.family, "", r.regular)
+		f.AddUTF8FontFromBytes(r.family, "B", r.bold)
 	}
 	utf8 := r.cfg.Fonts == GoFonts
 	f.SetTitle("Staybook voucher "+v.BookingID, utf8)
