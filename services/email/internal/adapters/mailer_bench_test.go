@@ -31,7 +31,7 @@ import (
 // real mailer (go-mail, SMTP connections reused, up to one per sender, as
 // the service sends) with 1 and 4 senders at once, like EMAIL_WORKERS. Each email is composed
 // (text, HTML, and a real voucher attached: the voucher service's render,
-// 22.6 KB) and sent. Metrics: emails/s; cpu-ms/email, the CPU time of the
+// 19.8 KB) and sent. Metrics: emails/s; cpu-ms/email, the CPU time of the
 // benchmark's process per email (composing and sending, plus the SMTP
 // server when it runs in process); server-cpu-ms/email, Mailpit's CPU time
 // per email (read from /proc, Linux only).

@@ -14,7 +14,7 @@ import (
 	"github.com/jung-kurt/gofpdf"
 )
 
-// RealVoucher is a voucher as the voucher service renders it (22.6 KB, its
+// RealVoucher is a voucher as the voucher service renders it (19.8 KB, its
 // fonts embedded), for measurements where the attachment's size matters.
 // The voucher service's pdf tests keep it equal to what its renderer makes.
 //

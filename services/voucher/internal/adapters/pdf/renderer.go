@@ -202,10 +202,11 @@ var (
 // page wraps gofpdf with the voucher's text rules: every string goes
 // through printable, and every line is fitted to its width.
 type page struct {
-	r   *Renderer
-	f   *gofpdf.Fpdf
-	tr  func(string) string
-	sub substitution
+	r    *Renderer
+	f    *gofpdf.Fpdf
+	tr   func(string) string
+	sub  substitution
+	rows codeRows // of the text drawn, for its ToUnicode map
 }
 
 // render draws v and writes the PDF, with conforming ToUnicode maps.
@@ -221,7 +222,7 @@ func (r *Renderer) render(v domain.Voucher) ([]byte, substitution, error) {
 		return nil, p.sub, err
 	}
 	if r.cfg.Fonts == GoFonts {
-		doc, err := fixToUnicode(buf.Bytes())
+		doc, err := fixToUnicode(buf.Bytes(), &p.rows)
 		return doc, p.sub, err
 	}
 	return buf.Bytes(), p.sub, nil
@@ -349,5 +350,6 @@ func (p *page) text(x, y, w float64, style string, size float64, color [3]int, s
 		x += w - f.GetStringWidth(p.tr(s))
 	}
 	f.SetTextColor(color[0], color[1], color[2])
+	p.rows.add(s)
 	f.Text(x, y, p.tr(s))
 }

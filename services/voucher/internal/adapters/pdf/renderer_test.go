@@ -183,6 +183,10 @@ func TestRender_ToUnicodeMapConformsAndXrefPointsAtObjects(t *testing.T) {
 	if n := bytes.Count(doc, []byte("/ToUnicode")); n != 2 {
 		t.Errorf("%d ToUnicode maps, want 2 (regular and bold)", n)
 	}
+	// Only the rows of codes the voucher uses: a few ranges, not 256.
+	if n := bytes.Count(doc, []byte("FF> <")); n < 2 || n > 8 {
+		t.Errorf("%d ranges in the ToUnicode maps, want one per row used in each", n)
+	}
 	m := regexp.MustCompile(`startxref\n(\d+)\n%%EOF`).FindSubmatch(doc)
 	if m == nil {
 		t.Fatal("no startxref")

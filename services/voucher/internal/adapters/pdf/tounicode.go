@@ -2,7 +2,6 @@ package pdf
 
 import (
 	"bytes"
-	"compress/zlib"
 	"errors"
 	"fmt"
 	"strconv"
@@ -19,45 +18,63 @@ import (
 // conforming map.
 const gofpdfToUnicode = "/CIDInit /ProcSet findresource begin\n12 dict begin\nbegincmap\n/CIDSystemInfo\n<</Registry (Adobe)\n/Ordering (UCS)\n/Supplement 0\n>> def\n/CMapName /Adobe-Identity-UCS def\n/CMapType 2 def\n1 begincodespacerange\n<0000> <FFFF>\nendcodespacerange\n1 beginbfrange\n<0000> <FFFF> <0000>\nendbfrange\nendcmap\nCMapName currentdict /CMap defineresource pop\nend\nend"
 
-var (
-	gofpdfToUnicodeObject = []byte("<</Length " + strconv.Itoa(len(gofpdfToUnicode)) + ">>\nstream\n" + gofpdfToUnicode + "\nendstream")
-	// conformingToUnicodeObject is built once: it depends on nothing.
-	conformingToUnicodeObject = buildToUnicodeObject()
-)
+var gofpdfToUnicodeObject = []byte("<</Length " + strconv.Itoa(len(gofpdfToUnicode)) + ">>\nstream\n" + gofpdfToUnicode + "\nendstream")
 
-// buildToUnicodeObject writes the identity map (a CID is the Unicode code
-// point in gofpdf's UTF-8 fonts) as 256 bfranges of 256 codes each, at most
-// 100 to a block as the CMap format asks, compressed.
-func buildToUnicodeObject() []byte {
+// codeRows is the set of rows of 256 codes a document's text uses: the
+// high bytes of its CIDs, which in gofpdf's UTF-8 fonts are the Unicode
+// code points (of the Basic Multilingual Plane, all the Go fonts cover).
+type codeRows [256]bool
+
+// add puts the rows of s's runes in the set.
+func (r *codeRows) add(s string) {
+	for _, c := range s {
+		if c < 0x10000 {
+			r[c>>8] = true
+		}
+	}
+}
+
+// toUnicodeObject writes the identity map (a CID is its code point) for
+// the rows used, one bfrange of 256 codes per row, at most 100 to a block
+// as the CMap format asks. A map of every row would be 256 ranges (5.7 KB,
+// 1.7 KB compressed, in each of the two fonts); a voucher's text uses one
+// to four rows, so the map is a few lines, left uncompressed.
+func toUnicodeObject(rows *codeRows) []byte {
+	used := make([]int, 0, 4)
+	for hi, ok := range rows {
+		if ok {
+			used = append(used, hi)
+		}
+	}
+	if len(used) == 0 {
+		used = append(used, 0) // a CMap needs a range
+	}
 	var cmap strings.Builder
 	cmap.WriteString("/CIDInit /ProcSet findresource begin\n12 dict begin\nbegincmap\n" +
 		"/CIDSystemInfo\n<</Registry (Adobe)\n/Ordering (UCS)\n/Supplement 0\n>> def\n" +
 		"/CMapName /Adobe-Identity-UCS def\n/CMapType 2 def\n" +
 		"1 begincodespacerange\n<0000> <FFFF>\nendcodespacerange\n")
-	for start := 0; start < 256; start += 100 {
-		end := min(start+100, 256)
-		fmt.Fprintf(&cmap, "%d beginbfrange\n", end-start)
-		for hi := start; hi < end; hi++ {
+	for start := 0; start < len(used); start += 100 {
+		block := used[start:min(start+100, len(used))]
+		fmt.Fprintf(&cmap, "%d beginbfrange\n", len(block))
+		for _, hi := range block {
 			fmt.Fprintf(&cmap, "<%02X00> <%02XFF> <%02X00>\n", hi, hi, hi)
 		}
 		cmap.WriteString("endbfrange\n")
 	}
 	cmap.WriteString("endcmap\nCMapName currentdict /CMap defineresource pop\nend\nend")
-
-	var z bytes.Buffer
-	w, _ := zlib.NewWriterLevel(&z, zlib.BestCompression)
-	w.Write([]byte(cmap.String()))
-	w.Close()
-	return []byte("<</Length " + strconv.Itoa(z.Len()) + " /Filter /FlateDecode>>\nstream\n" + z.String() + "\nendstream")
+	return []byte("<</Length " + strconv.Itoa(cmap.Len()) + ">>\nstream\n" + cmap.String() + "\nendstream")
 }
 
 // fixToUnicode replaces gofpdf's ToUnicode streams in doc by conforming
-// ones and rewrites the cross-reference table, whose byte offsets move. A
-// document without such streams (core fonts only) is returned unchanged.
-func fixToUnicode(doc []byte) ([]byte, error) {
+// ones covering the rows of codes its text uses, and rewrites the
+// cross-reference table, whose byte offsets move. A document without such
+// streams (core fonts only) is returned unchanged.
+func fixToUnicode(doc []byte, rows *codeRows) ([]byte, error) {
 	if !bytes.Contains(doc, gofpdfToUnicodeObject) {
 		return doc, nil
 	}
+	conformingToUnicodeObject := toUnicodeObject(rows)
 	type edit struct{ at, delta int } // an edit at byte at of the old document
 	var edits []edit
 	out := make([]byte, 0, len(doc)+2*len(conformingToUnicodeObject))
