@@ -42,7 +42,13 @@ func cidToGlyphMap(t *testing.T, doc []byte, obj string) []byte {
 		t.Fatalf("object %s: no compressed stream", obj)
 	}
 	n, _ := strconv.Atoi(string(doc[m[2]:m[3]]))
-	z, err := zlib.NewReader(bytes.NewReader(doc[m[1] : m[1]+n]))
+	return inflate(t, doc[m[1]:m[1]+n])
+}
+
+// inflate decompresses a FlateDecode stream's bytes.
+func inflate(t *testing.T, compressed []byte) []byte {
+	t.Helper()
+	z, err := zlib.NewReader(bytes.NewReader(compressed))
 	if err != nil {
 		t.Fatal(err)
 	}

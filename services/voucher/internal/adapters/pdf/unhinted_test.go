@@ -2,9 +2,7 @@ package pdf
 
 import (
 	"bytes"
-	"compress/zlib"
 	"encoding/binary"
-	"io"
 	"reflect"
 	"regexp"
 	"strconv"
@@ -17,75 +15,75 @@ import (
 	"golang.org/x/image/math/fixed"
 )
 
-var goFontFiles = map[string][]byte{"regular": goregular.TTF, "bold": gobold.TTF}
-
-// Every glyph keeps its outline, advance and cmap entry: sfnt (a reader
-// independent of the writer) loads the same segments from both files.
-func TestUnhinted_KeepsEveryGlyphsOutlineMetricsAndCmap(t *testing.T) {
-	t.Parallel()
-	for name, ttf := range goFontFiles {
+// eachGoFont runs check on each Go font, hinted as shipped and unhinted,
+// in parallel subtests.
+func eachGoFont(t *testing.T, check func(t *testing.T, hinted, stripped []byte)) {
+	t.Helper()
+	for name, ttf := range map[string][]byte{"regular": goregular.TTF, "bold": gobold.TTF} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			stripped, err := unhinted(ttf)
 			if err != nil {
 				t.Fatal(err)
 			}
-			before, after := parseFont(t, ttf), parseFont(t, stripped)
-			if before.NumGlyphs() != after.NumGlyphs() || before.NumGlyphs() < 100 {
-				t.Fatalf("%d glyphs after, %d before", after.NumGlyphs(), before.NumGlyphs())
-			}
-			var b1, b2 sfnt.Buffer
-			ppem := fixed.I(2048)
-			for g := sfnt.GlyphIndex(0); int(g) < before.NumGlyphs(); g++ {
-				s1, err1 := before.LoadGlyph(&b1, g, ppem, nil)
-				s2, err2 := after.LoadGlyph(&b2, g, ppem, nil)
-				if err1 != nil || err2 != nil {
-					t.Fatalf("glyph %d: load: %v / %v", g, err1, err2)
-				}
-				if !reflect.DeepEqual(s1, s2) {
-					t.Fatalf("glyph %d: outline changed", g)
-				}
-				a1, err1 := before.GlyphAdvance(&b1, g, ppem, font.HintingNone)
-				a2, err2 := after.GlyphAdvance(&b2, g, ppem, font.HintingNone)
-				if err1 != nil || err2 != nil || a1 != a2 {
-					t.Fatalf("glyph %d: advance %v (%v), was %v (%v)", g, a2, err2, a1, err1)
-				}
-			}
-			for _, c := range "Aaéßłжω€0 " {
-				g1, _ := before.GlyphIndex(&b1, c)
-				g2, _ := after.GlyphIndex(&b2, c)
-				if g1 == 0 || g1 != g2 {
-					t.Errorf("%q maps to glyph %d, was %d", c, g2, g1)
-				}
-			}
+			check(t, ttf, stripped)
 		})
 	}
+}
+
+// Every glyph keeps its outline, advance and cmap entry: sfnt (a reader
+// independent of the writer) loads the same segments from both files.
+func TestUnhinted_KeepsEveryGlyphsOutlineMetricsAndCmap(t *testing.T) {
+	t.Parallel()
+	eachGoFont(t, func(t *testing.T, ttf, stripped []byte) {
+		before, after := parseFont(t, ttf), parseFont(t, stripped)
+		if before.NumGlyphs() != after.NumGlyphs() || before.NumGlyphs() < 100 {
+			t.Fatalf("%d glyphs after, %d before", after.NumGlyphs(), before.NumGlyphs())
+		}
+		var b1, b2 sfnt.Buffer
+		ppem := fixed.I(2048)
+		for g := sfnt.GlyphIndex(0); int(g) < before.NumGlyphs(); g++ {
+			s1, err1 := before.LoadGlyph(&b1, g, ppem, nil)
+			s2, err2 := after.LoadGlyph(&b2, g, ppem, nil)
+			if err1 != nil || err2 != nil {
+				t.Fatalf("glyph %d: load: %v / %v", g, err1, err2)
+			}
+			if !reflect.DeepEqual(s1, s2) {
+				t.Fatalf("glyph %d: outline changed", g)
+			}
+			a1, err1 := before.GlyphAdvance(&b1, g, ppem, font.HintingNone)
+			a2, err2 := after.GlyphAdvance(&b2, g, ppem, font.HintingNone)
+			if err1 != nil || err2 != nil || a1 != a2 {
+				t.Fatalf("glyph %d: advance %v (%v), was %v (%v)", g, a2, err2, a1, err1)
+			}
+		}
+		for _, c := range "Aaéßłжω€0 " {
+			g1, _ := before.GlyphIndex(&b1, c)
+			g2, _ := after.GlyphIndex(&b2, c)
+			if g1 == 0 || g1 != g2 {
+				t.Errorf("%q maps to glyph %d, was %d", c, g2, g1)
+			}
+		}
+	})
 }
 
 // Nothing of the hinting is left, the file is smaller by far, and its
 // checksums are right.
 func TestUnhinted_DropsTheProgramsAndEveryGlyphsInstructions(t *testing.T) {
 	t.Parallel()
-	for name, ttf := range goFontFiles {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			stripped, err := unhinted(ttf)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(stripped) > len(ttf)*3/4 {
-				t.Errorf("%d bytes unhinted, %d hinted: want at least a quarter less", len(stripped), len(ttf))
-			}
-			tables, err := readTables(ttf)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if tables["fpgm"] == nil || instructionBytes(t, tables) == 0 {
-				t.Fatal("the Go font is not hinted: this test checks nothing")
-			}
-			checkUnhinted(t, stripped)
-		})
-	}
+	eachGoFont(t, func(t *testing.T, ttf, stripped []byte) {
+		if len(stripped) > len(ttf)*3/4 {
+			t.Errorf("%d bytes unhinted, %d hinted: want at least a quarter less", len(stripped), len(ttf))
+		}
+		tables, err := readTables(ttf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tables["fpgm"] == nil || instructionBytes(t, tables) == 0 {
+			t.Fatal("the Go font is not hinted: this test checks nothing")
+		}
+		checkUnhinted(t, stripped)
+	})
 }
 
 // checkUnhinted fails unless font has no hinting table, no glyph with
@@ -205,14 +203,7 @@ func TestRender_EmbeddedFontSubsetsCarryNoHinting(t *testing.T) {
 	}
 	for _, m := range streams {
 		n, _ := strconv.Atoi(string(doc[m[2]:m[3]]))
-		z, err := zlib.NewReader(bytes.NewReader(doc[m[1] : m[1]+n]))
-		if err != nil {
-			t.Fatal(err)
-		}
-		subset, err := io.ReadAll(z)
-		if err != nil {
-			t.Fatal(err)
-		}
+		subset := inflate(t, doc[m[1]:m[1]+n])
 		parseFont(t, subset)
 		tables, err := readTables(subset)
 		if err != nil {
