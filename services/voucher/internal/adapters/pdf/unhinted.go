@@ -10,7 +10,8 @@ import (
 // unhinted returns a copy of the TrueType font ttf without its hinting: the
 // font-wide programs and tables (fpgm, prep, cvt , cvar, hdmx, VDMX) and
 // every glyph's instructions, with maxp's hinting limits zeroed, as
-// fontTools' subsetter does with --no-hinting. The outlines, metrics,
+// fontTools' subsetter does with --no-hinting, and without a digital
+// signature (DSIG), which the change would void. The outlines, metrics,
 // cmap and names are unchanged.
 //
 // Hinting is for rasterising at small pixel sizes on low-resolution
@@ -33,6 +34,7 @@ func unhinted(ttf []byte) ([]byte, error) {
 	for _, tag := range []string{"fpgm", "prep", "cvt ", "cvar", "hdmx", "VDMX"} {
 		delete(tables, tag)
 	}
+	delete(tables, "DSIG") // a signature of the font as it was no longer holds
 	head, maxp := tables["head"], tables["maxp"]
 	if len(head) < 54 || len(maxp) < 6 {
 		return nil, errors.New("truetype font: head or maxp too short")

@@ -94,7 +94,7 @@ func checkUnhinted(t *testing.T, ttf []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, tag := range []string{"fpgm", "prep", "cvt ", "cvar", "hdmx", "VDMX"} {
+	for _, tag := range []string{"fpgm", "prep", "cvt ", "cvar", "hdmx", "VDMX", "DSIG"} {
 		if tables[tag] != nil {
 			t.Errorf("table %q is still there", tag)
 		}
@@ -227,4 +227,23 @@ func parseFont(t *testing.T, ttf []byte) *sfnt.Font {
 		t.Fatalf("sfnt cannot parse it: %v", err)
 	}
 	return f
+}
+
+// A signed font loses its signature (DSIG), which the change voids.
+func TestUnhinted_DropsADigitalSignature(t *testing.T) {
+	t.Parallel()
+	tables, err := readTables(goregular.TTF)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tables["DSIG"] = []byte{0, 0, 0, 1, 0, 0, 0, 0}
+	signed := writeTables(0x00010000, tables)
+	if got, _ := readTables(signed); got["DSIG"] == nil {
+		t.Fatal("the signed font has no DSIG: this test checks nothing")
+	}
+	stripped, err := unhinted(signed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkUnhinted(t, stripped)
 }
