@@ -14,9 +14,9 @@ type MailpitConfig struct {
 }
 
 // StartMailpit starts Mailpit (built by BuildTools) keeping every message
-// (--max 0) uncompressed (no CPU spent compressing each 30 KB email; Mailpit
-// is among the dearest processes of a load run) in a database in memory, and waits
-// for its API.
+// (--max 0) uncompressed (no CPU spent compressing each 30 KB email;
+// Mailpit is among the dearest processes of a load run) in a database in
+// memory, and waits for its API.
 //
 // In memory: Mailpit's own default is a temporary file on disk, where it
 // wrote about 160 KB per email (the message, SQLite's WAL, its indexes),

@@ -121,12 +121,16 @@ func toWindows1252(s string) string {
 	return out
 }
 
+// goFonts are the font files the voucher is set in: the regular and the
+// bold Go font, as golang.org/x/image ships them.
+var goFonts = [2][]byte{goregular.TTF, gobold.TTF}
+
 // unhintedGoFonts are the regular and the bold Go font without their
 // hinting, made once per process: gofpdf's patched copy parses a font once
 // per process too, keyed by its bytes.
 var unhintedGoFonts = sync.OnceValues(func() ([2][]byte, error) {
 	var out [2][]byte
-	for i, ttf := range [][]byte{goregular.TTF, gobold.TTF} {
+	for i, ttf := range goFonts {
 		f, err := unhinted(ttf)
 		if err != nil {
 			return out, fmt.Errorf("strip the Go font's hinting: %w", err)
@@ -141,7 +145,7 @@ var unhintedGoFonts = sync.OnceValues(func() ([2][]byte, error) {
 // Basic Multilingual Plane only).
 func goFontsCoverage() (coverage, error) {
 	covered := make([]bool, 0x10000)
-	for i, ttf := range [][]byte{goregular.TTF, gobold.TTF} {
+	for i, ttf := range goFonts {
 		f, err := sfnt.Parse(ttf)
 		if err != nil {
 			return nil, fmt.Errorf("parse Go font: %w", err)
