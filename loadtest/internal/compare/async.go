@@ -84,7 +84,7 @@ func PrintAsync(w io.Writer, cfg AsyncConfig, runs []report.Run) {
 		return fmtMS(l.P50) + " / " + fmtMS(l.Max)
 	}
 	row("customer waits for the answer", func(s *report.Summary) string {
-		return lat(&s.BookingLatencyMS) + " (" + codes(s.BookingAnswers) + ")"
+		return lat(&s.BookingWaitMS) + " (" + codes(s.BookingAnswers) + ")"
 	})
 	row("booking confirmed after", func(s *report.Summary) string { return lat(s.TimeToConfirmedMS) })
 	row("voucher, email, notification done after", func(s *report.Summary) string { return lat(s.TimeToSettledMS) })

@@ -22,8 +22,11 @@ type Second struct {
 	Sent, C2xx, C4xx, C5xx, Errors, Timeouts int
 	// Accepted counts booking requests answered 202 (queue) or 201/200 (direct).
 	Accepted int
-	// Latencies of every request and of booking requests only, in ms.
-	Latencies, BookLatencies []float64
+	// Latencies of every request, in ms; BookLatencies of the booking
+	// requests, whatever their answer (a timeout too); AcceptedLatencies of
+	// those answered with a booking (202, or 201 or 200 in direct mode);
+	// RefusedLatencies of those the web tier refused with 503.
+	Latencies, BookLatencies, AcceptedLatencies, RefusedLatencies []float64
 }
 
 // Accepted is a booking the web tier accepted.
@@ -145,6 +148,10 @@ func (r *Recorder) Add(res *vegeta.Result) {
 	r.bookings++
 	s.BookLatencies = append(s.BookLatencies, ms)
 	r.answered[StatusKey(res)]++
+	if res.Code == http.StatusServiceUnavailable {
+		s.RefusedLatencies = append(s.RefusedLatencies, ms)
+		return
+	}
 	if res.Code != http.StatusAccepted && res.Code != http.StatusCreated && res.Code != http.StatusOK {
 		return
 	}
@@ -159,6 +166,7 @@ func (r *Recorder) Add(res *vegeta.Result) {
 		return
 	}
 	s.Accepted++
+	s.AcceptedLatencies = append(s.AcceptedLatencies, ms)
 	key := scenario.Echoed(res.Headers, scenario.HeaderIdempotencyKey)
 	if kind == scenario.KindRepeat {
 		r.repeats++

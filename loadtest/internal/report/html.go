@@ -101,6 +101,11 @@ type tableRow struct {
 	Bad   []bool
 }
 
+// refusalGoalMS is issue 13's bound on a refusal: when the broker cannot
+// keep up, the web tier answers 503 within 100 ms instead of holding the
+// request. A p99 above it is marked.
+const refusalGoalMS = 100
+
 func runTable(runs []Run) table {
 	t := table{}
 	for _, r := range runs {
@@ -143,6 +148,13 @@ func runTable(runs []Run) table {
 	})
 	add("booking answer p50 / p99 (time to 202 or 201)", func(s *Summary) (string, bool) {
 		return ms(s.BookingLatencyMS.P50) + " / " + ms(s.BookingLatencyMS.P99), false
+	})
+	add("refused (503) p50 / p99 / max (time to the 503)", func(s *Summary) (string, bool) {
+		l := s.RefusedLatencyMS
+		if l.N == 0 {
+			return "none", false
+		}
+		return ms(l.P50) + " / " + ms(l.P99) + " / " + ms(l.Max), l.P99 > refusalGoalMS
 	})
 	add("booking requests: answers", func(s *Summary) (string, bool) { return codes(s.BookingAnswers), false })
 	add("accepted bookings", func(s *Summary) (string, bool) { return fmt.Sprint(s.AcceptedBookings), false })

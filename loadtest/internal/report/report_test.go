@@ -64,6 +64,9 @@ func TestSummarize_CountsOutcomesLatenciesAndBookings(t *testing.T) {
 	}
 	var terminal strings.Builder
 	PrintSummary(&terminal, s)
+	if !regexp.MustCompile(`refused \(503\) p50 / p99 / max \(time to the 503\) +20\.0 ms / 20\.0 ms / 20\.0 ms`).MatchString(terminal.String()) {
+		t.Fatalf("the terminal summary must give the time to the 503s:\n%s", terminal.String())
+	}
 	if !strings.Contains(terminal.String(), "lost 1, duplicated 1, late 2\n") || !strings.Contains(terminal.String(), "still in progress when the drain ended") {
 		t.Fatalf("the terminal summary must say lost and late apart:\n%s", terminal.String())
 	}
@@ -72,6 +75,17 @@ func TestSummarize_CountsOutcomesLatenciesAndBookings(t *testing.T) {
 	}
 	if s.LatencyMS.Max != 10000 || s.LatencyMS.P50 != 9 {
 		t.Fatalf("latency %+v", s.LatencyMS)
+	}
+	// The booking answers are the three that carried a booking (5, 7 and 9 ms);
+	// the 503 (20 ms) is a refusal, and the timeout is neither.
+	if b := s.BookingLatencyMS; b.N != 3 || b.Max != 9 || b.P50 != 7 {
+		t.Fatalf("booking latency %+v: want the three answers with a booking only", b)
+	}
+	if r := s.RefusedLatencyMS; r.N != 1 || r.P50 != 20 || r.Max != 20 {
+		t.Fatalf("refused latency %+v: want the one 503, 20 ms", r)
+	}
+	if w := s.BookingWaitMS; w.N != 5 || w.Max != 10000 {
+		t.Fatalf("booking wait %+v: want every booking request, the timeout's 10 s too", w)
 	}
 	if len(tl.Seconds) != 2 || tl.Seconds[0].Accepted != 2 || tl.Seconds[1].C5xx != 1 || tl.Seconds[1].Timeouts != 1 {
 		t.Fatalf("timeline %+v", tl.Seconds)
